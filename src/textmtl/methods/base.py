@@ -1,0 +1,91 @@
+"""The method interface: how a training step turns per-task losses into parameter gradients.
+
+A method declares the gradient back-ends it supports:
+- ``loss``: it only reweights losses (one backward pass);
+- ``representation``: it needs gradients w.r.t. the shared representation;
+- ``parameters``: it needs per-task gradients on the shared parameters.
+The trainer calls ``backward`` once per step and ``after_step`` after the optimiser step; it
+never looks at a method's name.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import torch
+
+from ..data.batching import Batch
+from ..models.architectures import Architecture, TaskOutput
+
+Backend = Literal["loss", "representation", "parameters"]
+
+
+@dataclass
+class StepContext:
+    """What a method may look at during one training step."""
+
+    model: Architecture
+    step: int
+    total_steps: int
+    batches: Mapping[str, Batch]
+    outputs: Mapping[str, TaskOutput]
+    forward: Any = None  # callable(task, batch) -> loss, for methods that re-evaluate (FAMO)
+
+
+@dataclass
+class StepStats:
+    """Per-task weights and any diagnostics the method wants in history.jsonl."""
+
+    weights: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Method(ABC):
+    """Base class; subclasses set `name`, `backends` and implement `backward`."""
+
+    name: ClassVar[str]
+    backends: ClassVar[tuple[Backend, ...]] = ("loss",)
+    trains_tasks_separately: ClassVar[bool] = False  # STL: one model and one run per task
+
+    @abstractmethod
+    def backward(self, losses: Mapping[str, torch.Tensor], ctx: StepContext) -> StepStats:
+        """Accumulate gradients into `.grad` of the model's parameters."""
+
+    def after_step(self, ctx: StepContext) -> None:
+        """Called after the optimiser step (e.g. FAMO's logit update)."""
+
+    def hyperparameters(self) -> dict[str, Any]:
+        sig = inspect.signature(type(self).__init__)
+        return {n: getattr(self, n) for n in sig.parameters if n != "self" and hasattr(self, n)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        del state
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters().items())
+        return f"{type(self).__name__}({args})"
+
+
+METHODS: dict[str, type[Method]] = {}
+
+
+def register(cls: type[Method]) -> type[Method]:
+    METHODS[cls.name] = cls
+    return cls
+
+
+def method_hyperparameters(cls: type[Method]) -> dict[str, Any]:
+    """Names and defaults of a method's hyper-parameters."""
+    sig = inspect.signature(cls.__init__)
+    return {
+        n: (None if p.default is inspect.Parameter.empty else p.default)
+        for n, p in sig.parameters.items()
+        if n != "self" and p.kind is inspect.Parameter.KEYWORD_ONLY
+    }

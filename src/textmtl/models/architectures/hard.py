@@ -1,0 +1,34 @@
+"""Hard parameter sharing (Caruana 1997): one shared encoder, one head per task."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ...data.batching import Batch
+from ...data.tasks import TaskSpec
+from ..encoders import Encoder
+from ..heads import TaskHead
+from .base import Architecture, TaskOutput
+
+
+class HardSharing(Architecture):
+    """All encoder parameters are shared; the shared representation is the encoder output."""
+
+    name = "hard"
+
+    def __init__(self, specs: list[TaskSpec], encoder: Encoder) -> None:
+        super().__init__(specs)
+        self.encoder = encoder
+        self.heads = nn.ModuleDict({s.name: TaskHead(s, encoder.output_dim, encoder.output_dropout) for s in specs})
+
+    def forward(self, task: str, batch: Batch) -> TaskOutput:
+        head = self.heads[task]
+        out = self.encoder(batch, tokens=head.uses_tokens)
+        rep = out.tokens if head.uses_tokens else out.pooled
+        return TaskOutput(head(rep), rep)
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.encoder.parameters() if p.requires_grad]
+
+    def _task_only(self, task: str) -> list[nn.Parameter]:
+        return list(self.heads[task].parameters())

