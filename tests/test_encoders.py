@@ -82,3 +82,26 @@ def test_hard_sharing_heads_per_task_kind_and_parameter_split():
         own = model.task_parameters(t)
         assert own and not shared & {id(p) for p in own}
         assert {id(p) for p in own} == {id(p) for p in model.heads[t].parameters()}
+
+
+def test_bilstm_equals_a_packed_bidirectional_lstm():
+    """Our padded two-direction LSTM computes exactly what torch's packed BiLSTM computes."""
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    torch.manual_seed(1)
+    enc = BiLSTM(50, embedding_dim=6, hidden_size=4, num_layers=2, pooling="last", dropout=0.0).eval()
+    ref = torch.nn.LSTM(6, 4, num_layers=2, bidirectional=True, batch_first=True)
+    with torch.no_grad():
+        for layer, (f, b) in enumerate(zip(enc.forward_layers, enc.backward_layers)):
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                getattr(ref, f"{name}_l{layer}").copy_(getattr(f, f"{name}_l0"))
+                getattr(ref, f"{name}_l{layer}_reverse").copy_(getattr(b, f"{name}_l0"))
+    b = batch([7, 3, 1, 5])
+    lengths = b.attention_mask.sum(1)
+    with torch.no_grad():
+        out = enc(b, tokens=True)
+        packed = pack_padded_sequence(enc.embed(b.input_ids), lengths, batch_first=True, enforce_sorted=False)
+        states, (h, _) = ref(packed)
+        states, _ = pad_packed_sequence(states, batch_first=True, total_length=7)
+    assert torch.allclose(out.tokens * b.attention_mask.unsqueeze(-1), states, atol=1e-6)
+    assert torch.allclose(out.pooled, torch.cat([h[-2], h[-1]], dim=-1), atol=1e-6)

@@ -139,7 +139,7 @@ def train(
                         "wall_seconds": round(wall, 3),
                         "skipped_lines": {t.name: t.skipped_lines for t in tasks if t.skipped_lines}})
         writer.write_metrics(metrics)
-        writer.save_model(model, text_encoder, cfg, cfg.method.name)
+        writer.save_model(model, text_encoder, cfg.method.name)
         path = writer.commit()
     except BaseException:
         writer.abort()

@@ -162,10 +162,9 @@ def data_verify(data_dir: DataDir = None,
 @app.command("methods")
 def methods_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Every training method with its gradient back-ends and hyper-parameters."""
-    from .methods import METHODS, method_hyperparameters
+    from .methods import describe_methods
 
-    rows = {n: {"backends": list(c.backends), "hyperparameters": method_hyperparameters(c),
-                "doc": (c.__doc__ or "").strip().splitlines()[0]} for n, c in sorted(METHODS.items())}
+    rows = describe_methods()
     if as_json:
         out.print_json(json.dumps(rows))
         return

@@ -6,6 +6,8 @@ from typing import Any
 
 from ..errors import ConfigError
 from .base import METHODS, Method, StepContext, StepStats, method_hyperparameters, register
+from ..aggregation import AGGREGATORS, make_aggregator
+from .gradient import GradientMethod
 from .linear_scalarization import LinearScalarization, SingleTask
 
 
@@ -14,9 +16,12 @@ def make_method(name: str, params: dict[str, Any] | None = None) -> Method:
     import difflib
 
     params = params or {}
+    if name not in METHODS and name in AGGREGATORS:
+        return _gradient_method(name, params)
     if name not in METHODS:
-        close = difflib.get_close_matches(name, list(METHODS), n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(sorted(METHODS))})"
+        known = sorted(set(METHODS) | set(AGGREGATORS))
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(known)})"
         raise ConfigError(f"method.name: unknown method '{name}'{hint}")
     cls = METHODS[name]
     known = method_hyperparameters(cls)
@@ -31,5 +36,28 @@ def make_method(name: str, params: dict[str, Any] | None = None) -> Method:
         raise ConfigError(f"method: {name}: {exc}") from None
 
 
+def _gradient_method(name: str, params: dict[str, Any]) -> Method:
+    params = dict(params)
+    update_every = params.pop("update_every", 1)
+    try:
+        aggregator = make_aggregator(name, **params)
+        return GradientMethod(aggregator, update_every=update_every)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"method: {name}: {exc}") from None
+
+
+def describe_methods() -> dict[str, dict[str, Any]]:
+    """Every method name with its back-ends, hyper-parameters (with defaults) and a one-line summary."""
+    rows = {n: {"backends": list(c.backends), "hyperparameters": method_hyperparameters(c),
+                "doc": (c.__doc__ or "").strip().splitlines()[0]} for n, c in METHODS.items()}
+    for n, c in AGGREGATORS.items():
+        if n in rows:
+            continue
+        rows[n] = {"backends": list(GradientMethod.backends),
+                   "hyperparameters": {**c.hparam_defaults(), "update_every": 1},
+                   "doc": (c.__doc__ or "").strip().splitlines()[0]}
+    return dict(sorted(rows.items()))
+
+
 __all__ = ["METHODS", "Method", "StepContext", "StepStats", "register", "make_method",
-           "method_hyperparameters", "LinearScalarization", "SingleTask"]
+           "method_hyperparameters", "describe_methods", "GradientMethod", "LinearScalarization", "SingleTask"]

@@ -34,6 +34,7 @@ class StepContext:
     batches: Mapping[str, Batch]
     outputs: Mapping[str, TaskOutput]
     forward: Any = None  # callable(task, batch) -> loss, for methods that re-evaluate (FAMO)
+    record: bool = False  # an evaluation step: diagnostics computed now reach history.jsonl
 
 
 @dataclass

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
 
 
 class Reporter:
@@ -23,41 +25,41 @@ class Reporter:
 
 
 class RichReporter(Reporter):
-    """One progress bar per training job: step count, elapsed, ETA, mean loss, dev score, and per-task loss."""
+    """A progress bar (steps, elapsed, ETA) with, below it, the mean and per-task training loss
+    (exponential moving averages) and the last and best dev average."""
 
-    def __init__(self, console: Console | None = None, max_tasks_shown: int = 16) -> None:
+    def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True)
-        self.max_tasks_shown = max_tasks_shown
-        self.progress: Progress | None = None
-        self.task_id = None
+        self.live: Live | None = None
         self.dev = "-"
 
     def start(self, total_steps: int, label: str) -> None:
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-            TextColumn("{task.fields[summary]}"), TextColumn("\n  {task.fields[per_task]}", style="dim"),
-            console=self.console, transient=False, refresh_per_second=4,
+            TextColumn("[bold]{task.description}"), BarColumn(bar_width=None), MofNCompleteColumn(),
+            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=self.console, expand=True,
         )
-        self.progress.start()
-        self.task_id = self.progress.add_task(label, total=total_steps, summary="", per_task="")
+        self.task_id = self.progress.add_task(label, total=total_steps)
+        self.dev = "-"
+        self.live = Live(self.progress, console=self.console, refresh_per_second=4,
+                         transient=False)
+        self.live.start()
 
     def update(self, step: int, losses: Mapping[str, float]) -> None:
-        if self.progress is None:
+        if self.live is None:
             return
         mean = sum(losses.values()) / max(len(losses), 1)
-        shown = list(losses.items())[: self.max_tasks_shown]
-        per_task = "  ".join(f"{t[:10]} {v:.3f}" for t, v in shown)
-        self.progress.update(self.task_id, completed=step, summary=f"loss {mean:.4f}  dev {self.dev}",
-                             per_task=per_task)
+        per_task = "  ".join(f"{t} {v:.3f}" for t, v in losses.items())
+        self.progress.update(self.task_id, completed=step)
+        status = Text.assemble(f"loss {mean:.4f}   dev {self.dev}\n", (per_task, "dim"))
+        self.live.update(Group(self.progress, status))
 
     def evaluated(self, step: int, dev_average: float, best: float) -> None:
         self.dev = f"{dev_average:.4f} (best {best:.4f})"
 
     def message(self, text: str) -> None:
-        (self.progress.console if self.progress else self.console).print(text)
+        self.console.print(text)
 
     def finish(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
+        if self.live is not None:
+            self.live.stop()
+            self.live = None

@@ -49,7 +49,7 @@ class RunWriter:
         self._history.write(json.dumps(record) + "\n")
         self._history.flush()
 
-    def save_model(self, model: Architecture, text_encoder: TextEncoder, config: Config, method: str) -> None:
+    def save_model(self, model: Architecture, text_encoder: TextEncoder, method: str) -> None:
         state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
         save_file(_dedupe_shared(state), str(self.path / "model.safetensors"))
         description = {

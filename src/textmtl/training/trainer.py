@@ -107,7 +107,8 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         outputs = {t: self.model(t, b) for t, b in batches.items()}
         losses = {t: task_loss(self.model.specs[t].kind, outputs[t].logits, batches[t].labels) for t in tasks}
-        ctx = StepContext(self.model, step, self.total_steps, batches, outputs, self._forward_loss)
+        record = step % self.eval_every == 0 or step == self.total_steps
+        ctx = StepContext(self.model, step, self.total_steps, batches, outputs, self._forward_loss, record)
         self.last_stats = self.method.backward(losses, ctx)
         if self.cfg.clip_norm is not None:
             torch.nn.utils.clip_grad_norm_(self.params, self.cfg.clip_norm)

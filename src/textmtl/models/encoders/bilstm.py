@@ -6,7 +6,6 @@ from typing import Literal
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ...data.batching import Batch
 from .base import Encoder, EncoderOutput, masked_max, masked_mean
@@ -15,8 +14,24 @@ from .embedding import WordEmbedding
 Pooling = Literal["last", "max", "mean"]
 
 
+def reverse_valid(lengths: torch.Tensor, width: int) -> torch.Tensor:
+    """Index [B, L] that reverses each row's first `length` positions and keeps the padding in place.
+
+    It is its own inverse, so the same gather undoes it.
+    """
+    pos = torch.arange(width, device=lengths.device).unsqueeze(0)
+    last = (lengths - 1).unsqueeze(1)
+    return torch.where(pos <= last, last - pos, pos)
+
+
 class BiLSTM(Encoder):
-    """Embeddings -> packed BiLSTM. Pooling 'last' is the paper's h_T (both directions concatenated)."""
+    """Embeddings -> stacked bidirectional LSTM -> pooling ('last' is the paper's h_T of both directions).
+
+    Each direction is a unidirectional LSTM over the padded batch; the backward one reads every
+    sequence reversed in place, so padding never reaches a real token's state. Equivalent to a
+    packed `nn.LSTM(bidirectional=True)`, without packing: padded shapes repeat from batch to
+    batch, which lets oneDNN reuse its kernels (packed shapes made it recompile on every step).
+    """
 
     def __init__(
         self,
@@ -31,10 +46,10 @@ class BiLSTM(Encoder):
     ) -> None:
         super().__init__()
         self.embed = WordEmbedding(vocab_size, embedding_dim, freeze_embeddings)
-        self.lstm = nn.LSTM(
-            embedding_dim, hidden_size, num_layers=num_layers, batch_first=True, bidirectional=True,
-            dropout=dropout if num_layers > 1 else 0.0,
-        )
+        sizes = [embedding_dim] + [2 * hidden_size] * (num_layers - 1)
+        self.forward_layers = nn.ModuleList(nn.LSTM(n, hidden_size, batch_first=True) for n in sizes)
+        self.backward_layers = nn.ModuleList(nn.LSTM(n, hidden_size, batch_first=True) for n in sizes)
+        self.between_layers = nn.Dropout(dropout)
         self.pooling = pooling
         self.output_dropout = dropout
         self.embedding_dropout = nn.Dropout(embedding_dropout)
@@ -42,13 +57,21 @@ class BiLSTM(Encoder):
 
     def forward(self, batch: Batch, *, tokens: bool = False) -> EncoderOutput:
         mask = batch.attention_mask
-        lengths = mask.sum(1).clamp_min(1).cpu()
+        lengths = mask.sum(1).clamp_min(1)
         x = self.embedding_dropout(self.embed(batch.input_ids))
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        out, (h, _) = self.lstm(packed)
-        states, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        rev = reverse_valid(lengths, x.shape[1]).unsqueeze(-1)
+        for i, (fwd, bwd) in enumerate(zip(self.forward_layers, self.backward_layers)):
+            if i:
+                x = self.between_layers(x)
+            ahead, _ = fwd(x)
+            behind_reversed, _ = bwd(x.gather(1, rev.expand(-1, -1, x.shape[-1])))
+            behind = behind_reversed.gather(1, rev.expand(-1, -1, behind_reversed.shape[-1]))
+            x = torch.cat([ahead, behind], dim=-1)
+        states = x
         if self.pooling == "last":
-            pooled = torch.cat([h[-2], h[-1]], dim=-1)  # final forward and backward states
+            h = states.shape[-1] // 2
+            end = (lengths - 1).view(-1, 1, 1).expand(-1, 1, h)
+            pooled = torch.cat([states[..., :h].gather(1, end).squeeze(1), states[:, 0, h:]], dim=-1)
         elif self.pooling == "max":
             pooled = masked_max(states, mask)
         else:

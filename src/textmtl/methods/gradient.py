@@ -1,0 +1,70 @@
+"""Gradient methods: per-task gradients on the shared parameters, combined by an aggregator.
+
+Every aggregator of `textmtl.aggregation` (MGDA, PCGrad, CAGrad, Nash-MTL, GetMTL, ...) becomes a
+training method through this one adapter: the `parameters` back-end computes the K x P Jacobian,
+the aggregator turns it into one direction for the shared parameters, and every task's own
+parameters keep their plain gradient. `update_every: T` reuses the weights of Gram-weighted
+aggregators for T steps (Nash-MTL-T, Navon et al. 2022 §6.4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from ..aggregation import Aggregator, GramianWeightedAggregator
+from ..gradients import ParameterSpace, shared_jacobian
+from ..gradients.diagnostics import gradient_diagnostics
+from .base import Method, StepContext, StepStats
+
+
+class GradientMethod(Method):
+    """Adapter from an Aggregator to the Method interface (back-end `parameters`)."""
+
+    backends = ("parameters",)
+
+    def __init__(self, aggregator: Aggregator, *, update_every: int = 1) -> None:
+        if update_every < 1:
+            raise ValueError(f"update_every must be >= 1, got {update_every}")
+        self.aggregator = aggregator
+        self.name = aggregator.name  # type: ignore[misc]  # instance-level: one adapter, many methods
+        self.update_every = update_every
+        self._space: ParameterSpace | None = None
+        self._weights: torch.Tensor | None = None
+
+    def backward(self, losses: Mapping[str, torch.Tensor], ctx: StepContext) -> StepStats:
+        model = ctx.model
+        if self._space is None:
+            self._space = ParameterSpace(model.shared_parameters())
+        jac = shared_jacobian(losses, self._space, {t: model.task_parameters(t) for t in losses})
+        loss_vec = torch.stack([l.detach() for l in losses.values()]).to(jac.dtype)
+        reuse = (self.update_every > 1 and isinstance(self.aggregator, GramianWeightedAggregator)
+                 and self._weights is not None and len(self._weights) == len(losses)
+                 and (ctx.step - 1) % self.update_every != 0)
+        if reuse:
+            direction = self._weights @ jac
+        else:
+            direction = self.aggregator(jac, losses=loss_vec if self.aggregator.requires_losses else None)
+            self._weights = self.aggregator.last_weights
+        if self._space.size:
+            self._space.write_grad(direction)
+        stats = StepStats()
+        if ctx.record:
+            stats.extra["gradients"] = gradient_diagnostics(jac @ jac.T, list(losses))
+        if self._weights is not None:
+            stats.weights = {t: float(w) for t, w in zip(losses, self._weights.tolist())}
+        return stats
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {**self.aggregator.hparams(), "update_every": self.update_every}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"aggregator": self.aggregator.state_dict(),
+                "weights": None if self._weights is None else self._weights.tolist()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.aggregator.load_state_dict(state.get("aggregator", {}))
+        w = state.get("weights")
+        self._weights = None if w is None else torch.tensor(w)

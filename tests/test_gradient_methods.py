@@ -1,0 +1,111 @@
+"""The `parameters` back-end and the aggregator adapter, checked against plain autograd."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import textmtl
+from textmtl.data.batching import Batch
+from textmtl.data.tasks import TaskKind, TaskSpec
+from textmtl.errors import ConfigError
+from textmtl.gradients import ParameterSpace, shared_jacobian
+from textmtl.gradients.diagnostics import gradient_diagnostics
+from textmtl.methods import GradientMethod, StepContext, describe_methods, make_method
+from textmtl.models.architectures import HardSharing
+from textmtl.models.encoders import TextCNN
+from textmtl.models.heads import task_loss
+
+from .test_training import toy_config
+
+TASKS = ["a", "b", "c"]
+
+
+def model_and_losses(seed: int = 0):
+    torch.manual_seed(seed)
+    specs = [TaskSpec(t, TaskKind.CLASSIFICATION, ("0", "1")) for t in TASKS]
+    model = HardSharing(specs, TextCNN(30, embedding_dim=6, kernel_sizes=(3,), num_filters=5, dropout=0.0))
+    g = torch.Generator().manual_seed(seed)
+    batches = {}
+    for t in TASKS:  # every task its own inputs: the multi-domain setting
+        ids = torch.randint(1, 30, (4, 7), generator=g)
+        batches[t] = Batch(ids, torch.ones(4, 7, dtype=torch.bool), torch.randint(0, 2, (4,), generator=g))
+
+    def losses():
+        return {t: task_loss(TaskKind.CLASSIFICATION, model(t, b).logits, b.labels) for t, b in batches.items()}
+
+    return model, batches, losses
+
+
+def test_jacobian_rows_are_each_tasks_own_gradient_and_heads_get_theirs():
+    model, _, losses = model_and_losses()
+    shared = ParameterSpace(model.shared_parameters())
+    expected = []
+    for t, loss in losses().items():
+        grads = torch.autograd.grad(loss, shared.params, allow_unused=True, materialize_grads=True)
+        expected.append(torch.cat([g.reshape(-1) for g in grads]))
+    head_expected = {t: torch.autograd.grad(l, list(model.heads[t].parameters())) for t, l in losses().items()}
+    jac = shared_jacobian(losses(), shared, {t: model.task_parameters(t) for t in TASKS})
+    assert torch.allclose(jac, torch.stack(expected), atol=1e-6)
+    for t in TASKS:
+        for p, g in zip(model.heads[t].parameters(), head_expected[t]):
+            assert torch.allclose(p.grad, g, atol=1e-6)
+
+
+def test_sum_aggregator_reproduces_linear_scalarisation():
+    model, batches, losses = model_and_losses()
+    ctx = StepContext(model, 1, 10, batches, {})
+    make_method("ls").backward(losses(), ctx)
+    plain = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad(set_to_none=True)
+    make_method("sum").backward(losses(), ctx)
+    for n, p in model.named_parameters():
+        assert torch.allclose(p.grad, plain[n], atol=1e-6), n
+
+
+def test_update_every_reuses_weights_between_recomputations():
+    model, batches, losses = model_and_losses()
+    method = make_method("mgda", {"update_every": 3})
+    seen = []
+    for step in range(1, 5):
+        model.zero_grad(set_to_none=True)
+        stats = method.backward(losses(), StepContext(model, step, 10, batches, {}))
+        seen.append(tuple(stats.weights.values()))
+        with torch.no_grad():  # move the parameters so fresh weights would differ
+            for p in model.shared_parameters():
+                p.add_(0.5 * torch.randn_like(p))
+    assert seen[0] == seen[1] == seen[2] and seen[3] != seen[0]
+
+
+def test_diagnostics_from_a_hand_made_gram():
+    gram = torch.tensor([[4.0, -2.0, 0.0], [-2.0, 1.0, 0.0], [0.0, 0.0, 9.0]])
+    d = gradient_diagnostics(gram, ["x", "y", "z"])
+    assert d["cosine"][0][1] == pytest.approx(-1.0) and d["cosine"][0][2] == 0.0
+    assert d["grad_norms"] == {"x": 2.0, "y": 1.0, "z": 3.0}
+    assert d["conflicting_pairs"] == pytest.approx(1 / 3)
+    assert d["gram_condition_number"] is None  # x and y are collinear: G is singular
+
+
+def test_every_aggregator_is_a_listed_training_method():
+    rows = describe_methods()
+    for name in ("ls", "stl", "mgda", "pcgrad", "cagrad", "nash_mtl", "getmtl", "getmtl_official", "emtl"):
+        assert name in rows
+    assert rows["getmtl"]["backends"] == ["parameters"] and "update_every" in rows["getmtl"]["hyperparameters"]
+    with pytest.raises(ConfigError, match="method: cagrad"):
+        make_method("cagrad", {"radius": 0.4})
+    assert isinstance(make_method("cagrad", {"c": 0.4}), GradientMethod)
+
+
+@pytest.mark.parametrize("method", ["getmtl", "pcgrad", "nash_mtl"])
+def test_gradient_methods_train_end_to_end_with_diagnostics(toy_csv_task, tmp_path, method):
+    cfg = toy_config(toy_csv_task, tmp_path / "runs", method=method,
+                     training={"steps": 8, "batch_size": 8, "lr": 0.01, "eval_every": 4})
+    result = textmtl.train(cfg, progress=False)
+    records = [json.loads(line) for line in (result.path / "history.jsonl").read_text().splitlines()]
+    assert len(records) == 2
+    for r in records:
+        assert set(r["weights"]) == {"toy_a", "toy_b"}
+        assert len(r["gradients"]["cosine"]) == 2 and 0.0 <= r["gradients"]["conflicting_pairs"] <= 1.0
+    assert result.metrics["method"] == method
