@@ -17,10 +17,12 @@ Intentional differences (also documented in the module docstrings):
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import nnls
 
@@ -189,10 +191,31 @@ def test_cagrad(J):
 
 
 @settings(PROFILE, max_examples=20)
-@given(J=jacobians(max_k=5, max_p=20, kinds=("random",), dtypes=(torch.float64,)))
+@given(J=jacobians(max_k=5, max_p=20, kinds=("random",), dtypes=(torch.float64,), min_log_scale=-1.0,
+                   max_log_scale=1.0))
 def test_nash_mtl(J):
+    """At least as good a bargaining solution as torchjd's (official) Nash-MTL.
+
+    The Nash bargaining direction maximises sum_i log(g_i' d) over unit vectors d (Navon et al.
+    2022, Eq. 1). The official convex-concave procedure that torchjd mirrors starts from alpha = 1
+    and stops at the first iterate with ||G a - 1/a|| < 1e-3 (or when ECOS fails), so its output is
+    only near that optimum, in direction and in scale; ours solves G a = 1/a exactly (see
+    _nash_mtl.py). We therefore compare the objective, not the vectors: ours is never worse (the JD
+    paper, App. C.9, reports the same mismatch of the official code)."""
     if J.shape[0] > J.shape[1]:
         return
+    cond = torch.linalg.cond(J @ J.T)
+    assume(bool(torch.isfinite(cond)) and float(cond) < 1e3)
     theirs = _instantiate_or_skip(lambda: tja.NashMTL(n_tasks=J.shape[0], optim_niter=100))
-    # the official CCP is only approximately converged: compare loosely
-    close(make_aggregator("nash_mtl")(J), theirs(J), rtol=1e-2)
+    try:
+        expected = theirs(J)
+    except Exception:  # noqa: BLE001 - cvxpy raises its own SolverError types
+        assume(False)
+    ours = make_aggregator("nash_mtl")(J)
+    assume(float(expected.norm()) > 1e-6)
+
+    def bargaining_value(d: torch.Tensor) -> float:
+        utilities = J @ (d / d.norm())
+        return float(torch.log(utilities).sum()) if bool((utilities > 0).all()) else -math.inf
+
+    assert bargaining_value(ours) >= bargaining_value(expected) - 1e-6
