@@ -92,7 +92,8 @@ def test_every_aggregator_is_a_listed_training_method():
     rows = describe_methods()
     for name in ("ls", "stl", "mgda", "pcgrad", "cagrad", "nash_mtl", "getmtl", "getmtl_official", "emtl"):
         assert name in rows
-    assert rows["getmtl"]["backends"] == ["parameters"] and "update_every" in rows["getmtl"]["hyperparameters"]
+    assert rows["getmtl"]["backends"] == ["parameters", "representation"]
+    assert {"update_every", "backend", "epsilon"} <= set(rows["getmtl"]["hyperparameters"])
     with pytest.raises(ConfigError, match="method: cagrad"):
         make_method("cagrad", {"radius": 0.4})
     assert isinstance(make_method("cagrad", {"c": 0.4}), GradientMethod)
@@ -109,3 +110,42 @@ def test_gradient_methods_train_end_to_end_with_diagnostics(toy_csv_task, tmp_pa
         assert set(r["weights"]) == {"toy_a", "toy_b"}
         assert len(r["gradients"]["cosine"]) == 2 and 0.0 <= r["gradients"]["conflicting_pairs"] <= 1.0
     assert result.metrics["method"] == method
+
+
+def test_dropin_backward_in_a_plain_loop_with_shared_inputs():
+    """One forward pass feeding two heads (shared inputs): heads get their plain gradients, the shared
+    layer the aggregator's combination of the two task gradients."""
+    torch.manual_seed(0)
+    encoder, head_a, head_b = torch.nn.Linear(5, 4), torch.nn.Linear(4, 1), torch.nn.Linear(4, 1)
+    x = torch.randn(8, 5)
+    z = torch.tanh(encoder(x))
+    losses = [head_a(z).pow(2).mean(), (head_b(z) - 1).pow(2).mean()]
+    rows = [torch.cat([g.reshape(-1) for g in torch.autograd.grad(l, list(encoder.parameters()), retain_graph=True)])
+            for l in losses]
+    head_grads = [torch.autograd.grad(losses[0], list(head_a.parameters()), retain_graph=True),
+                  torch.autograd.grad(losses[1], list(head_b.parameters()), retain_graph=True)]
+    from textmtl.aggregation import make_aggregator
+
+    expected = make_aggregator("mgda")(torch.stack(rows))
+    weights = textmtl.backward(losses, shared=encoder.parameters(), method="mgda")
+    got = torch.cat([p.grad.reshape(-1) for p in encoder.parameters()])
+    assert torch.allclose(got, expected, atol=1e-6) and weights is not None and len(weights) == 2
+    for head, grads in ((head_a, head_grads[0]), (head_b, head_grads[1])):
+        for p, g in zip(head.parameters(), grads):
+            assert torch.allclose(p.grad, g, atol=1e-6)
+
+
+def test_representation_backend_with_disjoint_inputs_weights_by_inverse_row_norms():
+    """Disjoint inputs: representation rows are orthogonal blocks, so MGDA's min-norm weights are
+    ∝ 1/‖r_k‖² (the documented limitation), and the encoder gets one combined backward."""
+    model, batches, losses = model_and_losses()
+    outputs = {t: model(t, b) for t, b in batches.items()}
+    lvals = {t: task_loss(TaskKind.CLASSIFICATION, outputs[t].logits, batches[t].labels) for t in TASKS}
+    norms = torch.stack([torch.autograd.grad(lvals[t], outputs[t].representation, retain_graph=True)[0].norm()
+                         for t in TASKS])
+    method = make_method("mgda", {"backend": "representation"})
+    stats = method.backward(lvals, StepContext(model, 1, 10, batches, outputs))
+    w = torch.tensor(list(stats.weights.values()))
+    expected = (1 / norms**2) / (1 / norms**2).sum()
+    assert torch.allclose(w, expected.to(w.dtype), atol=1e-5)
+    assert all(p.grad is not None for p in model.shared_parameters() if p.requires_grad)

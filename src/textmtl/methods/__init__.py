@@ -38,10 +38,10 @@ def make_method(name: str, params: dict[str, Any] | None = None) -> Method:
 
 def _gradient_method(name: str, params: dict[str, Any]) -> Method:
     params = dict(params)
-    update_every = params.pop("update_every", 1)
+    adapter = {k: params.pop(k) for k in ("update_every", "backend") if k in params}
     try:
         aggregator = make_aggregator(name, **params)
-        return GradientMethod(aggregator, update_every=update_every)
+        return GradientMethod(aggregator, **adapter)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"method: {name}: {exc}") from None
 
@@ -54,7 +54,7 @@ def describe_methods() -> dict[str, dict[str, Any]]:
         if n in rows:
             continue
         rows[n] = {"backends": list(GradientMethod.backends),
-                   "hyperparameters": {**c.hparam_defaults(), "update_every": 1},
+                   "hyperparameters": {**c.hparam_defaults(), "update_every": 1, "backend": "parameters"},
                    "doc": (c.__doc__ or "").strip().splitlines()[0]}
     return dict(sorted(rows.items()))
 

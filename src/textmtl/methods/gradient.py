@@ -1,10 +1,13 @@
-"""Gradient methods: per-task gradients on the shared parameters, combined by an aggregator.
+"""Gradient methods: per-task gradients, combined by an aggregator.
 
 Every aggregator of `textmtl.aggregation` (MGDA, PCGrad, CAGrad, Nash-MTL, GetMTL, ...) becomes a
-training method through this one adapter: the `parameters` back-end computes the K x P Jacobian,
-the aggregator turns it into one direction for the shared parameters, and every task's own
-parameters keep their plain gradient. `update_every: T` reuses the weights of Gram-weighted
-aggregators for T steps (Nash-MTL-T, Navon et al. 2022 §6.4).
+training method through this one adapter. Back-ends (`backend:` in config):
+- `parameters` (default): the K x P Jacobian on the shared parameters (`gradients.engine`);
+- `representation`: the rows are gradients w.r.t. the shared representation, and the combined
+  row is pushed through the encoder in one backward pass (`gradients.representation`; an
+  approximation, see there).
+Every task's own parameters keep their plain gradient. `update_every: T` reuses the weights of
+Gram-weighted aggregators for T steps (Nash-MTL-T, Navon et al. 2022 §6.4).
 """
 
 from __future__ import annotations
@@ -17,18 +20,22 @@ import torch
 from ..aggregation import Aggregator, GramianWeightedAggregator
 from ..gradients import ParameterSpace, shared_jacobian
 from ..gradients.diagnostics import gradient_diagnostics
+from ..gradients.representation import representation_jacobian
 from .base import Method, StepContext, StepStats
 
 
 class GradientMethod(Method):
     """Adapter from an Aggregator to the Method interface (back-end `parameters`)."""
 
-    backends = ("parameters",)
+    backends = ("parameters", "representation")
 
-    def __init__(self, aggregator: Aggregator, *, update_every: int = 1) -> None:
+    def __init__(self, aggregator: Aggregator, *, update_every: int = 1, backend: str = "parameters") -> None:
         if update_every < 1:
             raise ValueError(f"update_every must be >= 1, got {update_every}")
+        if backend not in self.backends:
+            raise ValueError(f"backend must be one of {', '.join(self.backends)}, got {backend!r}")
         self.aggregator = aggregator
+        self.backend = backend
         self.name = aggregator.name  # type: ignore[misc]  # instance-level: one adapter, many methods
         self.update_every = update_every
         self._space: ParameterSpace | None = None
@@ -36,9 +43,13 @@ class GradientMethod(Method):
 
     def backward(self, losses: Mapping[str, torch.Tensor], ctx: StepContext) -> StepStats:
         model = ctx.model
-        if self._space is None:
-            self._space = ParameterSpace(model.shared_parameters())
-        jac = shared_jacobian(losses, self._space, {t: model.task_parameters(t) for t in losses})
+        own = {t: model.task_parameters(t) for t in losses}
+        if self.backend == "representation":
+            jac, rep_space = representation_jacobian(losses, {t: ctx.outputs[t].representation for t in losses}, own)
+        else:
+            if self._space is None:
+                self._space = ParameterSpace(model.shared_parameters())
+            jac = shared_jacobian(losses, self._space, own)
         loss_vec = torch.stack([l.detach() for l in losses.values()]).to(jac.dtype)
         reuse = (self.update_every > 1 and isinstance(self.aggregator, GramianWeightedAggregator)
                  and self._weights is not None and len(self._weights) == len(losses)
@@ -48,7 +59,9 @@ class GradientMethod(Method):
         else:
             direction = self.aggregator(jac, losses=loss_vec if self.aggregator.requires_losses else None)
             self._weights = self.aggregator.last_weights
-        if self._space.size:
+        if self.backend == "representation":
+            rep_space.backward(direction)
+        elif self._space.size:
             self._space.write_grad(direction)
         stats = StepStats()
         if ctx.record:
@@ -58,7 +71,7 @@ class GradientMethod(Method):
         return stats
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {**self.aggregator.hparams(), "update_every": self.update_every}
+        return {**self.aggregator.hparams(), "update_every": self.update_every, "backend": self.backend}
 
     def state_dict(self) -> dict[str, Any]:
         return {"aggregator": self.aggregator.state_dict(),
