@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings, strategies as st
 
 from textmtl.data.batching import IGNORE_INDEX, BatchStream, EncodedSplit, bucketed_order, collate

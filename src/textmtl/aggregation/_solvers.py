@@ -230,7 +230,6 @@ def dual_cone_projection_weights(G: np.ndarray, U: np.ndarray, *, noise_rel: flo
     """
     G = sym(G)
     U = np.atleast_2d(np.asarray(U, dtype=np.float64))
-    K = G.shape[0]
     V_out = U.copy()
     norms = np.sqrt(np.clip(np.diag(G), 0.0, None))
     active = norms > 0.0
@@ -325,13 +324,13 @@ def linear_plus_norm_on_simplex(
     lo, hi = 0.0, math.inf  # r(lo) > 0 >= r(hi)
     s = 1.0  # = max_i ||g_i|| after normalisation, so r(1) <= 0
     s_min = 1e-8  # below this, ||g_w|| is at the round-off level of a float64 Gram
-    w_best, s_best = None, s
+    w_best = None
     for _ in range(100):
         w = qp_active_set(Qn, (s / rho_n) * an, simplex=True, x0=w)
         Qw = Qn @ w
         phi = math.sqrt(max(float(w @ Qw), 0.0))
         r = phi / s - 1.0
-        w_best, s_best = w, s
+        w_best = w
         if abs(r) <= 1e-12:
             break
         if r > 0.0:

@@ -9,6 +9,14 @@ from .base import METHODS, Method, StepContext, StepStats, method_hyperparameter
 from ..aggregation import AGGREGATORS, make_aggregator
 from .gradient import GradientMethod
 from .linear_scalarization import LinearScalarization, SingleTask
+from .dwa import DynamicWeightAverage
+from .famo import FAMO
+from .gls import GeometricLossStrategy
+from .gradnorm import GradNorm
+from .imtl_l import IMTLL
+from .rlw import RandomLossWeighting
+from .tchebycheff import Tchebycheff
+from .uncertainty_weighting import UncertaintyWeighting
 
 
 def make_method(name: str, params: dict[str, Any] | None = None) -> Method:
@@ -60,4 +68,6 @@ def describe_methods() -> dict[str, dict[str, Any]]:
 
 
 __all__ = ["METHODS", "Method", "StepContext", "StepStats", "register", "make_method",
-           "method_hyperparameters", "describe_methods", "GradientMethod", "LinearScalarization", "SingleTask"]
+           "method_hyperparameters", "describe_methods", "GradientMethod", "LinearScalarization", "SingleTask",
+           "UncertaintyWeighting", "DynamicWeightAverage", "RandomLossWeighting", "GeometricLossStrategy",
+           "Tchebycheff", "IMTLL", "FAMO", "GradNorm"]

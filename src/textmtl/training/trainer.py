@@ -12,7 +12,7 @@ import torch
 from ..config import TrainingConfig
 from ..data.batching import BatchStream
 from ..data.sampling import make_sampler
-from ..methods import Method, StepContext
+from ..methods import Method, StepContext, StepStats
 from ..models.architectures import Architecture
 from ..models.heads import task_loss
 from .evaluation import EncodedTask, Evaluator, task_average
@@ -95,6 +95,7 @@ class Trainer:
         self.optimizer = make_optimizer(cfg, params)
         self.scheduler = make_scheduler(cfg, self.optimizer, self.total_steps)
         self.params = params
+        self.last_stats = StepStats()
 
     def _forward_loss(self, task: str, batch) -> torch.Tensor:
         return task_loss(self.model.specs[task].kind, self.model(task, batch).logits, batch.labels)
