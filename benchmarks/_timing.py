@@ -5,19 +5,18 @@ Nothing here asserts on time: benchmark scripts record numbers, the reader judge
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import importlib.metadata
 import os
 import platform
 import statistics
+import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-# The Kineto back-end of torch.profiler logs every profiler start/stop to stdout; keep it quiet.
-# Must be set before torch is imported.
-os.environ.setdefault("KINETO_LOG_LEVEL", "5")
-
-import torch  # noqa: E402
+import torch
 
 MEMORY_METHOD = (
     "torch.profiler.profile(profile_memory=True) around ONE extra step per row (after the timing "
@@ -32,7 +31,8 @@ MEMORY_METHOD = (
 TIMING_METHOD = (
     "Round-robin over the rows of a scenario in ONE process: one untimed warm-up step per row, then "
     "R rounds; each round runs one step of every row (start row rotated every round), timed with "
-    "time.perf_counter() with Python's garbage collector paused during the step. Reported: the median "
+    "time.perf_counter() with Python's garbage collector paused during the step (gc.collect() once per "
+    "round, outside the steps). Reported: the median "
     "over the R rounds, and ratio_to_ls = median(row) / median(ls)."
 )
 
@@ -61,21 +61,22 @@ def machine_info(threads: int) -> dict:
         "torch_num_threads": torch.get_num_threads(),
         "threads_requested": threads,
     }
+    info["omp_wait_policy"] = os.environ.get("OMP_WAIT_POLICY")
+    info["omp_num_threads_env"] = os.environ.get("OMP_NUM_THREADS")
     try:
-        info["load_average_at_start"] = list(os.getloadavg())
+        info["load_average_at_start"] = [round(x, 2) for x in os.getloadavg()]
     except OSError:  # pragma: no cover - not on every platform
         pass
-    for module in ("torchjd", "transformers", "numpy"):
+    for package in ("textmtl", "torchjd", "transformers", "numpy"):
         try:
-            info[module] = __import__(module).__version__
-        except Exception:  # noqa: BLE001 - a missing optional library is simply not reported
-            info[module] = None
+            info[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            info[package] = None
     return info
 
 
 def _timed(step: Callable[[], None]) -> float:
-    gc.collect()
-    gc.disable()
+    gc.disable()  # collected once per round, outside the timed steps (a full collection costs ~0.1 s)
     try:
         start = time.perf_counter()
         step()
@@ -105,6 +106,7 @@ def run_interleaved(rows: list[TimedRow], rounds: int, *, warmup: int = 1,
                 attempt(row)
     n = len(rows)
     for r in range(rounds):
+        gc.collect()
         order = rows[r % n:] + rows[: r % n] if n else []
         for row in order:
             if row.error is None:
@@ -119,12 +121,27 @@ def median_ms(samples: list[float]) -> float | None:
     return 1000.0 * statistics.median(samples) if samples else None
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null: Kineto prints two 'USDT: ... profiler_start/stop' lines
+    per profiled step from C++ (KINETO_LOG_LEVEL does not stop them). Exceptions still propagate."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def step_peak_memory_mb(step: Callable[[], None]) -> float:
     """Peak of (bytes allocated - bytes freed) on the CPU during one call of `step`, in MiB."""
     from torch.profiler import ProfilerActivity, profile
 
-    gc.collect()
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _native_stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         step()
     events = [e for e in prof.profiler.kineto_results.events()
               if e.name() == "[memory]" and e.device_type() == torch.autograd.DeviceType.CPU]
@@ -138,6 +155,7 @@ def step_peak_memory_mb(step: Callable[[], None]) -> float:
 
 def measure_memory(rows: list[TimedRow], progress: Callable[[str], None] | None = None) -> None:
     """Set `row.peak_memory_mb` for every row that ran without error."""
+    gc.collect()
     for row in rows:
         if row.error is not None:
             continue
@@ -165,13 +183,5 @@ def summarize_rows(rows: list[TimedRow], baseline: str) -> list[dict]:
     return out
 
 
-def set_threads(threads: int) -> None:
-    torch.set_num_threads(threads)
-
-
 def fmt(value: float | None, spec: str = ".1f") -> str:
     return "-" if value is None else format(value, spec)
-
-
-def as_plain(mapping: Mapping) -> dict:
-    return {str(k): v for k, v in mapping.items()}

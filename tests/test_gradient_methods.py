@@ -149,3 +149,17 @@ def test_representation_backend_with_disjoint_inputs_weights_by_inverse_row_norm
     expected = (1 / norms**2) / (1 / norms**2).sum()
     assert torch.allclose(w, expected.to(w.dtype), atol=1e-5)
     assert all(p.grad is not None for p in model.shared_parameters() if p.requires_grad)
+
+
+def test_parameters_backend_with_shared_inputs():
+    """Several heads on one forward pass (one shared graph): every task's gradient is still exact."""
+    model, batches, _ = model_and_losses()
+    b = batches["a"]
+    rep = model.encoder(b).pooled
+    losses = {t: task_loss(TaskKind.CLASSIFICATION, model.heads[t](rep), b.labels) for t in TASKS}
+    shared = list(model.shared_parameters())
+    rows = torch.stack([torch.cat([g.reshape(-1) for g in torch.autograd.grad(
+        losses[t], shared, retain_graph=True, allow_unused=True, materialize_grads=True)]) for t in TASKS])
+    make_method("sum").backward(losses, StepContext(model, 1, 10, {t: b for t in TASKS}, {}))
+    got = torch.cat([p.grad.reshape(-1) for p in shared])
+    assert torch.allclose(got, rows.sum(0), atol=1e-6)

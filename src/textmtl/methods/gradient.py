@@ -49,7 +49,9 @@ class GradientMethod(Method):
         else:
             if self._space is None:
                 self._space = ParameterSpace(model.shared_parameters())
-            jac = shared_jacobian(losses, self._space, own)
+            # retain: tasks may share a forward pass (several heads on one batch); keeping the graphs
+            # until the step ends costs no peak memory, since all of them exist after the forward passes
+            jac = shared_jacobian(losses, self._space, own, retain=True)
         loss_vec = torch.stack([l.detach() for l in losses.values()]).to(jac.dtype)
         reuse = (self.update_every > 1 and isinstance(self.aggregator, GramianWeightedAggregator)
                  and self._weights is not None and len(self._weights) == len(losses)
