@@ -163,3 +163,23 @@ def test_parameters_backend_with_shared_inputs():
     make_method("sum").backward(losses, StepContext(model, 1, 10, {t: b for t in TASKS}, {}))
     got = torch.cat([p.grad.reshape(-1) for p in shared])
     assert torch.allclose(got, rows.sum(0), atol=1e-6)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, 3])
+def test_chunked_batched_vjp_equals_the_sequential_rows(chunk_size):
+    model, batches, _ = model_and_losses()
+    b = batches["a"]
+
+    def shared_losses():
+        rep = model.encoder(b).pooled
+        return {t: task_loss(TaskKind.CLASSIFICATION, model.heads[t](rep), b.labels) for t in TASKS}
+
+    space = ParameterSpace(model.shared_parameters())
+    own = {t: model.task_parameters(t) for t in TASKS}
+    sequential = shared_jacobian(shared_losses(), space, own, retain=True)
+    heads = {n: p.grad.clone() for n, p in model.heads.named_parameters()}
+    model.zero_grad(set_to_none=True)
+    chunked = shared_jacobian(shared_losses(), space, own, retain=True, chunk_size=chunk_size)
+    assert torch.allclose(chunked, sequential, atol=1e-6)
+    for n, p in model.heads.named_parameters():
+        assert torch.allclose(p.grad, heads[n], atol=1e-6)

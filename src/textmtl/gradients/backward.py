@@ -43,11 +43,13 @@ def backward(
     shared: Iterable[nn.Parameter],
     method: str | Aggregator = "mean",
     task_params: Mapping[str, Sequence[nn.Parameter]] | Sequence[Sequence[nn.Parameter]] | None = None,
+    chunk_size: int | None = None,
 ) -> torch.Tensor | None:
     """Combine per-task gradients on `shared` with `method`; returns the task weights (or None).
 
     `task_params` (per task) skips the graph walk that otherwise finds each loss's own leaves.
-    Tasks may share one forward pass: the graph is kept until the last task.
+    Tasks may share one forward pass: the graph is kept until the last task; `chunk_size` then
+    computes that many rows per batched vector-Jacobian product (see `engine`).
     """
     named = dict(losses) if isinstance(losses, Mapping) else {str(i): l for i, l in enumerate(losses)}
     if not named:
@@ -61,7 +63,7 @@ def backward(
         own = {t: list(task_params.get(t, ())) for t in named}
     else:
         own = {t: list(ps) for t, ps in zip(named, task_params)}
-    jac = shared_jacobian(named, space, own, retain=True)
+    jac = shared_jacobian(named, space, own, retain=True, chunk_size=chunk_size)
     loss_vec = torch.stack([l.detach() for l in named.values()]).to(jac.dtype)
     direction = aggregator(jac, losses=loss_vec if aggregator.requires_losses else None)
     if space.size:

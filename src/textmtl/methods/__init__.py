@@ -46,7 +46,7 @@ def make_method(name: str, params: dict[str, Any] | None = None) -> Method:
 
 def _gradient_method(name: str, params: dict[str, Any]) -> Method:
     params = dict(params)
-    adapter = {k: params.pop(k) for k in ("update_every", "backend") if k in params}
+    adapter = {k: params.pop(k) for k in ("update_every", "backend", "chunk_size") if k in params}
     try:
         aggregator = make_aggregator(name, **params)
         return GradientMethod(aggregator, **adapter)
@@ -62,7 +62,8 @@ def describe_methods() -> dict[str, dict[str, Any]]:
         if n in rows:
             continue
         rows[n] = {"backends": list(GradientMethod.backends),
-                   "hyperparameters": {**c.hparam_defaults(), "update_every": 1, "backend": "parameters"},
+                   "hyperparameters": {**c.hparam_defaults(), "update_every": 1, "backend": "parameters",
+                                       "chunk_size": None},
                    "doc": (c.__doc__ or "").strip().splitlines()[0]}
     return dict(sorted(rows.items()))
 

@@ -29,13 +29,17 @@ class GradientMethod(Method):
 
     backends = ("parameters", "representation")
 
-    def __init__(self, aggregator: Aggregator, *, update_every: int = 1, backend: str = "parameters") -> None:
+    def __init__(self, aggregator: Aggregator, *, update_every: int = 1, backend: str = "parameters",
+                 chunk_size: int | None = None) -> None:
         if update_every < 1:
             raise ValueError(f"update_every must be >= 1, got {update_every}")
         if backend not in self.backends:
             raise ValueError(f"backend must be one of {', '.join(self.backends)}, got {backend!r}")
+        if chunk_size is not None and chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
         self.aggregator = aggregator
         self.backend = backend
+        self.chunk_size = chunk_size  # batched VJP rows when tasks share a forward pass
         self.name = aggregator.name  # type: ignore[misc]  # instance-level: one adapter, many methods
         self.update_every = update_every
         self._space: ParameterSpace | None = None
@@ -51,7 +55,9 @@ class GradientMethod(Method):
                 self._space = ParameterSpace(model.shared_parameters())
             # retain: tasks may share a forward pass (several heads on one batch); keeping the graphs
             # until the step ends costs no peak memory, since all of them exist after the forward passes
-            jac = shared_jacobian(losses, self._space, own, retain=True)
+            shares_inputs = len({id(o.representation) for o in ctx.outputs.values()}) < len(ctx.outputs)
+            jac = shared_jacobian(losses, self._space, own, retain=True,
+                                  chunk_size=self.chunk_size if shares_inputs else None)
         loss_vec = torch.stack([l.detach() for l in losses.values()]).to(jac.dtype)
         reuse = (self.update_every > 1 and isinstance(self.aggregator, GramianWeightedAggregator)
                  and self._weights is not None and len(self._weights) == len(losses)
@@ -73,7 +79,8 @@ class GradientMethod(Method):
         return stats
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {**self.aggregator.hparams(), "update_every": self.update_every, "backend": self.backend}
+        return {**self.aggregator.hparams(), "update_every": self.update_every, "backend": self.backend,
+                "chunk_size": self.chunk_size}
 
     def state_dict(self) -> dict[str, Any]:
         return {"aggregator": self.aggregator.state_dict(),
