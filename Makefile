@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-DATA_DIR ?= $(if $(TEXTMTL_DATA_DIR),$(TEXTMTL_DATA_DIR),../shared/data)
+DATA_DIR ?= $(abspath $(if $(TEXTMTL_DATA_DIR),$(TEXTMTL_DATA_DIR),../shared/data))
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
