@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Iterable, Iterator
@@ -29,6 +30,7 @@ from .methods import make_method
 from .models.build import build_model, build_text_encoder
 from .training.evaluation import EncodedTask, Evaluator, predict_batches, task_average
 from .training.progress import Reporter, RichReporter
+from .training.distributed import StepSync, init_from_env, local_device, shutdown
 from .training.run_directory import RunWriter, load_run, unique_run_path
 from .training.trainer import Trainer
 
@@ -104,11 +106,32 @@ def train(
     """Train as the config says and write a run directory. Bad input raises a TextmtlError
     before anything is written."""
     cfg = as_config(config, overrides)
+    sync = init_from_env(cfg.training.device)  # torchrun: every process runs this function
+    try:
+        return _train(cfg, sync, data_dir=data_dir, name=name, runs_dir=runs_dir, reporter=reporter,
+                      progress=progress)
+    finally:
+        if sync.distributed:
+            shutdown()
+
+
+def _train(cfg: Config, sync: StepSync, *, data_dir, name, runs_dir, reporter, progress) -> RunResult:
     if cfg.training.num_threads:
         torch.set_num_threads(cfg.training.num_threads)
+    elif sync.distributed:  # share this machine's cores between its processes
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", sync.world))
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
+    cfg.training.device = local_device(cfg.training.device)
+    if not sync.is_main:
+        reporter, progress = Reporter(), False
     reporter = reporter or (RichReporter() if progress else Reporter())
     # Everything that can fail on bad input happens before the run directory exists.
     method = make_method(cfg.method.name, cfg.method.params)
+    try:
+        method.check_step_setup(world=sync.world, accumulation=cfg.training.accumulation_steps,
+                                precision=cfg.training.precision)
+    except ValueError as exc:
+        raise ConfigError(f"method: {exc}") from None
     tasks = load_tasks(cfg, data_dir)
     text_encoder = build_text_encoder(cfg.model, cfg.text, (e for t in tasks for e in t.train))
     encoded = encode_tasks(tasks, text_encoder)
@@ -116,8 +139,11 @@ def train(
     seed_everything(cfg.seed)
     model = build_model(cfg.model, specs, text_encoder, separate=method.trains_tasks_separately, seed=cfg.seed)
     model.to(cfg.training.device)
+    sync.broadcast_parameters(model)
 
-    writer = RunWriter(unique_run_path(Path(runs_dir or cfg.output.runs_dir), name or cfg.name), cfg)
+    run_path = unique_run_path(Path(runs_dir or cfg.output.runs_dir), name or cfg.name)
+    sync.all_reduce_(torch.zeros(1))  # every process has its path before rank 0 creates the directory
+    writer = RunWriter(run_path, cfg) if sync.is_main else _NoWriter(run_path)
     try:
         start = time.perf_counter()
         if method.trains_tasks_separately:
@@ -127,17 +153,20 @@ def train(
                 job_method = make_method(cfg.method.name, cfg.method.params)
                 fits.append(Trainer(model.models[task.name], job_method, {task.name: encoded[task.name]}, cfg.training,
                                     seed=cfg.seed, pad_id=text_encoder.pad_id, reporter=reporter,
-                                    on_record=writer.record, label=f"{cfg.method.name}:{task.name}").fit())
+                                    on_record=writer.record, label=f"{cfg.method.name}:{task.name}",
+                                    sync=sync).fit())
             steps, best_step = sum(f.steps for f in fits), {s.name: f.best_step for s, f in zip(specs, fits)}
         else:
             fit = Trainer(model, method, encoded, cfg.training, seed=cfg.seed, pad_id=text_encoder.pad_id,
-                          reporter=reporter, on_record=writer.record, label=cfg.method.name).fit()
+                          reporter=reporter, on_record=writer.record, label=cfg.method.name, sync=sync).fit()
             steps, best_step = fit.steps, fit.best_step
         wall = time.perf_counter() - start
         metrics = final_metrics(model, encoded, cfg, text_encoder.pad_id)
         metrics.update({"method": cfg.method.name, "seed": cfg.seed, "steps": steps, "best_step": best_step,
                         "wall_seconds": round(wall, 3),
                         "skipped_lines": {t.name: t.skipped_lines for t in tasks if t.skipped_lines}})
+        if sync.distributed:
+            metrics["processes"] = sync.world
         writer.write_metrics(metrics)
         writer.save_model(model, text_encoder, cfg.method.name)
         path = writer.commit()
@@ -145,6 +174,42 @@ def train(
         writer.abort()
         raise
     return RunResult(path, metrics)
+
+
+class _NoWriter:
+    """What processes other than rank 0 write: nothing."""
+
+    def __init__(self, final_path: Path) -> None:
+        self.final_path = final_path
+
+    def record(self, record: dict) -> None:
+        del record
+
+    def write_metrics(self, metrics: dict) -> None:
+        del metrics
+
+    def save_model(self, *args: Any) -> None:
+        del args
+
+    def commit(self) -> Path:
+        return self.final_path
+
+    def abort(self) -> None:
+        pass
+
+
+def check_inputs(config: Config | dict | str | Path, *, overrides: list[str] | None = None,
+                 data_dir: str | Path | None = None, world: int = 1) -> Config:
+    """Everything `train` checks before it writes anything (config, method, data), without training."""
+    cfg = as_config(config, overrides)
+    method = make_method(cfg.method.name, cfg.method.params)
+    try:
+        method.check_step_setup(world=world, accumulation=cfg.training.accumulation_steps,
+                                precision=cfg.training.precision)
+    except ValueError as exc:
+        raise ConfigError(f"method: {exc}") from None
+    load_tasks(cfg, data_dir)
+    return cfg
 
 
 def final_metrics(model, encoded: dict[str, EncodedTask], cfg: Config, pad_id: int) -> dict[str, Any]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -56,10 +58,10 @@ def train(
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a key: training.lr=0.01")] = None,
     skip_bad_lines: Annotated[bool, typer.Option(help="Skip (and count) malformed data lines instead of failing.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    nproc: Annotated[int, typer.Option(help="Data-parallel processes on this machine (launches torchrun; "
+                                             "gloo on CPU, NCCL on CUDA).", min=1)] = 1,
 ) -> None:
     """Train a multi-task model and write runs/<name>/."""
-    from .api import train as run_training
-
     overrides = list(set_ or [])
     if method is not None:
         overrides.append(f"method={{name: {method}}}")
@@ -67,6 +69,13 @@ def train(
         overrides.append(f"seed={seed}")
     if skip_bad_lines:
         overrides.append("data.skip_bad_lines=true")
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        from .api import check_inputs
+
+        check_inputs(config, overrides=overrides, data_dir=data_dir, world=nproc)  # one clear error, not N
+        sys.exit(launch_torchrun(nproc, sys.argv[1:]))
+    from .api import train as run_training
+
     result = run_training(config, overrides=overrides, data_dir=data_dir, name=name, runs_dir=runs_dir,
                           progress=not quiet)
     skipped = result.metrics.get("skipped_lines") or {}
@@ -213,6 +222,22 @@ def summarize(
     print(markdown_table(summaries, table, columns))
 
 
+def launch_torchrun(nproc: int, argv: list[str]) -> int:
+    """Re-run this command under `torch.distributed.run` with `nproc` local processes."""
+    args, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            args.append(a)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+           "-m", "textmtl.cli", *args]
+    err.print(f"launching {nproc} processes: {' '.join(cmd[1:])}", highlight=False)
+    return subprocess.call(cmd)
+
+
 def main() -> None:
     try:
         app(standalone_mode=False)
@@ -227,3 +252,7 @@ def main() -> None:
     except (click.exceptions.Abort, KeyboardInterrupt):
         err.print("interrupted")
         sys.exit(130)
+
+
+if __name__ == "__main__":  # `python -m textmtl.cli` (how torchrun starts the processes)
+    main()

@@ -133,6 +133,10 @@ class TrainingConfig(_Strict):
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     device: str = "cpu"
     num_threads: int | None = Field(default=None, ge=1)
+    # micro-batches per step: per-task gradients are summed over them before the method combines
+    # them, so the update equals one step on the whole batch (training.distributed)
+    accumulation_steps: int = Field(default=1, ge=1)
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast of the forward; fp16 adds a loss scale
 
 
 class OutputConfig(_Strict):

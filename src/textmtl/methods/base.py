@@ -10,16 +10,20 @@ never looks at a method's name.
 
 from __future__ import annotations
 
+import copy
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
 
 from ..data.batching import Batch
 from ..models.architectures import Architecture, TaskOutput
+
+if TYPE_CHECKING:
+    from ..training.distributed import StepSync
 
 Backend = Literal["loss", "representation", "parameters"]
 
@@ -35,6 +39,9 @@ class StepContext:
     outputs: Mapping[str, TaskOutput]
     forward: Any = None  # callable(task, batch) -> loss, for methods that re-evaluate (FAMO)
     record: bool = False  # an evaluation step: diagnostics computed now reach history.jsonl
+    # Set by the trainer when a step is cut into parts (processes, micro-batches, fp16 scaling):
+    sync: StepSync | None = None  # collectives and the loss scale s (see training.distributed)
+    global_losses: torch.Tensor | None = None  # K global loss values, known once every part is done
 
 
 @dataclass
@@ -51,10 +58,33 @@ class Method(ABC):
     name: ClassVar[str]
     backends: ClassVar[tuple[Backend, ...]] = ("loss",)
     trains_tasks_separately: ClassVar[bool] = False  # STL: one model and one run per task
+    # Under gradient accumulation the loss VALUES a method sees must be the whole step's (a no-grad
+    # pre-pass computes them); methods whose update ignores the values (LS) skip that pass.
+    uses_loss_values: ClassVar[bool] = True
 
     @abstractmethod
     def backward(self, losses: Mapping[str, torch.Tensor], ctx: StepContext) -> StepStats:
         """Accumulate gradients into `.grad` of the model's parameters."""
+
+    def backward_parts(self, parts: Iterable[Mapping[str, torch.Tensor]], ctx: StepContext) -> StepStats:
+        """One step given as parts (micro-batches of this process; see `training.distributed`).
+
+        Each part's losses are *loss views*: their values are the whole step's losses, their
+        gradients the part's share. The default replays `backward` on every part from the same
+        method state, so weights are computed from the global values and any state update (UW's
+        Adam step, DWA's window, ...) happens exactly once; the parts' gradients add up in `.grad`.
+        """
+        snapshot = copy.deepcopy(self.state_dict())
+        stats = StepStats()
+        for i, losses in enumerate(parts):
+            if i:
+                self.load_state_dict(copy.deepcopy(snapshot))
+            stats = self.backward(losses, ctx)
+        return stats
+
+    def check_step_setup(self, *, world: int, accumulation: int, precision: str) -> None:
+        """Raise ValueError when the method cannot give the exact step in this setting."""
+        del world, accumulation, precision
 
     def after_step(self, ctx: StepContext) -> None:
         """Called after the optimiser step (e.g. FAMO's logit update)."""

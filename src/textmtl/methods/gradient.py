@@ -12,7 +12,7 @@ Gram-weighted aggregators for T steps (Nash-MTL-T, Navon et al. 2022 §6.4).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
@@ -28,6 +28,7 @@ class GradientMethod(Method):
     """Adapter from an Aggregator to the Method interface (back-end `parameters`)."""
 
     backends = ("parameters", "representation")
+    uses_loss_values = False  # the K loss values are read once, after every part
 
     def __init__(self, aggregator: Aggregator, *, update_every: int = 1, backend: str = "parameters",
                  chunk_size: int | None = None) -> None:
@@ -45,37 +46,73 @@ class GradientMethod(Method):
         self._space: ParameterSpace | None = None
         self._weights: torch.Tensor | None = None
 
+    def check_step_setup(self, *, world: int, accumulation: int, precision: str) -> None:
+        del precision
+        if self.backend == "representation" and (world > 1 or accumulation > 1):
+            raise ValueError("backend 'representation' supports neither several processes nor accumulation_steps > 1 "
+                             "(its rows live in one forward pass's representation); use backend: parameters")
+
     def backward(self, losses: Mapping[str, torch.Tensor], ctx: StepContext) -> StepStats:
+        jac, rep_space = self._rows(losses, ctx)
+        loss_vec = torch.stack([l.detach() for l in losses.values()]).to(jac.dtype)
+        return self._combine(jac, loss_vec, list(losses), ctx, rep_space)
+
+    def backward_parts(self, parts: Iterable[Mapping[str, torch.Tensor]], ctx: StepContext) -> StepStats:
+        """Per-task rows summed over this process's parts and over processes, then ONE combination:
+        the update of a single process on the whole batch (see `training.distributed`)."""
+        jac, rep_space, tasks = None, None, []
+        for losses in parts:
+            rows, rep_space = self._rows(losses, ctx)
+            jac, tasks = (rows if jac is None else jac.add_(rows)), list(losses)
+        if jac is None:
+            raise ValueError("no parts")
+        sync = ctx.sync
+        scale = 1.0 if sync is None else sync.grad_scale
+        if sync is not None:
+            sync.all_reduce_(jac)
+        if scale != 1.0:
+            jac.div_(scale)  # the method sees true gradients (Nash-MTL, CAGrad, ... are not scale-invariant)
+        if ctx.global_losses is None:
+            raise ValueError("backward_parts needs ctx.global_losses")
+        return self._combine(jac, ctx.global_losses.to(jac.dtype), tasks, ctx, rep_space, scale=scale)
+
+    def _rows(self, losses: Mapping[str, torch.Tensor], ctx: StepContext):
         model = ctx.model
         own = {t: model.task_parameters(t) for t in losses}
         if self.backend == "representation":
-            jac, rep_space = representation_jacobian(losses, {t: ctx.outputs[t].representation for t in losses}, own)
-        else:
-            if self._space is None:
-                self._space = ParameterSpace(model.shared_parameters())
-            # retain: tasks may share a forward pass (several heads on one batch); keeping the graphs
-            # until the step ends costs no peak memory, since all of them exist after the forward passes
-            shares_inputs = len({id(o.representation) for o in ctx.outputs.values()}) < len(ctx.outputs)
-            jac = shared_jacobian(losses, self._space, own, retain=True,
-                                  chunk_size=self.chunk_size if shares_inputs else None)
-        loss_vec = torch.stack([l.detach() for l in losses.values()]).to(jac.dtype)
+            return representation_jacobian(losses, {t: ctx.outputs[t].representation for t in losses}, own)
+        if self._space is None:
+            self._space = ParameterSpace(model.shared_parameters())
+        # retain: tasks may share a forward pass (several heads on one batch); keeping the graphs
+        # until the step ends costs no peak memory, since all of them exist after the forward passes
+        shares_inputs = len({id(o.representation) for o in ctx.outputs.values()}) < len(ctx.outputs)
+        jac = shared_jacobian(losses, self._space, own, retain=True,
+                              chunk_size=self.chunk_size if shares_inputs else None)
+        return jac, None
+
+    def _combine(self, jac: torch.Tensor, loss_vec: torch.Tensor, tasks: list[str], ctx: StepContext,
+                 rep_space, *, scale: float = 1.0) -> StepStats:
         reuse = (self.update_every > 1 and isinstance(self.aggregator, GramianWeightedAggregator)
-                 and self._weights is not None and len(self._weights) == len(losses)
+                 and self._weights is not None and len(self._weights) == len(tasks)
                  and (ctx.step - 1) % self.update_every != 0)
         if reuse:
             direction = self._weights @ jac
         else:
             direction = self.aggregator(jac, losses=loss_vec if self.aggregator.requires_losses else None)
             self._weights = self.aggregator.last_weights
-        if self.backend == "representation":
+        if scale != 1.0:
+            direction = direction * scale  # every gradient a method writes carries the loss scale s
+        if rep_space is not None:
             rep_space.backward(direction)
-        elif self._space.size:
+        elif self._space is not None and self._space.size:
             self._space.write_grad(direction)
+            if ctx.sync is not None:
+                ctx.sync.reduced.update(id(p) for p in self._space.params)
         stats = StepStats()
         if ctx.record:
-            stats.extra["gradients"] = gradient_diagnostics(jac @ jac.T, list(losses))
+            stats.extra["gradients"] = gradient_diagnostics(jac @ jac.T, tasks)
         if self._weights is not None:
-            stats.weights = {t: float(w) for t, w in zip(losses, self._weights.tolist())}
+            stats.weights = {t: float(w) for t, w in zip(tasks, self._weights.tolist())}
         return stats
 
     def hyperparameters(self) -> dict[str, Any]:

@@ -108,6 +108,12 @@ class GradNorm(Method):
         self._layer: list[tuple[str, nn.Parameter]] | None = None
         self._model_id: int | None = None
 
+    def check_step_setup(self, *, world: int, accumulation: int, precision: str) -> None:
+        # its weight update reads per-task gradient norms of one whole, unscaled step
+        if world > 1 or accumulation > 1 or precision == "fp16":
+            raise ValueError("gradnorm supports neither several processes, accumulation_steps > 1 nor fp16 "
+                             "(its update needs the per-task gradient norms of the whole step)")
+
     def layer_parameters(self, model: nn.Module, losses: Mapping[str, torch.Tensor]) -> list[tuple[str, nn.Parameter]]:
         """W (found at the first call for a model, then cached)."""
         if self._layer is None or self._model_id != id(model):

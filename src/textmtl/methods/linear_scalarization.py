@@ -16,6 +16,7 @@ class LinearScalarization(Method):
 
     name = "ls"
     backends = ("loss",)
+    uses_loss_values = False
 
     def __init__(self, *, reduction: Literal["sum", "mean"] = "sum") -> None:
         if reduction not in ("sum", "mean"):

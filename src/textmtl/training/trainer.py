@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -15,7 +16,9 @@ from ..data.sampling import make_sampler
 from ..methods import Method, StepContext, StepStats
 from ..models.architectures import Architecture
 from ..models.heads import task_loss
+from .distributed import StepSync, batch_parts, loss_view, zero_loss
 from .evaluation import EncodedTask, Evaluator, task_average
+from .precision import LossScale, autocast
 from .progress import Reporter
 
 
@@ -73,6 +76,7 @@ class Trainer:
         reporter: Reporter | None = None,
         on_record: Callable[[dict], None] | None = None,
         label: str = "train",
+        sync: StepSync | None = None,
     ) -> None:
         self.model, self.method, self.tasks, self.cfg = model, method, dict(tasks), cfg
         self.device = torch.device(cfg.device)
@@ -96,27 +100,130 @@ class Trainer:
         self.scheduler = make_scheduler(cfg, self.optimizer, self.total_steps)
         self.params = params
         self.last_stats = StepStats()
+        self.sync = sync or StepSync()
+        self.accumulation = cfg.accumulation_steps
+        self.precision = cfg.precision
+        self.loss_scale = LossScale() if cfg.precision == "fp16" else None
+        method.check_step_setup(world=self.sync.world, accumulation=self.accumulation, precision=self.precision)
+        # a step is cut into parts (processes x micro-batches) or its losses scaled: see training.distributed
+        self.in_parts = self.sync.world > 1 or self.accumulation > 1 or self.loss_scale is not None
 
     def _forward_loss(self, task: str, batch) -> torch.Tensor:
         return task_loss(self.model.specs[task].kind, self.model(task, batch).logits, batch.labels)
 
     def step(self, step: int) -> dict[str, float]:
-        """One optimisation step; returns the task losses."""
+        """One optimisation step; returns the task losses (of the whole step, over all processes)."""
         self.model.train()
         tasks = self.sampler.sample((step - 1) / max(1, self.total_steps - 1))
         batches = {t: next(self.streams[t]).to(self.device) for t in tasks}
         self.optimizer.zero_grad(set_to_none=True)
-        outputs = {t: self.model(t, b) for t, b in batches.items()}
-        losses = {t: task_loss(self.model.specs[t].kind, outputs[t].logits, batches[t].labels) for t in tasks}
         record = step % self.eval_every == 0 or step == self.total_steps
-        ctx = StepContext(self.model, step, self.total_steps, batches, outputs, self._forward_loss, record)
-        self.last_stats = self.method.backward(losses, ctx)
+        if self.in_parts:
+            losses, ctx = self._backward_in_parts(step, batches, record)
+            if losses is None:  # fp16 overflow: the step is skipped and the loss scale halved
+                with warnings.catch_warnings():  # the schedule follows the step counter, stepped or not
+                    warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step", category=UserWarning)
+                    self.scheduler.step()
+                return {}
+        else:
+            with autocast(self.device, self.precision):
+                outputs = {t: self.model(t, b) for t, b in batches.items()}
+                loss_tensors = {t: task_loss(self.model.specs[t].kind, outputs[t].logits, batches[t].labels)
+                                for t in tasks}
+            ctx = StepContext(self.model, step, self.total_steps, batches, outputs, self._forward_loss, record)
+            self.last_stats = self.method.backward(loss_tensors, ctx)
+            losses = {t: float(l.detach()) for t, l in loss_tensors.items()}
         if self.cfg.clip_norm is not None:
             torch.nn.utils.clip_grad_norm_(self.params, self.cfg.clip_norm)
         self.optimizer.step()
         self.scheduler.step()
         self.method.after_step(ctx)
-        return {t: float(l.detach()) for t, l in losses.items()}
+        return losses
+
+    def _backward_in_parts(self, step: int, batches: dict, record: bool) -> tuple[dict[str, float] | None, StepContext]:
+        """This process's share of the step, in `accumulation_steps` micro-batches, through loss
+        views (training.distributed); leaves the whole step's unscaled gradient in `.grad`."""
+        sync, tasks = self.sync, list(batches)
+        sync.reduced.clear()
+        sync.grad_scale = self.loss_scale.scale if self.loss_scale is not None else 1.0
+        kinds = {t: self.model.specs[t].kind for t in tasks}
+        parts = {t: batch_parts(batches[t], kinds[t], sync.rank, sync.world, self.accumulation) for t in tasks}
+        ctx = StepContext(self.model, step, self.total_steps, batches, {}, self._global_forward, record, sync=sync)
+        known: torch.Tensor | None = None
+        if self.accumulation > 1 and self.method.uses_loss_values:
+            # the method weighs every micro-batch with the whole step's loss values: a no-grad pass
+            # first, replaying the same dropout masks afterwards
+            rng = torch.get_rng_state()
+            with torch.no_grad():
+                known = self._local_values(parts, tasks)
+            torch.set_rng_state(rng)
+            sync.all_reduce_(known)
+        local = torch.zeros(len(tasks), dtype=torch.float64, device=self.device)
+
+        def views():
+            nonlocal known
+            for m in range(self.accumulation):
+                outputs, losses = {}, {}
+                with autocast(self.device, self.precision):
+                    for t in tasks:
+                        part, _ = parts[t][m]
+                        if part is not None:
+                            outputs[t] = self.model(t, part)
+                            losses[t] = task_loss(kinds[t], outputs[t].logits, part.labels)
+                for i, t in enumerate(tasks):
+                    if t in losses:
+                        local[i] += parts[t][m][1] * losses[t].detach().double()
+                if known is None and self.accumulation == 1:
+                    known = sync.all_reduce_(local.clone())
+                values = known if known is not None else local  # placeholders: the method ignores them
+                ctx.outputs = outputs
+                yield {t: loss_view(losses[t] if t in losses else zero_loss(self.model.task_parameters(t)),
+                                    values[i], parts[t][m][1] * sync.grad_scale)
+                       for i, t in enumerate(tasks)}
+            if known is None:
+                known = sync.all_reduce_(local.clone())
+            ctx.global_losses = known.float()
+
+        self.last_stats = self.method.backward_parts(views(), ctx)
+        self._reduce_and_unscale()
+        if self.loss_scale is not None:
+            found_inf = not bool(torch.stack([torch.isfinite(p.grad).all() for p in self.params
+                                              if p.grad is not None]).all())
+            self.loss_scale.update(found_inf)
+            if found_inf:
+                self.optimizer.zero_grad(set_to_none=True)
+                return None, ctx
+        assert ctx.global_losses is not None
+        return dict(zip(tasks, ctx.global_losses.tolist())), ctx
+
+    def _local_values(self, parts: dict, tasks: list[str]) -> torch.Tensor:
+        """Σ_m c_m ℓ_m per task over this process's parts (no graph)."""
+        out = torch.zeros(len(tasks), dtype=torch.float64, device=self.device)
+        with autocast(self.device, self.precision):
+            for i, t in enumerate(tasks):
+                for part, share in parts[t]:
+                    if part is not None:
+                        out[i] += share * self._forward_loss(t, part).double()
+        return out
+
+    def _global_forward(self, task: str, batch) -> torch.Tensor:
+        """`ctx.forward` of a step in parts: the loss of the whole global batch (all processes)."""
+        parts = {task: batch_parts(batch, self.model.specs[task].kind, self.sync.rank, self.sync.world,
+                                   self.accumulation)}
+        return self.sync.all_reduce_(self._local_values(parts, [task]))[0].float()
+
+    def _reduce_and_unscale(self) -> None:
+        """Sum over processes the `.grad` no method has synchronised, and remove the loss scale."""
+        sync = self.sync
+        if sync.world > 1:
+            # the same parameter set on every process (a task's head may lack a gradient on one of them)
+            has = torch.tensor([p.grad is not None for p in self.params], dtype=torch.int32)
+            sync.all_reduce_(has)
+            sync.reduce_grads_(p for p, h in zip(self.params, has.tolist()) if h)
+        if sync.grad_scale != 1.0:
+            for p in self.params:
+                if p.grad is not None:
+                    p.grad.div_(sync.grad_scale)
 
     def fit(self) -> FitResult:
         start = time.perf_counter()

@@ -60,14 +60,9 @@ class BiLSTM(Encoder):
         lengths = mask.sum(1).clamp_min(1)
         x = self.embedding_dropout(self.embed(batch.input_ids))
         rev = reverse_valid(lengths, x.shape[1]).unsqueeze(-1)
-        for i, (fwd, bwd) in enumerate(zip(self.forward_layers, self.backward_layers)):
-            if i:
-                x = self.between_layers(x)
-            ahead, _ = fwd(x)
-            behind_reversed, _ = bwd(x.gather(1, rev.expand(-1, -1, x.shape[-1])))
-            behind = behind_reversed.gather(1, rev.expand(-1, -1, behind_reversed.shape[-1]))
-            x = torch.cat([ahead, behind], dim=-1)
-        states = x
+        # oneDNN has no reduced-precision CPU LSTM: the recurrent layers run in float32 under autocast
+        with torch.autocast(x.device.type, enabled=False):
+            states = self._recurrent(x.float(), rev)
         if self.pooling == "last":
             h = states.shape[-1] // 2
             end = (lengths - 1).view(-1, 1, 1).expand(-1, 1, h)
@@ -77,3 +72,14 @@ class BiLSTM(Encoder):
         else:
             pooled = masked_mean(states, mask)
         return EncoderOutput(pooled, states if tokens else None, mask)
+
+    def _recurrent(self, x: torch.Tensor, rev: torch.Tensor) -> torch.Tensor:
+        """The stacked forward/backward LSTM layers; `rev` reverses each row's valid prefix."""
+        for i, (fwd, bwd) in enumerate(zip(self.forward_layers, self.backward_layers)):
+            if i:
+                x = self.between_layers(x)
+            ahead, _ = fwd(x)
+            behind_reversed, _ = bwd(x.gather(1, rev.expand(-1, -1, x.shape[-1])))
+            behind = behind_reversed.gather(1, rev.expand(-1, -1, behind_reversed.shape[-1]))
+            x = torch.cat([ahead, behind], dim=-1)
+        return x

@@ -1,0 +1,35 @@
+"""Worker of tests/test_parallel.py, started by torchrun: trains the tiny problem of
+`_parallel_setup` with every method named on the command line and saves rank 0's parameters.
+
+    python -m torch.distributed.run --standalone --nproc-per-node 2 tests/_ddp_worker.py OUT ACCUMULATION METHOD...
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests._parallel_setup import config, make_trainer, train_steps  # noqa: E402
+from textmtl.training.distributed import init_from_env, shutdown  # noqa: E402
+
+
+def main() -> None:
+    out, accumulation, methods = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
+    torch.set_num_threads(1)
+    sync = init_from_env("cpu")
+    try:
+        for method in methods:
+            params = train_steps(make_trainer(config(method, accumulation=accumulation), sync))
+            if sync.is_main:
+                save_file({k: v.contiguous() for k, v in params.items()}, str(out / f"{method}.safetensors"))
+    finally:
+        shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""Data parallelism, gradient accumulation and mixed precision give the update of one process on
+the whole batch (training.distributed, training.precision)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import textmtl
+from textmtl.aggregation import make_aggregator
+from textmtl.data.batching import IGNORE_INDEX, Batch
+from textmtl.data.tasks import TaskKind
+from textmtl.errors import ConfigError
+from textmtl.methods import METHODS, describe_methods
+from textmtl.training.distributed import batch_parts
+
+from ._parallel_setup import config, make_trainer, train_steps
+from .test_training import toy_config
+
+ROOT = Path(__file__).resolve().parents[1]
+# every method with a whole-batch step to compare against (STL trains one model per task; GradNorm
+# refuses accumulation, see test_methods_that_cannot_split_a_step_refuse_before_training)
+SPLITTABLE = sorted(m for m in describe_methods() if m not in ("stl", "gradnorm"))
+
+
+def max_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    return max(float((a[k] - b[k]).abs().max()) for k in a)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_batch_parts_split_rows_and_shares():
+    ids = torch.arange(7 * 3).reshape(7, 3)
+    batch = Batch(ids, torch.ones(7, 3, dtype=torch.bool), torch.arange(7))
+    parts = [p for r in range(2) for p in batch_parts(batch, TaskKind.CLASSIFICATION, r, 2, 2)]
+    assert [len(p) for p, _ in parts] == [2, 2, 2, 1]
+    assert torch.equal(torch.cat([p.labels for p, _ in parts]), torch.arange(7))
+    assert sum(c for _, c in parts) == pytest.approx(1.0)
+    # fewer rows than processes x micro-batches: empty parts with share 0
+    small = batch_parts(Batch(ids[:1], torch.ones(1, 3, dtype=torch.bool), torch.arange(1)),
+                        TaskKind.CLASSIFICATION, 1, 2, 1)
+    assert small == [(None, 0.0)]
+
+
+def test_batch_parts_of_tagging_are_weighted_by_labelled_tokens():
+    labels = torch.tensor([[1, 0, IGNORE_INDEX], [1, IGNORE_INDEX, IGNORE_INDEX], [0, 1, 1], [1, 1, 0]])
+    batch = Batch(torch.zeros(4, 3, dtype=torch.long), torch.ones(4, 3, dtype=torch.bool), labels)
+    shares = [c for r in range(2) for _, c in batch_parts(batch, TaskKind.TAGGING, r, 2, 1)]
+    assert shares == pytest.approx([3 / 9, 6 / 9])
+
+
+@pytest.mark.parametrize("method", SPLITTABLE)
+def test_accumulation_gives_the_whole_batch_update(method):
+    whole = train_steps(make_trainer(config(method, steps=6)))
+    accumulated = train_steps(make_trainer(config(method, accumulation=3, steps=6)))
+    assert max_difference(whole, accumulated) < 1e-5
+
+
+def test_accumulation_test_can_fail():
+    """The comparison above detects a different update: half the batch moves the model elsewhere."""
+    whole = train_steps(make_trainer(config("pcgrad", steps=6)))
+    half = train_steps(make_trainer(config("pcgrad", batch_size=4, steps=6)))
+    assert max_difference(whole, half) > 1e-3
+
+
+def test_two_processes_equal_one_process_on_the_global_batch(tmp_path):
+    """torchrun, 2 CPU processes, gloo: after 12 steps the parameters equal the single-process ones."""
+    methods = ["ls", "pcgrad", "nash_mtl", "getmtl"]
+    for accumulation, names in ((1, methods), (2, ["famo"])):
+        out = tmp_path / f"acc{accumulation}"
+        out.mkdir()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+               "OMP_NUM_THREADS": "1"}
+        proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                               str(ROOT / "tests" / "_ddp_worker.py"), str(out), str(accumulation), *names],
+                              capture_output=True, text=True, env=env, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        for method in names:
+            single = train_steps(make_trainer(config(method)))
+            start = make_trainer(config(method)).model.state_dict()
+            distributed = load_file(str(out / f"{method}.safetensors"))
+            assert max_difference(single, distributed) < 1e-5, method
+            assert max_difference(single, start) > 1e-2  # it did train
+
+
+class RecordingAggregator:
+    """Wraps an aggregator and keeps the Jacobians it is given."""
+
+    def __init__(self, name: str) -> None:
+        self.inner, self.seen = make_aggregator(name), []
+
+    def __getattr__(self, item):
+        return getattr(self.inner, item)
+
+    def __call__(self, jac, **kw):
+        self.seen.append(jac.detach().clone())
+        return self.inner(jac, **kw)
+
+
+@pytest.mark.parametrize("method", ["nash_mtl", "cagrad", "aligned_mtl"])
+def test_fp16_loss_scale_is_removed_before_the_method_sees_the_gradients(method):
+    rows = {}
+    for precision in ("fp32", "fp16"):
+        trainer = make_trainer(config(method, precision=precision, steps=1))
+        recorder = RecordingAggregator(method)
+        trainer.method.aggregator = recorder
+        trainer.step(1)
+        rows[precision] = recorder.seen[0]
+    scale = rows["fp16"].norm() / rows["fp32"].norm()
+    assert abs(float(scale) - 1) < 0.02  # half-precision forward noise, not a factor 65536
+    assert torch.allclose(rows["fp16"], rows["fp32"], atol=1e-2 * float(rows["fp32"].abs().max()))
+
+
+def test_fp16_overflow_skips_the_step_and_halves_the_scale():
+    trainer = make_trainer(config("pcgrad", precision="fp16", steps=2))
+    trainer.loss_scale.scale = 2.0**120  # gradients overflow float16
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    assert trainer.step(1) == {}
+    assert max_difference(before, trainer.model.state_dict()) == 0
+    assert trainer.loss_scale.scale == 2.0**119 and trainer.loss_scale.overflows == 1
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_losses_track_fp32_and_training_learns(precision):
+    fp32, mixed = make_trainer(config("ls", steps=40)), make_trainer(config("ls", precision=precision, steps=40))
+    first32, first = fp32.step(1), mixed.step(1)
+    assert all(abs(first[t] - first32[t]) < 2e-2 for t in first32)
+    last = [mixed.step(s) for s in range(2, 41)][-5:]
+    assert sum(sum(l.values()) for l in last) / 5 < 0.8 * sum(first.values())
+
+
+@pytest.mark.parametrize("method, params, setting", [
+    ("gradnorm", {}, "training.accumulation_steps=2"),
+    ("gradnorm", {}, "training.precision=fp16"),
+    ("pcgrad", {"backend": "representation"}, "training.accumulation_steps=2"),
+])
+def test_methods_that_cannot_split_a_step_refuse_before_training(toy_csv_task, tmp_path, method, params, setting):
+    cfg = toy_config(toy_csv_task, tmp_path / "runs", method={"name": method, **params})
+    with pytest.raises(ConfigError, match="^method: "):
+        textmtl.train(cfg, overrides=[setting], progress=False)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_cli_nproc_launches_torchrun_and_rank0_writes_the_run(toy_csv_task, tmp_path):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(json.dumps(toy_config(toy_csv_task, tmp_path / "runs", method="pcgrad",
+                                         training={"steps": 6, "batch_size": 8, "num_threads": 1})))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-m", "textmtl.cli", "train", str(cfg), "--nproc", "2", "--name", "ddp",
+                           "--quiet"], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["ddp"]  # rank 0 only, committed
+    metrics = json.loads((tmp_path / "runs" / "ddp" / "metrics.json").read_text())
+    assert metrics["processes"] == 2 and metrics["steps"] == 6
+
+
+def test_every_method_declares_whether_it_reads_loss_values():
+    for name, cls in METHODS.items():
+        assert isinstance(cls.uses_loss_values, bool), name
+
+
+def test_cli_nproc_bad_input_is_one_error_before_launch(tmp_path):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("training:\n  stepz: 3\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-m", "textmtl.cli", "train", str(cfg), "--nproc", "2"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2
+    assert "stepz" in proc.stderr and "Traceback" not in proc.stderr and "launching" not in proc.stderr
