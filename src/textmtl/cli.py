@@ -47,7 +47,7 @@ def _fmt(v: float | None) -> str:
 
 @app.command()
 def train(
-    config: Annotated[Path, typer.Argument(help="YAML run configuration.")],
+    config: Annotated[Optional[Path], typer.Argument(help="YAML run configuration (optional with --resume).")] = None,
     method: Annotated[Optional[str], typer.Option(help="Override the method (e.g. ls, stl).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Override the seed.")] = None,
     data_dir: DataDir = None,
@@ -56,6 +56,9 @@ def train(
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a key: training.lr=0.01")] = None,
     skip_bad_lines: Annotated[bool, typer.Option(help="Skip (and count) malformed data lines instead of failing.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    resume: Annotated[Optional[Path], typer.Option(
+        "--resume", help="Continue an interrupted run (its runs/<name>.partial directory) from its last checkpoint.")
+    ] = None,
 ) -> None:
     """Train a multi-task model and write runs/<name>/."""
     from .api import train as run_training
@@ -67,8 +70,14 @@ def train(
         overrides.append(f"seed={seed}")
     if skip_bad_lines:
         overrides.append("data.skip_bad_lines=true")
-    result = run_training(config, overrides=overrides, data_dir=data_dir, name=name, runs_dir=runs_dir,
-                          progress=not quiet)
+    if config is None and resume is None:
+        raise TextmtlError("train: give a CONFIG file, or --resume RUN_DIR")
+    try:
+        result = run_training(config, overrides=overrides, data_dir=data_dir, name=name, runs_dir=runs_dir,
+                              progress=not quiet, resume=resume)
+    except KeyboardInterrupt as exc:  # the note says how to resume, if a checkpoint was kept
+        err.print("; ".join(["interrupted", *getattr(exc, "__notes__", [])]), highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
     skipped = result.metrics.get("skipped_lines") or {}
     if skipped:
         err.print(f"skipped malformed lines: {', '.join(f'{t} {n}' for t, n in skipped.items())}")
@@ -215,7 +224,9 @@ def summarize(
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # typer turns Ctrl-C into Exit(130), returned here
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except TextmtlError as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
