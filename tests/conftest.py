@@ -47,6 +47,11 @@ def tiny_bert(tmp_path_factory) -> Path:
 @pytest.fixture
 def toy_csv_task(tmp_path) -> Path:
     """A small learnable sentiment task as CSV files: positive words vs negative words."""
+    return write_toy_csv_task(tmp_path)
+
+
+def write_toy_csv_task(tmp_path: Path) -> Path:
+    """train/dev/test.csv of the toy task (120/40/40 rows) in `tmp_path`."""
     import random
 
     rng = random.Random(0)

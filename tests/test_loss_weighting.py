@@ -563,3 +563,26 @@ def test_each_method_trains_through_textmtl_train(toy_csv_task, tmp_path, name):
         assert records[-1]["gradnorm_layer"] == ["encoder.convs.2.weight", "encoder.convs.2.bias"]
     if name == "famo":
         assert set(records[-1]["famo_softmax"]) == {"toy_a", "toy_b"}
+
+
+extreme_loss = st.sampled_from([0.0, 1e-45, 1e-30, 1e-8, 1.0, 1e8, 1e30, 3e38]) | \
+    st.floats(min_value=0.0, max_value=torch.finfo(torch.float32).max / 2, allow_nan=False, width=32)
+
+
+@pytest.mark.parametrize("name", ["ls"] + [n for n in LOSS_METHODS if n != "gradnorm"])
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_extreme_float32_losses_never_give_nan(name, data):
+    """Zero, subnormal and near-overflow float32 losses, changing from step to step (ratios of 1e68
+    for DWA, log of 0 for GLS/FAMO): weights, gradients and state stay finite."""
+    method = make_method(name, {"window": 1} if name == "dwa" else {})
+    for step in range(1, 6):
+        tasks = names(data.draw(st.integers(1, 3)))
+        xs = {t: torch.tensor(data.draw(extreme_loss), dtype=torch.float32, requires_grad=True) for t in tasks}
+        after = {t: torch.tensor(data.draw(extreme_loss), dtype=torch.float32) for t in tasks}
+        c = ctx(None, step, lambda t, b: after[t], {t: None for t in tasks}, record=True)
+        stats = method.backward({t: x * 1.0 for t, x in xs.items()}, c)
+        method.after_step(c)
+        assert all(math.isfinite(w) for w in stats.weights.values()), stats.weights
+        assert all(x.grad is None or torch.isfinite(x.grad).all() for x in xs.values())
+        assert all(math.isfinite(float(v)) for v in _flat(method.state_dict()))

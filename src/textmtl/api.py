@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import random
+import shutil
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -25,14 +27,16 @@ from .data.batching import EncodedSplit, collate
 from .data.benchmarks import get_benchmark, load_custom_task, resolve_data_dir
 from .data.tasks import Example, TaskData, TaskKind
 from .data.text_encoders import TextEncoder
-from .errors import ConfigError, TextmtlError
+from .errors import ConfigError, TextmtlError, TrainingError
 from .methods import make_method
 from .models.build import build_model, build_text_encoder
 from .training.evaluation import EncodedTask, Evaluator, predict_batches, task_average
 from .training.progress import Reporter, RichReporter
+from .training.checkpoint import (RunCheckpoint, data_fingerprint, has_checkpoint, read_checkpoint, restore_trainer,
+                                  set_rng_state)
 from .training.distributed import StepSync, init_from_env, local_device, shutdown
 from .training.run_directory import RunWriter, load_run, unique_run_path
-from .training.trainer import Trainer
+from .training.trainer import FitResult, Trainer
 
 
 @dataclass
@@ -45,8 +49,8 @@ def as_config(config: Config | dict | str | Path, overrides: list[str] | None = 
     if isinstance(config, Config):
         return validate_config(apply_overrides(config.model_dump(mode="json"), overrides or []), "config") \
             if overrides else config
-    if isinstance(config, dict):
-        return validate_config(apply_overrides(dict(config), overrides or []), "config")
+    if isinstance(config, dict):  # deep copy: overrides must not change the caller's dict
+        return validate_config(apply_overrides(copy.deepcopy(config), overrides or []), "config")
     return load_config(config, overrides)
 
 
@@ -94,7 +98,7 @@ def seed_everything(seed: int) -> None:
 
 
 def train(
-    config: Config | dict | str | Path,
+    config: Config | dict | str | Path | None = None,
     *,
     overrides: list[str] | None = None,
     data_dir: str | Path | None = None,
@@ -102,20 +106,38 @@ def train(
     runs_dir: str | Path | None = None,
     reporter: Reporter | None = None,
     progress: bool = True,
+    resume: str | Path | None = None,
 ) -> RunResult:
     """Train as the config says and write a run directory. Bad input raises a TextmtlError
-    before anything is written."""
-    cfg = as_config(config, overrides)
+    before anything is written.
+
+    `resume`: an interrupted run's `<name>.partial` directory (or `<name>`); training continues
+    from its last checkpoint with the run's own config.yaml (a `config` or `overrides`, if given,
+    must agree with it) and ends exactly as an uninterrupted run would. On a TextmtlError the
+    `.partial` directory is removed; on any other interruption it is kept if it holds a checkpoint.
+    """
+    saved, partial = None, None
+    if resume is not None:
+        if name is not None or runs_dir is not None:
+            raise ConfigError("--resume continues a run in its own directory; --name and --runs-dir do not apply")
+        partial = find_resumable(resume)
+        cfg = resume_config(partial, config, overrides)
+        saved = read_checkpoint(partial / "checkpoint")
+    elif config is None:
+        raise ConfigError("train: give a config (or --resume RUN_DIR)")
+    else:
+        cfg = as_config(config, overrides)
     sync = init_from_env(cfg.training.device)  # torchrun: every process runs this function
     try:
-        return _train(cfg, sync, data_dir=data_dir, name=name, runs_dir=runs_dir, reporter=reporter,
+        return _train(cfg, sync, saved, partial, data_dir=data_dir, name=name, runs_dir=runs_dir, reporter=reporter,
                       progress=progress)
     finally:
         if sync.distributed:
             shutdown()
 
 
-def _train(cfg: Config, sync: StepSync, *, data_dir, name, runs_dir, reporter, progress) -> RunResult:
+def _train(cfg: Config, sync: StepSync, saved: dict | None, partial: Path | None, *, data_dir, name, runs_dir,
+           reporter, progress) -> RunResult:
     if cfg.training.num_threads:
         torch.set_num_threads(cfg.training.num_threads)
     elif sync.distributed:  # share this machine's cores between its processes
@@ -136,42 +158,84 @@ def _train(cfg: Config, sync: StepSync, *, data_dir, name, runs_dir, reporter, p
     text_encoder = build_text_encoder(cfg.model, cfg.text, (e for t in tasks for e in t.train))
     encoded = encode_tasks(tasks, text_encoder)
     specs = [t.spec for t in tasks]
+    checkpointing = cfg.training.checkpoint_every != 0
+    fingerprint = data_fingerprint(encoded) if checkpointing or saved is not None else ""
+    if saved is not None and saved["fingerprint"] != fingerprint:
+        raise TrainingError(f"--resume: the data or vocabulary of {partial} differ from those the run started with")
     seed_everything(cfg.seed)
     model = build_model(cfg.model, specs, text_encoder, separate=method.trains_tasks_separately, seed=cfg.seed)
     model.to(cfg.training.device)
     sync.broadcast_parameters(model)
 
-    run_path = unique_run_path(Path(runs_dir or cfg.output.runs_dir), name or cfg.name)
-    sync.all_reduce_(torch.zeros(1))  # every process has its path before rank 0 creates the directory
-    writer = RunWriter(run_path, cfg) if sync.is_main else _NoWriter(run_path)
+    # only rank 0 writes (the run directory and its checkpoints)
+    if saved is not None:
+        writer = RunWriter.reopen(partial, saved["history_lines"]) if sync.is_main else _NoWriter(partial)
+    else:
+        run_path = unique_run_path(Path(runs_dir or cfg.output.runs_dir), name or cfg.name)
+        sync.all_reduce_(torch.zeros(1))  # every process has its path before rank 0 creates the directory
+        writer = RunWriter(run_path, cfg) if sync.is_main else _NoWriter(run_path.with_name(run_path.name + ".partial"))
+    ckpt = RunCheckpoint(writer, model, fingerprint) if checkpointing and sync.is_main else None
     try:
-        start = time.perf_counter()
+        start = time.perf_counter() - (saved["run_elapsed"] if saved is not None else 0.0)
+        fits = [FitResult(**done) for done in saved["jobs_done"]] if saved is not None else []
+        if ckpt is not None:
+            ckpt.start, ckpt.jobs_done = start, [_fit_summary(f) for f in fits]
+
+        def run_job(job: int, trainer: Trainer) -> FitResult:
+            state = None
+            if saved is not None and saved["job"] == job:
+                model.load_state_dict(saved["model"])
+                state = restore_trainer(trainer, saved["trainer"])
+                set_rng_state(saved["rng"])
+            if ckpt is not None:
+                ckpt.job = job
+            fit = trainer.fit(state)
+            if ckpt is not None:
+                ckpt.jobs_done.append(_fit_summary(fit))
+            return fit
+
         if method.trains_tasks_separately:
-            fits = []
             for i, task in enumerate(specs):
+                if i < len(fits):  # finished before the interruption; its weights are in the checkpoint
+                    continue
                 seed_everything(cfg.seed + i)
                 job_method = make_method(cfg.method.name, cfg.method.params)
-                fits.append(Trainer(model.models[task.name], job_method, {task.name: encoded[task.name]}, cfg.training,
-                                    seed=cfg.seed, pad_id=text_encoder.pad_id, reporter=reporter,
-                                    on_record=writer.record, label=f"{cfg.method.name}:{task.name}",
-                                    sync=sync).fit())
+                fits.append(run_job(i, Trainer(
+                    model.models[task.name], job_method, {task.name: encoded[task.name]}, cfg.training,
+                    seed=cfg.seed, pad_id=text_encoder.pad_id, reporter=reporter, on_record=writer.record,
+                    label=f"{cfg.method.name}:{task.name}", checkpoint=ckpt, sync=sync)))
             steps, best_step = sum(f.steps for f in fits), {s.name: f.best_step for s, f in zip(specs, fits)}
         else:
-            fit = Trainer(model, method, encoded, cfg.training, seed=cfg.seed, pad_id=text_encoder.pad_id,
-                          reporter=reporter, on_record=writer.record, label=cfg.method.name, sync=sync).fit()
+            fit = run_job(0, Trainer(model, method, encoded, cfg.training, seed=cfg.seed, pad_id=text_encoder.pad_id,
+                                     reporter=reporter, on_record=writer.record, label=cfg.method.name,
+                                     checkpoint=ckpt, sync=sync))
+            fits = [fit]
             steps, best_step = fit.steps, fit.best_step
         wall = time.perf_counter() - start
         metrics = final_metrics(model, encoded, cfg, text_encoder.pad_id)
+        skipped_steps: dict[str, int] = {}
+        for f in fits:
+            for t, n in f.skipped_steps.items():
+                skipped_steps[t] = skipped_steps.get(t, 0) + n
         metrics.update({"method": cfg.method.name, "seed": cfg.seed, "steps": steps, "best_step": best_step,
                         "wall_seconds": round(wall, 3),
-                        "skipped_lines": {t.name: t.skipped_lines for t in tasks if t.skipped_lines}})
+                        "skipped_lines": {t.name: t.skipped_lines for t in tasks if t.skipped_lines},
+                        "skipped_steps": skipped_steps})
         if sync.distributed:
             metrics["processes"] = sync.world
         writer.write_metrics(metrics)
         writer.save_model(model, text_encoder, cfg.method.name)
         path = writer.commit()
-    except BaseException:
+        shutil.rmtree(path / "checkpoint", ignore_errors=True)  # only needed to resume
+    except TextmtlError:
         writer.abort()
+        raise
+    except BaseException as exc:
+        if has_checkpoint(writer.path / "checkpoint"):
+            writer.keep()
+            exc.add_note(f"continue with: textmtl train --resume {writer.path}")
+        else:
+            writer.abort()
         raise
     return RunResult(path, metrics)
 
@@ -179,8 +243,8 @@ def _train(cfg: Config, sync: StepSync, *, data_dir, name, runs_dir, reporter, p
 class _NoWriter:
     """What processes other than rank 0 write: nothing."""
 
-    def __init__(self, final_path: Path) -> None:
-        self.final_path = final_path
+    def __init__(self, path: Path) -> None:
+        self.path = path  # the `.partial` directory rank 0 writes
 
     def record(self, record: dict) -> None:
         del record
@@ -192,9 +256,12 @@ class _NoWriter:
         del args
 
     def commit(self) -> Path:
-        return self.final_path
+        return self.path.with_name(self.path.name.removesuffix(".partial"))
 
     def abort(self) -> None:
+        pass
+
+    def keep(self) -> None:
         pass
 
 
@@ -210,6 +277,53 @@ def check_inputs(config: Config | dict | str | Path, *, overrides: list[str] | N
         raise ConfigError(f"method: {exc}") from None
     load_tasks(cfg, data_dir)
     return cfg
+
+
+def _fit_summary(fit: FitResult) -> dict[str, Any]:
+    return {"best_step": fit.best_step, "best_dev_average": fit.best_dev_average, "steps": fit.steps,
+            "wall_seconds": fit.wall_seconds, "skipped_steps": dict(fit.skipped_steps)}
+
+
+def find_resumable(path: str | Path) -> Path:
+    """The `.partial` directory of an interrupted run holding a checkpoint; one-line errors otherwise."""
+    p = Path(path)
+    partial = p if p.name.endswith(".partial") else p.with_name(p.name + ".partial")
+    if has_checkpoint(partial / "checkpoint"):
+        return partial
+    final = partial.with_name(partial.name.removesuffix(".partial"))
+    if (final / "metrics.json").exists():
+        raise TrainingError(f"--resume: {final} is a finished run; nothing to resume")
+    if not partial.is_dir():
+        raise TrainingError(f"--resume: no interrupted run at {partial}")
+    raise TrainingError(f"--resume: {partial} has no checkpoint (stopped before its first one, "
+                        "or training.checkpoint_every was 0)")
+
+
+def resume_config(partial: Path, config: Config | dict | str | Path | None, overrides: list[str] | None) -> Config:
+    """The run's saved config; a given config (or overrides) must agree with it."""
+    import yaml
+
+    source = partial / "config.yaml"
+    saved = validate_config(yaml.safe_load(source.read_text(encoding="utf-8")), str(source))
+    if config is None and not overrides:
+        return saved
+    given = as_config(config if config is not None else saved.model_dump(mode="json"), overrides)
+    diff = _first_difference(saved.model_dump(mode="json"), given.model_dump(mode="json"))
+    if diff is not None:
+        key, a, b = diff
+        raise ConfigError(f"--resume: '{key}' differs from the run's config.yaml (run: {a!r}, given: {b!r}); "
+                          "a resumed run keeps its own config")
+    return saved
+
+
+def _first_difference(a: Any, b: Any, key: str = "") -> tuple[str, Any, Any] | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in list(a) + [k for k in b if k not in a]:
+            found = _first_difference(a.get(k), b.get(k), f"{key}.{k}" if key else str(k))
+            if found is not None:
+                return found
+        return None
+    return None if a == b else (key or "(config)", a, b)
 
 
 def final_metrics(model, encoded: dict[str, EncodedTask], cfg: Config, pad_id: int) -> dict[str, Any]:

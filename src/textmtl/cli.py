@@ -49,7 +49,7 @@ def _fmt(v: float | None) -> str:
 
 @app.command()
 def train(
-    config: Annotated[Path, typer.Argument(help="YAML run configuration.")],
+    config: Annotated[Optional[Path], typer.Argument(help="YAML run configuration (optional with --resume).")] = None,
     method: Annotated[Optional[str], typer.Option(help="Override the method (e.g. ls, stl).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Override the seed.")] = None,
     data_dir: DataDir = None,
@@ -60,6 +60,9 @@ def train(
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
     nproc: Annotated[int, typer.Option(help="Data-parallel processes on this machine (launches torchrun; "
                                              "gloo on CPU, NCCL on CUDA).", min=1)] = 1,
+    resume: Annotated[Optional[Path], typer.Option(
+        "--resume", help="Continue an interrupted run (its runs/<name>.partial directory) from its last checkpoint.")
+    ] = None,
 ) -> None:
     """Train a multi-task model and write runs/<name>/."""
     overrides = list(set_ or [])
@@ -69,15 +72,22 @@ def train(
         overrides.append(f"seed={seed}")
     if skip_bad_lines:
         overrides.append("data.skip_bad_lines=true")
+    if config is None and resume is None:
+        raise TextmtlError("train: give a CONFIG file, or --resume RUN_DIR")
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
-        from .api import check_inputs
+        if resume is None:
+            from .api import check_inputs
 
-        check_inputs(config, overrides=overrides, data_dir=data_dir, world=nproc)  # one clear error, not N
+            check_inputs(config, overrides=overrides, data_dir=data_dir, world=nproc)  # one clear error, not N
         sys.exit(launch_torchrun(nproc, sys.argv[1:]))
     from .api import train as run_training
 
-    result = run_training(config, overrides=overrides, data_dir=data_dir, name=name, runs_dir=runs_dir,
-                          progress=not quiet)
+    try:
+        result = run_training(config, overrides=overrides, data_dir=data_dir, name=name, runs_dir=runs_dir,
+                              progress=not quiet, resume=resume)
+    except KeyboardInterrupt as exc:  # the note says how to resume, if a checkpoint was kept
+        err.print("; ".join(["interrupted", *getattr(exc, "__notes__", [])]), highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
     skipped = result.metrics.get("skipped_lines") or {}
     if skipped:
         err.print(f"skipped malformed lines: {', '.join(f'{t} {n}' for t, n in skipped.items())}")
@@ -240,7 +250,9 @@ def launch_torchrun(nproc: int, argv: list[str]) -> int:
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # typer turns Ctrl-C into Exit(130), returned here
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except TextmtlError as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)

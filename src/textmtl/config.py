@@ -118,6 +118,15 @@ class SamplingConfig(_Strict):
 
 
 class TrainingConfig(_Strict):
+    """Optimisation, evaluation, checkpoints and numerical guards.
+
+    `checkpoint_every`: None (default) writes a checkpoint into the run's `.partial/checkpoint/`
+    after every evaluation; N > 0 every N steps; 0 never (the run cannot be resumed).
+    `max_consecutive_skips`: a step whose task loss or gradient is non-finite is skipped (no
+    parameter update; the LR schedule still advances) and counted per task; this many skipped
+    steps in a row stop training with an error naming the task(s). None: never stop.
+    """
+
     epochs: float | None = Field(default=10, gt=0)
     steps: int | None = Field(default=None, ge=1)  # overrides epochs
     batch_size: int = Field(default=16, ge=1)
@@ -137,6 +146,8 @@ class TrainingConfig(_Strict):
     # them, so the update equals one step on the whole batch (training.distributed)
     accumulation_steps: int = Field(default=1, ge=1)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast of the forward; fp16 adds a loss scale
+    checkpoint_every: int | None = Field(default=None, ge=0)  # steps; None: at every evaluation; 0: never
+    max_consecutive_skips: int | None = Field(default=10, ge=1)  # non-finite steps in a row before failing
 
 
 class OutputConfig(_Strict):

@@ -27,3 +27,7 @@ class DataError(TextmtlError):
 
 class ModelError(TextmtlError):
     """A model folder or saved run cannot be loaded."""
+
+
+class TrainingError(TextmtlError):
+    """Training cannot go on (e.g. non-finite losses step after step) or cannot be resumed."""

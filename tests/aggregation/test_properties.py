@@ -66,6 +66,26 @@ def test_finite_output_on_degenerate_jacobians(name, J):
         assert (out == 0).all()
 
 
+loss_value = st.just(0.0) | st.floats(1e-8, 1e8)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@settings(settings.get_profile("aggregation"), max_examples=25)
+@given(J=jacobians() | degenerate_jacobians(), data=st.data())
+def test_finite_output_with_zero_tiny_and_huge_losses(name, J, data):
+    """Losses in {0} ∪ [1e-8, 1e8] (all zero included) for the methods that read them; the state
+    of stateful methods stays finite over repeated calls."""
+    agg = build(name)
+    for _ in range(2):
+        losses = data.draw(st.lists(loss_value, min_size=J.shape[0], max_size=J.shape[0]))
+        out = agg(J, losses=torch.tensor(losses, dtype=J.dtype))
+        assert torch.isfinite(out).all(), (losses, out)
+        if agg.last_weights is not None:
+            assert torch.isfinite(agg.last_weights).all()
+    state = agg.state_dict()
+    assert all(math.isfinite(v) for v in np.ravel(np.asarray(state.get("phi_hat") or state.get("prev_beta") or [])))
+
+
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_single_task(name, dtype):

@@ -94,6 +94,11 @@ class Method(ABC):
         return {n: getattr(self, n) for n in sig.parameters if n != "self" and hasattr(self, n)}
 
     def state_dict(self) -> dict[str, Any]:
+        """A snapshot (no live references) of the method's state: JSON-able values, tensors allowed.
+
+        `load_state_dict(state_dict())` must restore it exactly: checkpoints rely on it, and so
+        does the trainer, which restores the state of a step it skips for non-finite values.
+        """
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

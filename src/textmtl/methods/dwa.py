@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from ._loss_weighting import as_tensor, floats, positive, stack_losses
+from ._loss_weighting import floats, positive, stack_losses
 from .base import Method, StepContext, StepStats, register
 
 _EPS = 1e-12
@@ -51,9 +51,10 @@ class DynamicWeightAverage(Method):
         return [self._last[t] / max(self._prev[t], _EPS) if t in self._prev else 1.0 for t in tasks]
 
     def weights(self, tasks: list[str], like: torch.Tensor | None = None) -> torch.Tensor:
-        r = torch.tensor(self.ratios(tasks), dtype=torch.float64) if like is None \
-            else as_tensor(self.ratios(tasks), like)
-        return len(tasks) * torch.softmax(r / self.temperature, dim=0)
+        # float64: a ratio of extreme losses (1e30 / 1e-30) overflows float32 to inf, and softmax(inf) is NaN
+        r = torch.tensor(self.ratios(tasks), dtype=torch.float64)
+        w = len(tasks) * torch.softmax(r / self.temperature, dim=0)
+        return w if like is None else w.to(dtype=like.dtype, device=like.device)
 
     def objective(self, losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
         tasks, vec = stack_losses(losses)

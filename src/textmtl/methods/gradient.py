@@ -96,7 +96,7 @@ class GradientMethod(Method):
                  and self._weights is not None and len(self._weights) == len(tasks)
                  and (ctx.step - 1) % self.update_every != 0)
         if reuse:
-            direction = self._weights @ jac
+            direction = self._weights.to(jac) @ jac
         else:
             direction = self.aggregator(jac, losses=loss_vec if self.aggregator.requires_losses else None)
             self._weights = self.aggregator.last_weights
@@ -121,9 +121,10 @@ class GradientMethod(Method):
 
     def state_dict(self) -> dict[str, Any]:
         return {"aggregator": self.aggregator.state_dict(),
-                "weights": None if self._weights is None else self._weights.tolist()}
+                "weights": None if self._weights is None else self._weights.tolist(),
+                "weights_dtype": None if self._weights is None else str(self._weights.dtype).removeprefix("torch.")}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.aggregator.load_state_dict(state.get("aggregator", {}))
         w = state.get("weights")
-        self._weights = None if w is None else torch.tensor(w)
+        self._weights = None if w is None else torch.tensor(w, dtype=getattr(torch, state.get("weights_dtype") or "float32"))

@@ -106,6 +106,7 @@ class GradNorm(Method):
         self.initial_losses: dict[str, float] = {}
         self._adam = TaskAdam(self.w_lr)
         self._layer: list[tuple[str, nn.Parameter]] | None = None
+        self._layer_names: list[str] | None = None  # W restored from a state_dict
         self._model_id: int | None = None
 
     def check_step_setup(self, *, world: int, accumulation: int, precision: str) -> None:
@@ -117,6 +118,10 @@ class GradNorm(Method):
     def layer_parameters(self, model: nn.Module, losses: Mapping[str, torch.Tensor]) -> list[tuple[str, nn.Parameter]]:
         """W (found at the first call for a model, then cached)."""
         if self._layer is None or self._model_id != id(model):
+            if self._layer_names is not None:  # as chosen before a checkpoint
+                named = dict(model.named_parameters())
+                self._layer, self._model_id = [(n, named[n]) for n in self._layer_names], id(model)
+                return self._layer
             shared = list(model.shared_parameters())  # type: ignore[operator]
             used = used_leaves(list(losses.values())) if self.layer is None else set()
             self._layer, self._model_id = last_shared_layer(model, shared, used, self.layer), id(model)
@@ -167,9 +172,13 @@ class GradNorm(Method):
         self.w = {t: x * len(new) / total for t, x in new.items()}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"w": dict(self.w), "initial_losses": dict(self.initial_losses), "adam": self._adam.state_dict()}
+        layer = [n for n, _ in self._layer] if self._layer is not None else self._layer_names
+        return {"w": dict(self.w), "initial_losses": dict(self.initial_losses), "adam": self._adam.state_dict(),
+                "layer": None if layer is None else list(layer)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("layer") is not None:
+            self._layer_names = list(state["layer"])
         self.w = floats(state, "w")
         self.initial_losses = floats(state, "initial_losses")
         self._adam.load_state_dict(state.get("adam", {}))

@@ -2,6 +2,7 @@
 
 A run is written into `<name>.partial/` and renamed to `<name>/` only when complete, so a
 crashed or interrupted run never leaves something that looks like a finished run.
+`<name>.partial/checkpoint/` (see `checkpoint`) lets `textmtl train --resume` continue it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from ..config import Config, validate_config
 from ..data.tasks import TaskSpec
 from ..data.text_encoders import TextEncoder
-from ..errors import ModelError
+from ..errors import ModelError, TrainingError
 from ..models.architectures import Architecture
 from ..models.build import build_model
 from ..models.encoders import PretrainedTransformer
@@ -44,10 +45,36 @@ class RunWriter:
         self.path.mkdir(parents=True)
         (self.path / "config.yaml").write_text(config.to_yaml())
         self._history = open(self.path / "history.jsonl", "a", encoding="utf-8")
+        self.lines = 0  # records in history.jsonl
+
+    @classmethod
+    def reopen(cls, partial: Path, history_lines: int) -> RunWriter:
+        """Continue writing an interrupted run: history.jsonl is cut back to its first `history_lines` records."""
+        self = cls.__new__(cls)
+        self.path, self.final_path = partial, partial.with_name(partial.name.removesuffix(".partial"))
+        if self.final_path.exists():
+            raise TrainingError(f"--resume: {self.final_path} already exists; move it away to resume {partial}")
+        history = self.path / "history.jsonl"
+        lines = history.read_text(encoding="utf-8").splitlines(keepends=True) if history.exists() else []
+        complete = [line for line in lines[:history_lines] if line.endswith("\n")]
+        if len(complete) < history_lines:
+            raise TrainingError(f"{history}: {len(complete)} records, the checkpoint expects {history_lines}")
+        tmp = history.with_name(history.name + ".tmp")
+        tmp.write_text("".join(complete), encoding="utf-8")
+        os.replace(tmp, history)
+        self._history = open(history, "a", encoding="utf-8")
+        self.lines = history_lines
+        return self
 
     def record(self, record: dict) -> None:
         self._history.write(json.dumps(record) + "\n")
         self._history.flush()
+        self.lines += 1
+
+    def sync(self) -> None:
+        """Flush history.jsonl to disk (before a checkpoint counts its records)."""
+        self._history.flush()
+        os.fsync(self._history.fileno())
 
     def save_model(self, model: Architecture, text_encoder: TextEncoder, method: str) -> None:
         state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
@@ -71,8 +98,13 @@ class RunWriter:
         return self.final_path
 
     def abort(self) -> None:
+        """Remove the `.partial` directory (a clean error: nothing worth resuming)."""
         self._history.close()
         shutil.rmtree(self.path, ignore_errors=True)
+
+    def keep(self) -> None:
+        """Leave the `.partial` directory for `--resume` (an interruption after a checkpoint)."""
+        self._history.close()
 
 
 def _dedupe_shared(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -7,12 +7,14 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
 from ..config import TrainingConfig
 from ..data.batching import BatchStream
 from ..data.sampling import make_sampler
+from ..errors import TrainingError
 from ..methods import Method, StepContext, StepStats
 from ..models.architectures import Architecture
 from ..models.heads import task_loss
@@ -29,6 +31,22 @@ class FitResult:
     steps: int
     wall_seconds: float
     history: list[dict] = field(default_factory=list)
+    skipped_steps: dict[str, int] = field(default_factory=dict)  # non-finite steps skipped, per task
+
+
+@dataclass
+class FitState:
+    """Where a `Trainer.fit` stands after `step` steps: everything but the trainer's own objects."""
+
+    step: int = 0
+    best: float = -math.inf
+    best_step: int = 0
+    best_state: dict[str, torch.Tensor] | None = None
+    bad_evals: int = 0
+    running: dict[str, float] = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+    elapsed: float = 0.0
+    stopped: bool = False  # early stopping triggered
 
 
 def plan_steps(cfg: TrainingConfig, train_sizes: Mapping[str, int]) -> tuple[int, int]:
@@ -76,6 +94,7 @@ class Trainer:
         reporter: Reporter | None = None,
         on_record: Callable[[dict], None] | None = None,
         label: str = "train",
+        checkpoint: Callable[[Trainer, FitState], None] | None = None,
         sync: StepSync | None = None,
     ) -> None:
         self.model, self.method, self.tasks, self.cfg = model, method, dict(tasks), cfg
@@ -100,6 +119,10 @@ class Trainer:
         self.scheduler = make_scheduler(cfg, self.optimizer, self.total_steps)
         self.params = params
         self.last_stats = StepStats()
+        self.checkpoint = checkpoint  # called when a checkpoint is due (`training.checkpoint_every`)
+        self.skipped_steps: dict[str, int] = {}  # steps skipped for non-finite values, per task
+        self.consecutive_skips = 0  # skipped steps in a row
+        self.skip_streak: dict[str, int] = {}  # per task, over those steps
         self.sync = sync or StepSync()
         self.accumulation = cfg.accumulation_steps
         self.precision = cfg.precision
@@ -112,37 +135,40 @@ class Trainer:
         return task_loss(self.model.specs[task].kind, self.model(task, batch).logits, batch.labels)
 
     def step(self, step: int) -> dict[str, float]:
-        """One optimisation step; returns the task losses (of the whole step, over all processes)."""
+        """One optimisation step; returns the finite task losses (of the whole step, over all
+        processes). A non-finite step is skipped (`_guard`; fp16 overflows: `_overflow`)."""
         self.model.train()
         tasks = self.sampler.sample((step - 1) / max(1, self.total_steps - 1))
         batches = {t: next(self.streams[t]).to(self.device) for t in tasks}
         self.optimizer.zero_grad(set_to_none=True)
         record = step % self.eval_every == 0 or step == self.total_steps
+        method_state = self.method.state_dict()  # restored if the step is skipped
         if self.in_parts:
-            losses, ctx = self._backward_in_parts(step, batches, record)
-            if losses is None:  # fp16 overflow: the step is skipped and the loss scale halved
-                with warnings.catch_warnings():  # the schedule follows the step counter, stepped or not
-                    warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step", category=UserWarning)
-                    self.scheduler.step()
-                return {}
+            stats, losses, ctx = self._backward_in_parts(step, batches, record)
+            if self.loss_scale is not None and self._overflow(losses, method_state):
+                return {t: float(v) for t, v in losses.items()}
         else:
             with autocast(self.device, self.precision):
                 outputs = {t: self.model(t, b) for t, b in batches.items()}
-                loss_tensors = {t: task_loss(self.model.specs[t].kind, outputs[t].logits, batches[t].labels)
-                                for t in tasks}
+                losses = {t: task_loss(self.model.specs[t].kind, outputs[t].logits, batches[t].labels) for t in tasks}
             ctx = StepContext(self.model, step, self.total_steps, batches, outputs, self._forward_loss, record)
-            self.last_stats = self.method.backward(loss_tensors, ctx)
-            losses = {t: float(l.detach()) for t, l in loss_tensors.items()}
+            stats = self.method.backward(losses, ctx)
+        skipped, values = self._guard(losses, method_state)
+        if skipped:
+            return values
+        self.last_stats = stats
         if self.cfg.clip_norm is not None:
             torch.nn.utils.clip_grad_norm_(self.params, self.cfg.clip_norm)
         self.optimizer.step()
         self.scheduler.step()
         self.method.after_step(ctx)
-        return losses
+        return values
 
-    def _backward_in_parts(self, step: int, batches: dict, record: bool) -> tuple[dict[str, float] | None, StepContext]:
+    def _backward_in_parts(self, step: int, batches: dict, record: bool
+                           ) -> tuple[StepStats, dict[str, torch.Tensor], StepContext]:
         """This process's share of the step, in `accumulation_steps` micro-batches, through loss
-        views (training.distributed); leaves the whole step's unscaled gradient in `.grad`."""
+        views (training.distributed); leaves the whole step's unscaled gradient in `.grad` and
+        returns the method's stats, the whole step's loss values and the context."""
         sync, tasks = self.sync, list(batches)
         sync.reduced.clear()
         sync.grad_scale = self.loss_scale.scale if self.loss_scale is not None else 1.0
@@ -184,17 +210,31 @@ class Trainer:
                 known = sync.all_reduce_(local.clone())
             ctx.global_losses = known.float()
 
-        self.last_stats = self.method.backward_parts(views(), ctx)
+        stats = self.method.backward_parts(views(), ctx)
         self._reduce_and_unscale()
-        if self.loss_scale is not None:
-            found_inf = not bool(torch.stack([torch.isfinite(p.grad).all() for p in self.params
-                                              if p.grad is not None]).all())
-            self.loss_scale.update(found_inf)
-            if found_inf:
-                self.optimizer.zero_grad(set_to_none=True)
-                return None, ctx
         assert ctx.global_losses is not None
-        return dict(zip(tasks, ctx.global_losses.tolist())), ctx
+        return stats, dict(zip(tasks, ctx.global_losses.unbind())), ctx
+
+    def _overflow(self, losses: Mapping[str, torch.Tensor], method_state: dict[str, Any]) -> bool:
+        """fp16: finite losses but non-finite gradients are a loss-scale overflow, not a numerical
+        fault: skip the step (uncounted), restore the method state and halve the scale. At the
+        smallest scale the step goes to `_guard` like any other non-finite step."""
+        finite_grads = torch.stack([torch.isfinite(p.grad).all() for p in self.params if p.grad is not None]).all()
+        finite_losses = torch.isfinite(torch.stack(list(losses.values()))).all()
+        grads_ok, losses_ok = torch.stack([finite_grads, finite_losses]).tolist()
+        scale = self.loss_scale
+        if grads_ok or not losses_ok or scale.scale <= scale.minimum:
+            if grads_ok:
+                scale.update(False)
+            return False
+        scale.update(True)
+        self.method.load_state_dict(method_state)
+        self.optimizer.zero_grad(set_to_none=True)
+        with warnings.catch_warnings():  # the schedule follows the step counter, stepped or not
+            warnings.simplefilter("ignore", UserWarning)
+            self.scheduler.step()
+        return True
+
 
     def _local_values(self, parts: dict, tasks: list[str]) -> torch.Tensor:
         """Σ_m c_m ℓ_m per task over this process's parts (no graph)."""
@@ -225,42 +265,96 @@ class Trainer:
                 if p.grad is not None:
                     p.grad.div_(sync.grad_scale)
 
-    def fit(self) -> FitResult:
-        start = time.perf_counter()
-        best, best_step, best_state, bad_evals = -math.inf, 0, None, 0
-        running: dict[str, float] = {}
-        history: list[dict] = []
+    def _guard(self, losses: Mapping[str, torch.Tensor], method_state: dict[str, Any]) -> tuple[bool, dict[str, float]]:
+        """Numerical guard, after `method.backward`: (skipped?, finite loss values).
+
+        A non-finite task loss or gradient skips the step: gradients are dropped, the method's
+        state is restored, the optimiser does not step, the LR schedule still advances (it stays
+        in line with the step counter) and `after_step` is not called. The skip is counted for the
+        tasks whose loss was non-finite; else for the tasks whose own parameters got a non-finite
+        gradient; else (only shared gradients) for every task of the step. One host sync per step.
+        """
+        vec = torch.stack([loss.detach().reshape(()).to(torch.float64) for loss in losses.values()])
+        ok = torch.isfinite(vec).all()
+        grads = [p.grad for p in self.params if p.grad is not None]
+        if grads:
+            ok = ok & torch.stack([torch.isfinite(g).all() for g in grads]).all()
+        *flat, flag = torch.cat([vec, ok.to(vec.dtype).reshape(1)]).tolist()
+        values = dict(zip(losses, flat))
+        if flag == 1.0:
+            self.consecutive_skips = 0
+            self.skip_streak.clear()
+            return False, values
+        blame = [t for t, v in values.items() if not math.isfinite(v)] or [
+            t for t in losses
+            if any(p.grad is not None and not bool(torch.isfinite(p.grad).all()) for p in self.model.task_parameters(t))
+        ] or list(losses)
+        self.method.load_state_dict(method_state)
+        self.optimizer.zero_grad(set_to_none=True)
+        with warnings.catch_warnings():  # "lr_scheduler.step() before optimizer.step()" when step 1 is skipped
+            warnings.simplefilter("ignore", UserWarning)
+            self.scheduler.step()
+        for t in blame:
+            self.skipped_steps[t] = self.skipped_steps.get(t, 0) + 1
+            self.skip_streak[t] = self.skip_streak.get(t, 0) + 1
+        self.consecutive_skips += 1
+        limit = self.cfg.max_consecutive_skips
+        if limit is not None and self.consecutive_skips >= limit:
+            culprits = ", ".join(f"{t} ({n})" for t, n in sorted(self.skip_streak.items(), key=lambda x: -x[1]))
+            raise TrainingError(f"{self.label}: {limit} consecutive steps skipped for a non-finite loss or gradient "
+                                f"of task {culprits} (training.max_consecutive_skips; lower training.lr or set "
+                                f"training.clip_norm?)")
+        return True, {t: v for t, v in values.items() if math.isfinite(v)}
+
+    def _checkpoint_due(self, step: int, evaluated: bool) -> bool:
+        every = self.cfg.checkpoint_every
+        return self.checkpoint is not None and (evaluated if every is None else every > 0 and step % every == 0)
+
+    def fit(self, state: FitState | None = None) -> FitResult:
+        """Train to the last step (or an early stop); `state` continues an interrupted fit."""
+        s = state or FitState()
+        start = time.perf_counter() - s.elapsed
         self.reporter.start(self.total_steps, self.label)
         try:
-            for step in range(1, self.total_steps + 1):
+            while not s.stopped and s.step < self.total_steps:
+                step = s.step + 1
                 for t, v in self.step(step).items():
-                    running[t] = v if t not in running else 0.9 * running[t] + 0.1 * v
-                self.reporter.update(step, running)
-                if step % self.eval_every and step != self.total_steps:
-                    continue
-                dev = self.dev_evaluator(self.model)
-                average = task_average(dev, self.model.specs)
-                improved = average > best
-                if improved:
-                    best, best_step, bad_evals = average, step, 0
-                    best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-                else:
-                    bad_evals += 1
-                record = {
-                    "job": self.label, "step": step, "epoch": step / self.steps_per_epoch,
-                    "lr": self.scheduler.get_last_lr()[0], "train_loss": dict(running),
-                    "dev": dev, "dev_average": average, "best_dev_average": best,
-                    "weights": self.last_stats.weights, **self.last_stats.extra,
-                    "elapsed_seconds": time.perf_counter() - start,
-                }
-                history.append(record)
-                self.on_record(record)
-                self.reporter.evaluated(step, average, best)
-                if self.cfg.patience is not None and bad_evals >= self.cfg.patience:
-                    self.reporter.message(f"early stop at step {step}: no dev improvement in {bad_evals} evaluations")
-                    break
+                    s.running[t] = v if t not in s.running else 0.9 * s.running[t] + 0.1 * v
+                s.step = step
+                self.reporter.update(step, s.running)
+                evaluated = step % self.eval_every == 0 or step == self.total_steps
+                if evaluated:
+                    self._evaluate(s, start)
+                if self._checkpoint_due(step, evaluated):
+                    s.elapsed = time.perf_counter() - start
+                    self.checkpoint(self, s)  # type: ignore[misc]
         finally:
             self.reporter.finish()
-        if best_state is not None:
-            self.model.load_state_dict(best_state)
-        return FitResult(best_step, best, step, time.perf_counter() - start, history)
+        if s.best_state is not None:
+            self.model.load_state_dict(s.best_state)
+        return FitResult(s.best_step, s.best, s.step, time.perf_counter() - start, s.history, dict(self.skipped_steps))
+
+    def _evaluate(self, s: FitState, start: float) -> None:
+        """Dev evaluation at step `s.step`: best state, history record, early stopping."""
+        step = s.step
+        dev = self.dev_evaluator(self.model)
+        average = task_average(dev, self.model.specs)
+        if average > s.best:
+            s.best, s.best_step, s.bad_evals = average, step, 0
+            s.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        else:
+            s.bad_evals += 1
+        record = {
+            "job": self.label, "step": step, "epoch": step / self.steps_per_epoch,
+            "lr": self.scheduler.get_last_lr()[0], "train_loss": dict(s.running),
+            "dev": dev, "dev_average": average, "best_dev_average": s.best,
+            "weights": self.last_stats.weights, **self.last_stats.extra,
+            "skipped_steps": dict(self.skipped_steps),
+            "elapsed_seconds": time.perf_counter() - start,
+        }
+        s.history.append(record)
+        self.on_record(record)
+        self.reporter.evaluated(step, average, s.best)
+        if self.cfg.patience is not None and s.bad_evals >= self.cfg.patience:
+            self.reporter.message(f"early stop at step {step}: no dev improvement in {s.bad_evals} evaluations")
+            s.stopped = True
