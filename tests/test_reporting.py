@@ -1,4 +1,6 @@
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -40,3 +42,59 @@ def test_markdown_table_labels_published_columns(tmp_path):
     s = summarize("ls", [fake_run(tmp_path / "s1", 1, 0.8, 0.7)])
     md = markdown_table([s], load_published("asp_mtl_table2"), ("ASP-MTL",))
     assert "ASP-MTL (published)" in md and "| books | 80.0 ± 0.0 | 84.0 |" in md and "**86.1**" in md
+
+
+# ------------------------------------------------------------------ published tables vs papers.md
+
+PAPERS_MD = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "papers.md"
+
+
+def markdown_table_after(text: str, heading: str) -> dict[str, list[str]]:
+    """The first Markdown table after `heading`: {first cell: other cells}, header row under key ''."""
+    start = text.index(heading)
+    rows: dict[str, list[str]] = {}
+    for line in text[start:].splitlines()[1:]:
+        if not line.startswith("|"):
+            if rows:
+                break
+            continue
+        cells = [c.strip().replace("**", "") for c in line.strip().strip("|").split("|")]
+        if set(cells[0]) <= {"-"}:
+            continue
+        rows["" if not rows else cells[0]] = cells[1:] if rows else cells
+    return rows
+
+
+def number(cell: str) -> float:
+    return float(re.match(r"[-\d.]+", cell).group(0))  # "17.8 (−1.4)" -> 17.8
+
+
+@pytest.mark.parametrize("name, heading", [
+    ("getmtl_table3", "**Table 3: Amazon Review (14 tasks)**"),
+    ("getmtl_table2", "**Table 2: Topic classification (4 tasks)**"),
+    ("asp_mtl_table2", "### 6.4 Main results"),
+])
+def test_published_json_equals_papers_md(name, heading):
+    if not PAPERS_MD.is_file():
+        pytest.skip(f"no {PAPERS_MD}")
+    table = markdown_table_after(PAPERS_MD.read_text(encoding="utf-8"), heading)
+    header = table.pop("")
+    data = json.loads((Path(__file__).resolve().parents[1] / "src" / "textmtl" / "resources" / "published"
+                       / f"{name}.json").read_text())
+    assert len(header) - 1 == len(data["columns"])  # the paper's column names (ASP-MTL: "Avg." = single-task avg)
+    average_row = next(k for k in table if k.lower() in ("avg", "average"))
+    assert [number(c) for c in table.pop(average_row)] == data["reported_average"]
+    paper_names = {paper: ours for ours, paper in data["task_names"].items()}
+    assert set(table) == set(paper_names)
+    for paper_task, cells in table.items():
+        assert [number(c) for c in cells] == data["rows"][paper_names[paper_task]], paper_task
+
+
+def test_getmtl_table3_average_is_not_the_row_mean():
+    t = load_published("getmtl_table3")
+    assert t.label == "GetMTL Table 3" and t.decimals == 2 and len(t.rows) == 14
+    assert t.row_mean_accuracy("GetMTL") == pytest.approx(0.9066, abs=1e-4)  # papers.md: 90.66 vs 89.80
+    assert t.reported_average_accuracy("GetMTL") == pytest.approx(0.8980)
+    assert t.row_mean_accuracy("STL") == pytest.approx(0.8765, abs=1e-4)
+    for col in t.columns:
+        assert t.row_mean_accuracy(col) - t.reported_average_accuracy(col) > 0.006

@@ -248,9 +248,76 @@ def launch_torchrun(nproc: int, argv: list[str]) -> int:
     return subprocess.call(cmd)
 
 
+def _csv_option(value: str | None, option: str, cast=str) -> list | None:
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    try:
+        return [cast(v) for v in items] or None
+    except ValueError:
+        raise TextmtlError(f"{option}: expected a comma-separated list of integers, got {value!r}") from None
+
+
+@app.command()
+def benchmark(
+    suite: Annotated[Optional[str], typer.Argument(
+        help="A shipped suite (fdu-mtl-16, amazon-14, glue-small; see --list) or the path of a suite YAML.")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="The suite's small grid: minutes, for CI and smoke tests.")]
+    = False,
+    workers: Annotated[int, typer.Option(
+        help="Runs at a time, each a `textmtl train` process with max(1, cores // N) threads; "
+             "0 = one after the other inside this process.")] = 1,
+    methods: Annotated[Optional[str], typer.Option(help="Only these methods, e.g. 'ls,getmtl'.")] = None,
+    seeds: Annotated[Optional[str], typer.Option(help="Only these seeds, e.g. '1,2'.")] = None,
+    variants: Annotated[Optional[str], typer.Option(help="Only these variants (encoders / architectures).")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out",
+        help="Output directory (default: benchmarks/<suite>/, or benchmarks/<suite>-quick/).")] = None,
+    data_dir: DataDir = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the planned runs and which are done; train nothing.")]
+    = False,
+    list_suites: Annotated[bool, typer.Option("--list", help="List the shipped suites.")] = False,
+) -> None:
+    """Run a benchmark grid (methods × seeds × variants), skipping finished runs; write results.csv and summary.md."""
+    import shlex
+
+    from .benchmarking import builtin_suites, describe_grid, resolve_suite, run_benchmark
+
+    if list_suites:
+        for name in builtin_suites():
+            s = resolve_suite(name)
+            out.print(f"[bold]{name}[/]: {s.description}", highlight=False)
+            out.print(f"    grid: {describe_grid(s)}; --quick: {describe_grid(s, quick=True) if s.quick else '-'}"
+                      + (f"; published: {', '.join(p.table for p in s.published)}" if s.published else ""),
+                      highlight=False)
+        return
+    if suite is None:
+        raise TextmtlError("benchmark: give a suite name or a suite YAML path (see `textmtl benchmark --list`)")
+    spec = resolve_suite(suite)
+    if quick and spec.quick is None:
+        raise TextmtlError(f"--quick: suite {spec.name} has no `quick:` section")
+    report = run_benchmark(
+        spec, quick=quick, out=out_dir, workers=workers, methods=_csv_option(methods, "--methods"),
+        seeds=_csv_option(seeds, "--seeds", int), variants=_csv_option(variants, "--variants"),
+        data_dir=data_dir, dry_run=dry_run, console=out if dry_run else err,
+        command="textmtl " + shlex.join(sys.argv[1:]),
+    )
+    if dry_run:
+        return
+    trained = sum(o.ok for o in report.outcomes)
+    err.print(f"{trained} run(s) trained, {len(report.skipped)} already done, {len(report.failed)} failed",
+              highlight=False)
+    for o in report.failed:
+        err.print(f"[red]failed:[/] {o.run.name}: {o.message} (log: {report.out / 'logs' / (o.run.name + '.log')})",
+                  highlight=False)
+    out.print(f"results: {report.results_csv}")
+    out.print(f"summary: {report.summary_md}")
+    if report.failed:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     try:
-        code = app(standalone_mode=False)  # typer turns Ctrl-C into Exit(130), returned here
+        code = app(standalone_mode=False)  # typer.Exit(n), Ctrl-C included (130), comes back as n
         if isinstance(code, int) and code:
             sys.exit(code)
     except TextmtlError as exc:

@@ -1,0 +1,271 @@
+"""`textmtl benchmark`: the grid runner on a tiny suite (toy CSV tasks, a few steps)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from textmtl.benchmarking import plan_runs, resolve_suite, run_benchmark
+from textmtl.benchmarking.runner import available_cores
+from textmtl.data.benchmarks import AMAZON_14, FDU_MTL_DOMAINS
+from textmtl.reporting.grid_metrics import delta_m
+from textmtl.reporting.grid_summary import RESULT_COLUMNS, read_results_csv
+
+
+def write_suite(folder: Path, steps: int = 4, **extra) -> Path:
+    files = {"train": "train.csv", "dev": "dev.csv", "test": "test.csv"}  # relative to the suite file
+    suite = {
+        "name": "toy",
+        "description": "two toy tasks",
+        "base": {
+            "data": {"benchmark": None, "custom_tasks": [{"name": "toy_a", "files": files, "labels": ["neg", "pos"]},
+                                                         {"name": "toy_b", "files": files}]},
+            "model": {"encoder": {"type": "textcnn", "glove": False, "embedding_dim": 8, "num_filters": 4,
+                                  "kernel_sizes": [2]}},
+            "training": {"steps": steps, "batch_size": 8, "lr": 0.01, "eval_every": steps},
+        },
+        "methods": ["stl", "ls"],
+        "seeds": [1, 2],
+        "quick": {"overrides": {"training": {"steps": 2, "eval_every": 2}}, "methods": ["ls"], "seeds": [1]},
+        **extra,
+    }
+    path = folder / "toy-suite.yaml"
+    path.write_text(yaml.safe_dump(suite, sort_keys=False))
+    return path
+
+
+def cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """Run `textmtl ARGS` in this process (faster than a subprocess): (exit code, stdout, stderr)."""
+    from textmtl import cli as cli_module
+
+    monkeypatch.setattr(sys, "argv", ["textmtl", *args])
+    code = 0
+    try:
+        cli_module.main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_grid_writes_results_and_summary(toy_csv_task):
+    suite = resolve_suite(write_suite(toy_csv_task))
+    report = run_benchmark(suite, out=toy_csv_task / "out", workers=0, command="textmtl benchmark toy")
+    assert not report.failed and len(report.outcomes) == 4
+    out = toy_csv_task / "out"
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["ls-s1", "ls-s2", "stl-s1", "stl-s2"]
+    with open(out / "results.csv") as fh:
+        assert tuple(csv.DictReader(fh).fieldnames) == RESULT_COLUMNS
+    rows = read_results_csv(out / "results.csv")
+    assert len(rows) == 4 * 2  # one row per run and task
+    assert {(r["method"], r["seed"], r["task"]) for r in rows} == {
+        (m, s, t) for m in ("stl", "ls") for s in (1, 2) for t in ("toy_a", "toy_b")}
+    assert all(r["metric"] == "accuracy" and 0 <= r["test"] <= 1 and r["run_dir"].startswith("runs/") for r in rows)
+    md = (out / "summary.md").read_text()
+    assert "# Benchmark `toy`" in md and "`textmtl benchmark toy`" in md and "torch" in md
+    assert "| task | stl (ours, n=2) | ls (ours, n=2) |" in md
+    # the Δm% row is the formula applied to the per-task means of results.csv
+    mean = lambda m, t: sum(r["test"] for r in rows if r["method"] == m and r["task"] == t) / 2  # noqa: E731
+    expected = delta_m({t: mean("ls", t) for t in ("toy_a", "toy_b")}, {t: mean("stl", t) for t in ("toy_a", "toy_b")})
+    assert f"| Δm% vs stl | +0.00 | {expected:+.2f} |" in md
+    assert "| mean rank |" in md and "| wall time per run |" in md
+    # every run config is kept, with the toy files resolved next to the suite file
+    cfg = yaml.safe_load((out / "configs" / "ls-s2.yaml").read_text())
+    assert cfg["seed"] == 2 and cfg["method"]["name"] == "ls"
+    assert cfg["data"]["custom_tasks"][0]["files"]["train"] == str(toy_csv_task / "train.csv")
+
+
+def test_filters_dry_run_and_quick(toy_csv_task, monkeypatch, capsys):
+    suite_file = str(write_suite(toy_csv_task))
+    out = str(toy_csv_task / "out")
+    code, stdout, _ = cli(monkeypatch, capsys, "benchmark", suite_file, "--out", out, "--methods", "ls",
+                          "--seeds", "2", "--workers", "0")
+    assert code == 0
+    assert sorted(p.name for p in (toy_csv_task / "out" / "runs").iterdir()) == ["ls-s2"]
+    md = (toy_csv_task / "out" / "summary.md").read_text()
+    assert "ls (ours, n=1)" in md and "Runs still missing: ls 1/2, stl 0/2" in md and "Δm% is omitted" in md
+    code, stdout, _ = cli(monkeypatch, capsys, "benchmark", suite_file, "--out", out, "--dry-run")
+    assert code == 0 and "ls-s2" in stdout and "done: skip" in stdout and stdout.count("to run") == 3
+    assert "3 to train, 1 already done" in stdout
+    # unknown names in filters: one line, exit 2
+    code, _, stderr = cli(monkeypatch, capsys, "benchmark", suite_file, "--out", out, "--methods", "lss")
+    assert code == 2 and "--methods: 'lss'" in stderr and "did you mean 'ls'" in stderr
+    code, _, stderr = cli(monkeypatch, capsys, "benchmark", suite_file, "--seeds", "one")
+    assert code == 2 and "--seeds" in stderr
+    # --quick: the quick grid, into <suite>-quick/ by default
+    monkeypatch.chdir(toy_csv_task)
+    code, _, _ = cli(monkeypatch, capsys, "benchmark", suite_file, "--quick", "--workers", "0")
+    assert code == 0
+    quick_run = toy_csv_task / "benchmarks" / "toy-quick" / "runs" / "ls-s1"
+    assert json.loads((quick_run / "metrics.json").read_text())["steps"] == 2
+
+
+def test_resume_skips_finished_runs_and_redoes_partial_ones(toy_csv_task):
+    suite = resolve_suite(write_suite(toy_csv_task))
+    out = toy_csv_task / "out"
+    run_benchmark(suite, out=out, workers=0, methods=["ls"], seeds=[1])
+    finished = out / "runs" / "ls-s1" / "metrics.json"
+    stamp = finished.stat().st_mtime_ns
+    # a killed run leaves ls-s2.partial; a crash after the rename would leave a dir without metrics.json
+    (out / "runs" / "ls-s2.partial").mkdir()
+    (out / "runs" / "ls-s2.partial" / "history.jsonl").write_text('{"step": 1}\n')
+    (out / "runs" / "stl-s1").mkdir()
+    (out / "runs" / "stl-s1" / "config.yaml").write_text("junk: 1\n")
+    report = run_benchmark(suite, out=out, workers=0)
+    assert [r.name for r in report.skipped] == ["ls-s1"]
+    assert sorted(o.run.name for o in report.outcomes) == ["ls-s2", "stl-s1", "stl-s2"]
+    assert finished.stat().st_mtime_ns == stamp  # not retrained
+    assert not (out / "runs" / "ls-s2.partial").exists()
+    for name in ("ls-s2", "stl-s1", "stl-s2"):
+        assert (out / "runs" / name / "metrics.json").is_file()
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["ls-s1", "ls-s2", "stl-s1", "stl-s2"]
+    # everything done: nothing trained, the summary is rewritten from the finished runs
+    again = run_benchmark(suite, out=out, workers=0)
+    assert again.outcomes == [] and len(again.skipped) == 4 and again.stale == []
+    assert len(read_results_csv(out / "results.csv")) == 8
+    # a changed suite flags finished runs whose config differs (they are kept, not retrained)
+    changed = resolve_suite(write_suite(toy_csv_task, steps=5))
+    assert len(run_benchmark(changed, out=out, workers=0, dry_run=True).stale) == 4
+
+
+def test_a_failing_run_does_not_stop_the_grid(toy_csv_task, monkeypatch, capsys):
+    missing = {"train": "nowhere.csv", "test": "test.csv"}
+    broken = {"data": {"custom_tasks": [{"name": "toy_a", "files": missing}]}}
+    suite_file = write_suite(toy_csv_task, variants={"ok": {}, "broken": broken})
+    code, _, stderr = cli(monkeypatch, capsys, "benchmark", str(suite_file), "--out", str(toy_csv_task / "out"),
+                          "--methods", "ls", "--seeds", "1", "--workers", "0")
+    assert code == 1
+    assert "1 run(s) trained, 0 already done, 1 failed" in stderr
+    assert "failed: broken-ls-s1" in stderr and "nowhere.csv" in stderr
+    assert (toy_csv_task / "out" / "runs" / "ok-ls-s1" / "metrics.json").is_file()
+    assert not any(p.name.startswith("broken") for p in (toy_csv_task / "out" / "runs").iterdir())
+    md = (toy_csv_task / "out" / "summary.md").read_text()
+    assert "## Variant `ok`" in md and "## Variant `broken`" in md and "No finished runs yet." in md
+
+
+def _pids_with(text: str) -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if text in cmdline and "train" in cmdline:
+                pids.append(int(proc.name))
+    return pids
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "textmtl", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_two_worker_processes(toy_csv_task):
+    suite_file = write_suite(toy_csv_task)
+    proc = run_cli("benchmark", str(suite_file), "--workers", "2", "--methods", "ls", "--out", "out",
+                   cwd=toy_csv_task)
+    assert proc.returncode == 0, proc.stderr
+    out = toy_csv_task / "out"
+    assert (out / "runs" / "ls-s1" / "metrics.json").is_file() and (out / "runs" / "ls-s2" / "metrics.json").is_file()
+    for name in ("ls-s1", "ls-s2"):
+        cfg = yaml.safe_load((out / "runs" / name / "config.yaml").read_text())
+        assert cfg["training"]["num_threads"] == max(1, available_cores() // 2)
+        assert "train" in (out / "logs" / f"{name}.log").read_text()
+    assert "2 run(s) trained" in proc.stderr and "summary.md" in proc.stdout
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find the worker")
+def test_sigterm_stops_workers_and_the_next_run_redoes_them(toy_csv_task):
+    suite_file = write_suite(toy_csv_task, steps=100000)  # would run for a long time
+    out = toy_csv_task / "out"
+    bench = subprocess.Popen([sys.executable, "-m", "textmtl", "benchmark", str(suite_file), "--workers", "1",
+                              "--methods", "ls", "--seeds", "1", "--out", str(out)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    partial = out / "runs" / "ls-s1.partial"  # created when the data is loaded and training starts
+    deadline = time.monotonic() + 120
+    while not partial.is_dir() and time.monotonic() < deadline:
+        assert bench.poll() is None, bench.communicate()
+        time.sleep(0.1)
+    assert partial.is_dir(), "the worker never started training"
+    workers = _pids_with(str(out / "configs" / "ls-s1.yaml"))
+    assert workers
+    bench.send_signal(signal.SIGTERM)
+    _, stderr = bench.communicate(timeout=60)
+    assert bench.returncode == 128 + signal.SIGTERM, stderr
+    assert "SIGTERM" in stderr and "ls-s1" in stderr and "Traceback" not in stderr
+    for pid in workers:  # the worker is gone (not left as an orphan)
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    assert (out / "runs" / "ls-s1.partial").is_dir() and not (out / "runs" / "ls-s1").exists()
+    # the next invocation redoes it
+    report = run_benchmark(resolve_suite(write_suite(toy_csv_task)), out=out, workers=0, methods=["ls"], seeds=[1])
+    assert [o.run.name for o in report.outcomes] == ["ls-s1"] and report.outcomes[0].ok
+    assert not (out / "runs" / "ls-s1.partial").exists() and (out / "runs" / "ls-s1" / "metrics.json").is_file()
+
+
+@pytest.mark.parametrize("patch, key", [
+    ({"methodz": ["ls"]}, "unknown key 'methodz' (did you mean 'methods'?)"),
+    ({"base": {"training": {"lerning_rate": 1}}}, "unknown key 'base.training.lerning_rate'"),
+    ({"methods": ["ls", "lss"]}, "methods.1: method.name: unknown method 'lss'"),
+    ({"seeds": []}, "seeds: List should have at least 1 item"),
+    ({"variants": {"big": {"model": {"encoder": {"num_filterz": 3}}}}}, "unknown key 'variants.big.model.encoder"),
+    ({"published": [{"table": "getmtl_table3", "columns": {"ls": "Uniformm"}}]},
+     "published.0.columns.ls: 'Uniformm' is not a column of getmtl_table3"),
+    ({"published": [{"table": "getmtl_table9"}]}, "published.0.table: no published table 'getmtl_table9'"),
+    ({"quick": {"methods": ["cagrad"]}}, "quick.methods.0: 'cagrad' is not one of the suite's methods"),
+    ({"base": {"seed": 3}}, "base.seed: not allowed in a suite"),
+])
+def test_bad_suite_yaml_is_one_line_exit_2(toy_csv_task, monkeypatch, capsys, patch, key):
+    suite_file = write_suite(toy_csv_task)
+    data = yaml.safe_load(suite_file.read_text())
+    for k, v in patch.items():
+        if k == "base":
+            data["base"]["training"].update(v.get("training", {}))
+            data["base"].update({kk: vv for kk, vv in v.items() if kk != "training"})
+        else:
+            data[k] = v
+    suite_file.write_text(yaml.safe_dump(data))
+    code, _, stderr = cli(monkeypatch, capsys, "benchmark", str(suite_file), "--out", str(toy_csv_task / "out"))
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in stderr, stderr
+    assert "toy-suite.yaml" in lines[0] and key in lines[0], lines[0]
+    assert not (toy_csv_task / "out").exists()
+
+
+def test_unknown_suite_and_broken_yaml(toy_csv_task, monkeypatch, capsys):
+    code, _, stderr = cli(monkeypatch, capsys, "benchmark", "amazon-41")
+    assert code == 2 and "unknown suite 'amazon-41' (did you mean 'amazon-14'?)" in stderr
+    (toy_csv_task / "broken.yaml").write_text("methods: [ls\n")
+    code, _, stderr = cli(monkeypatch, capsys, "benchmark", str(toy_csv_task / "broken.yaml"))
+    assert code == 2 and "invalid YAML" in stderr and len(stderr.strip().splitlines()) == 1
+
+
+def test_shipped_suites(monkeypatch, capsys):
+    code, stdout, _ = cli(monkeypatch, capsys, "benchmark", "--list")
+    assert code == 0 and all(name in stdout for name in ("fdu-mtl-16", "amazon-14", "glue-small"))
+    amazon = resolve_suite("amazon-14")
+    planned, _ = plan_runs(amazon)
+    assert len(planned) == 12 * 3 and {r.method for r in planned} >= {"stl", "ls", "getmtl", "nash_mtl", "famo", "emtl"}
+    cfg = amazon.run_config("default", "getmtl", 1)
+    assert sorted(cfg["data"]["tasks"]) == sorted(AMAZON_14) and cfg["data"]["merge_dev_into_train"] is True
+    assert cfg["data"]["dev_size"] == 0 and cfg["method"] == {"name": "getmtl", "epsilon": 0.0075}
+    assert cfg["model"]["encoder"]["kernel_sizes"] == [3, 5, 7] and cfg["training"]["lr"] == 0.001
+    fdu = resolve_suite("fdu-mtl-16")
+    planned, _ = plan_runs(fdu)
+    assert len(planned) == 2 * 12 * 3 and planned[0].name == "textcnn-stl-s1"
+    assert fdu.run_config("bilstm", "ls", 1)["model"]["encoder"]["type"] == "bilstm"
+    assert fdu.run_config("bilstm", "ls", 1)["data"].get("tasks") in (None, list(FDU_MTL_DOMAINS))
+    quick, _ = plan_runs(fdu, quick=True)
+    assert [r.name for r in quick] == ["textcnn-stl-s1", "textcnn-ls-s1", "textcnn-pcgrad-s1"]
+    glue = resolve_suite("glue-small")
+    assert glue.run_config("default", "ls", 1)["data"]["tasks"] == ["CoLA", "SST-2", "MRPC", "STS-B", "RTE", "WNLI"]
+    assert os.path.basename(amazon.source) == "amazon-14.yaml"
