@@ -70,7 +70,8 @@ class GradientMethod(Method):
         if self.backend == "representation":
             rep_space.backward(direction)
         elif self._space.size:
-            self._space.write_grad(direction)
+            # accumulate: an architecture's auxiliary loss (ASP-MTL) may already have put gradients there
+            self._space.write_grad(direction, accumulate=True)
         stats = StepStats()
         if ctx.record:
             stats.extra["gradients"] = gradient_diagnostics(jac @ jac.T, list(losses))

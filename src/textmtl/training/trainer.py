@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..config import TrainingConfig
-from ..data.batching import BatchStream
+from ..data.batching import make_streams
 from ..data.sampling import make_sampler
 from ..methods import Method, StepContext, StepStats
 from ..models.architectures import Architecture
@@ -82,10 +82,9 @@ class Trainer:
         sizes = {t: len(d.train) for t, d in self.tasks.items()}
         self.total_steps, self.steps_per_epoch = plan_steps(cfg, sizes)
         self.eval_every = cfg.eval_every or self.steps_per_epoch
-        self.streams = {
-            t: BatchStream(d.train, cfg.batch_size, pad_id, seed=seed * 1000 + i)
-            for i, (t, d) in enumerate(self.tasks.items())
-        }
+        # [arch] tasks labelling the same inputs (CoNLL-2003) read one shared stream; the others as before
+        self.streams = make_streams({t: d.train for t, d in self.tasks.items()}, cfg.batch_size, pad_id, seed,
+                                    {t: d.input_group for t, d in self.tasks.items()} if cfg.shared_forward else None)
         opts = {"temperature": cfg.sampling.temperature} if cfg.sampling.strategy == "temperature" else {}
         if cfg.sampling.strategy == "annealed":
             opts = {"final_exponent": cfg.sampling.final_exponent}
@@ -106,8 +105,13 @@ class Trainer:
         tasks = self.sampler.sample((step - 1) / max(1, self.total_steps - 1))
         batches = {t: next(self.streams[t]).to(self.device) for t in tasks}
         self.optimizer.zero_grad(set_to_none=True)
-        outputs = {t: self.model(t, b) for t, b in batches.items()}
+        outputs = self.model.forward_batches(batches)  # [arch] one forward pass for tasks sharing inputs
         losses = {t: task_loss(self.model.specs[t].kind, outputs[t].logits, batches[t].labels) for t in tasks}
+        # [arch] an architecture's own loss (ASP-MTL: λ L_adv + γ L_diff) is not a task: back-propagated here,
+        # before the method, which accumulates its gradients on top (the graph is kept for the method)
+        aux = self.model.auxiliary_loss(outputs, batches)
+        if aux is not None:
+            aux.backward(retain_graph=True)
         record = step % self.eval_every == 0 or step == self.total_steps
         ctx = StepContext(self.model, step, self.total_steps, batches, outputs, self._forward_loss, record)
         self.last_stats = self.method.backward(losses, ctx)
@@ -144,6 +148,7 @@ class Trainer:
                     "lr": self.scheduler.get_last_lr()[0], "train_loss": dict(running),
                     "dev": dev, "dev_average": average, "best_dev_average": best,
                     "weights": self.last_stats.weights, **self.last_stats.extra,
+                    **self.model.evaluation_record(self.dev_evaluator.batches),  # [arch] e.g. task communication
                     "elapsed_seconds": time.perf_counter() - start,
                 }
                 history.append(record)
