@@ -66,3 +66,37 @@ def write_toy_csv_task(tmp_path: Path) -> Path:
             rows.append(f"{' '.join(words)},{'pos' if label else 'neg'}")
         (tmp_path / f"{split}.csv").write_text("\n".join(rows) + "\n")
     return tmp_path
+
+
+CONLL_SENTENCES = [  # word POS chunk NER, IOB1 as in the real files
+    [("EU", "NNP", "I-NP", "I-ORG"), ("rejects", "VBZ", "I-VP", "O"), ("German", "JJ", "I-NP", "I-MISC"),
+     ("call", "NN", "I-NP", "O"), (".", ".", "O", "O")],
+    [("Peter", "NNP", "I-NP", "I-PER"), ("Blackburn", "NNP", "I-NP", "I-PER")],
+    [("BRUSSELS", "NNP", "I-NP", "I-LOC"), ("1996-08-22", "CD", "I-NP", "O")],
+    [("Germany", "NNP", "I-NP", "I-LOC"), ("imported", "VBD", "I-VP", "O"), ("47,600", "CD", "I-NP", "O"),
+     ("sheep", "NNS", "I-NP", "O"), ("from", "IN", "I-PP", "O"), ("Britain", "NNP", "I-NP", "I-LOC"),
+     (".", ".", "O", "O")],
+    [("Peter", "NNP", "I-NP", "I-PER"), ("met", "VBD", "I-VP", "O"), ("Anna", "NNP", "I-NP", "I-PER"),
+     ("Smith", "NNP", "I-NP", "I-PER"), ("in", "IN", "I-PP", "O"), ("Brussels", "NNP", "I-NP", "I-LOC")],
+]
+
+
+def write_conll(path: Path, sentences, docs: int = 2) -> None:
+    """A CoNLL-2003 file: -DOCSTART- lines, blank lines between sentences."""
+    lines = []
+    for d in range(docs):
+        lines += ["-DOCSTART- -X- O O", ""]
+        for sentence in sentences[d::docs]:
+            lines += [" ".join(row) for row in sentence] + [""]
+    path.write_text("\n".join(lines))
+
+
+@pytest.fixture
+def tiny_conll(tmp_path) -> Path:
+    """A data dir with a small conll2003/ folder (train: 4 copies of the sentences, dev and test: 1)."""
+    folder = tmp_path / "conll-data" / "conll2003"
+    folder.mkdir(parents=True)
+    write_conll(folder / "eng.train", CONLL_SENTENCES * 4)
+    write_conll(folder / "eng.testa", CONLL_SENTENCES)
+    write_conll(folder / "eng.testb", CONLL_SENTENCES[::-1])
+    return folder.parent

@@ -63,7 +63,7 @@ def test_hold_out_is_fixed_and_ordered() -> None:
 
 
 def test_registry_and_suggestions() -> None:
-    assert set(BENCHMARKS) == {"fdu-mtl", "glue"}
+    assert set(BENCHMARKS) == {"fdu-mtl", "glue", "conll2003"}
     assert isinstance(get_benchmark("fdu-mtl"), FduMtl) and isinstance(get_benchmark("glue"), Glue)
     with pytest.raises(ConfigError, match="did you mean 'fdu-mtl'"):
         get_benchmark("fdu_mtl")

@@ -86,7 +86,8 @@ def encode_tasks(tasks: list[TaskData], text_encoder: TextEncoder) -> dict[str, 
         return EncodedSplit(kind, text_encoder.encode_many(examples), examples)
 
     return {
-        t.name: EncodedTask(t.spec, split(t.spec.kind, t.train), split(t.spec.kind, t.dev), split(t.spec.kind, t.test))
+        t.name: EncodedTask(t.spec, split(t.spec.kind, t.train), split(t.spec.kind, t.dev), split(t.spec.kind, t.test),
+                            t.input_group)
         for t in tasks
     }
 
@@ -223,6 +224,7 @@ def _train(cfg: Config, sync: StepSync, saved: dict | None, partial: Path | None
                         "skipped_steps": skipped_steps})
         if sync.distributed:
             metrics["processes"] = sync.world
+        metrics["architecture"]["wall_seconds_per_step"] = round(wall / max(1, steps), 6)  # incl. evaluations
         writer.write_metrics(metrics)
         writer.save_model(model, text_encoder, cfg.method.name)
         path = writer.commit()
@@ -328,11 +330,15 @@ def _first_difference(a: Any, b: Any, key: str = "") -> tuple[str, Any, Any] | N
 
 def final_metrics(model, encoded: dict[str, EncodedTask], cfg: Config, pad_id: int) -> dict[str, Any]:
     """Dev and test metrics of every task, and their task averages (main metric)."""
-    dev = Evaluator(encoded, "dev", cfg.training.eval_batch_size, pad_id, cfg.training.device)(model)
-    test = Evaluator(encoded, "test", cfg.training.eval_batch_size, pad_id, cfg.training.device)(model)
+    dev_evaluator = Evaluator(encoded, "dev", cfg.training.eval_batch_size, pad_id, cfg.training.device)
+    test_evaluator = Evaluator(encoded, "test", cfg.training.eval_batch_size, pad_id, cfg.training.device)
+    dev, test = dev_evaluator(model), test_evaluator(model)
     return {
         "tasks": {t: {"dev": dev.get(t, {}), "test": test.get(t, {})} for t in encoded},
         "average": {"dev": task_average(dev, model.specs), "test": task_average(test, model.specs)},
+        # the architecture, its parameters and what it reports on the test data (e.g. task communication)
+        "architecture": {**model.description(), "parameters": model.parameter_counts(),
+                         "test": model.evaluation_record(test_evaluator.batches)},
     }
 
 

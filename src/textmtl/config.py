@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from types import UnionType
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -94,9 +95,92 @@ class TransformerConfig(_Strict):
 EncoderConfig = Annotated[Union[TextCNNConfig, BiLSTMConfig, TransformerConfig], Field(discriminator="type")]
 
 
+class SharedPrivateConfig(_Strict):
+    """`shared_private` (SP-MTL, Liu et al. 2017 §3.2): a private encoder per task beside the shared one."""
+
+    # private encoder width: BiLSTM hidden size / TextCNN filters per kernel; None = the shared encoder's
+    # (a transformer's private encoders are BiLSTMs over its input embeddings: None = 64)
+    private_size: int | None = Field(default=None, ge=1)
+
+
+class AdversarialConfig(SharedPrivateConfig):
+    """`adversarial` (ASP-MTL, Liu et al. 2017 Eq. 15): L = L_task + λ L_adv + γ L_diff."""
+
+    adversarial_weight: float = Field(default=0.05, ge=0)  # λ: scale of the reversed gradient into the shared encoder
+    orthogonality_weight: float = Field(default=0.01, ge=0)  # γ
+    # 'normalized': Σ_k ||Ŝ_kᵀ Ĥ_k||²_F / n_k² with unit-length rows (each task's term in [0, 1]);
+    # 'paper': Σ_k ||S_kᵀ H_k||²_F on the raw features (Eq. 14)
+    orthogonality: Literal["normalized", "paper"] = "normalized"
+
+
+class MMoEConfig(_Strict):
+    """`mmoe` (Ma et al. 2018): shared experts on the encoder output, a softmax gate per task."""
+
+    num_experts: int = Field(default=4, ge=1)
+    expert_size: int | None = Field(default=None, ge=1)  # None: the encoder's output width
+
+
+class GraphConfig(_Strict):
+    """`graph_complete` / `graph_star` (Liu et al. 2019, message passing between task nodes)."""
+
+    node_size: int = Field(default=64, ge=1)  # width of each task's node state
+    rounds: int = Field(default=1, ge=1, le=4)  # message-passing rounds
+
+
+class HierarchicalConfig(_Strict):
+    """`hierarchical` (multi-level supervision, Søgaard & Goldberg 2016; Sanh et al. 2019)."""
+
+    levels: dict[str, int] = Field(default_factory=dict)  # task -> level (1 = lowest); unlisted tasks: the top level
+    layers: list[int] | None = None  # encoder layer (1-based) read at each level; None: spread evenly
+
+    @field_validator("levels")
+    @classmethod
+    def _positive_levels(cls, v: dict[str, int]) -> dict[str, int]:
+        bad = {t: n for t, n in v.items() if n < 1}
+        if bad:
+            raise ValueError(f"levels start at 1, got {bad}")
+        return v
+
+    @field_validator("layers")
+    @classmethod
+    def _positive_layers(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (not v or any(n < 1 for n in v)):
+            raise ValueError("expected a non-empty list of layer numbers >= 1")
+        return v
+
+
+ARCHITECTURE_BLOCKS = {  # architecture -> its settings block in `model:`
+    "shared_private": "shared_private", "adversarial": "adversarial", "mmoe": "mmoe",
+    "graph_complete": "graph", "graph_star": "graph", "hierarchical": "hierarchical",
+}
+
+
 class ModelConfig(_Strict):
     architecture: str = "hard"
     encoder: EncoderConfig = Field(default_factory=TextCNNConfig)
+    # settings of the chosen architecture (each block only with its architecture; defaults when absent)
+    shared_private: SharedPrivateConfig | None = None
+    adversarial: AdversarialConfig | None = None
+    mmoe: MMoEConfig | None = None
+    graph: GraphConfig | None = None
+    hierarchical: HierarchicalConfig | None = None
+
+    @model_validator(mode="after")
+    def _block_matches_architecture(self) -> "ModelConfig":
+        for block in dict.fromkeys(ARCHITECTURE_BLOCKS.values()):
+            if getattr(self, block) is not None and ARCHITECTURE_BLOCKS.get(self.architecture) != block:
+                users = [a for a, b in ARCHITECTURE_BLOCKS.items() if b == block]
+                raise ValueError(f"model.{block} is set, but it configures architecture {' / '.join(users)} "
+                                 f"and model.architecture is '{self.architecture}'")
+        return self
+
+    def architecture_settings(self) -> BaseModel | None:
+        """The settings block of the chosen architecture (its defaults when absent), or None."""
+        block = ARCHITECTURE_BLOCKS.get(self.architecture)
+        if block is None:
+            return None
+        value = getattr(self, block)
+        return value if value is not None else type(self).model_fields[block].annotation.__args__[0]()
 
 
 class MethodConfig(BaseModel):
@@ -148,6 +232,7 @@ class TrainingConfig(_Strict):
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast of the forward; fp16 adds a loss scale
     checkpoint_every: int | None = Field(default=None, ge=0)  # steps; None: at every evaluation; 0: never
     max_consecutive_skips: int | None = Field(default=10, ge=1)  # non-finite steps in a row before failing
+    shared_forward: bool = True  # tasks labelling the same inputs (CoNLL-2003) share one forward pass per batch
 
 
 class OutputConfig(_Strict):
@@ -197,7 +282,11 @@ def _walk(loc: tuple) -> tuple[list[str], type[BaseModel] | None]:
         annotation = model.model_fields[str(part)].annotation
         if getattr(annotation, "__origin__", None) is Annotated:
             annotation = annotation.__args__[0]
-        members = get_args(annotation) if get_origin(annotation) is Union else ()
+        members = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else ()
+        if type(None) in members:  # Optional[X]: look through to X
+            members = tuple(m for m in members if m is not type(None))
+            if len(members) == 1:
+                annotation, members = members[0], ()
         if members and parts and all(isinstance(m, type) and issubclass(m, BaseModel) for m in members):
             tag = parts.pop(0)  # discriminated union: the next part is the `type` tag
             model = next((m for m in members if m.model_fields.get("type") and m.model_fields["type"].default == tag), None)

@@ -75,7 +75,11 @@ class TaskSpec:
 
 @dataclass
 class TaskData:
-    """A task with its splits. `unlabelled` holds extra raw text (e.g. FDU-MTL `.task.unlabel`)."""
+    """A task with its splits. `unlabelled` holds extra raw text (e.g. FDU-MTL `.task.unlabel`).
+
+    Tasks with the same `input_group` have the same examples in the same order in every split,
+    each with its own labels: training then runs one shared forward pass per batch for them.
+    """
 
     spec: TaskSpec
     train: list[Example]
@@ -83,6 +87,7 @@ class TaskData:
     test: list[Example]
     unlabelled: list[Example] = field(default_factory=list)
     skipped_lines: int = 0
+    input_group: str | None = None  # tasks of one group label the same sentences (e.g. CoNLL-2003 POS/chunk/NER)
 
     @property
     def name(self) -> str:

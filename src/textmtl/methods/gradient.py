@@ -105,9 +105,11 @@ class GradientMethod(Method):
         if rep_space is not None:
             rep_space.backward(direction)
         elif self._space is not None and self._space.size:
-            self._space.write_grad(direction)
-            if ctx.sync is not None:
-                ctx.sync.reduced.update(id(p) for p in self._space.params)
+            # accumulate: an architecture's auxiliary loss (ASP-MTL) may already have put gradients there.
+            # Across processes the trainer sums every .grad, so each process adds 1/world of the (identical)
+            # direction; the auxiliary gradients are then summed like any other.
+            world = 1 if ctx.sync is None else ctx.sync.world
+            self._space.write_grad(direction if world == 1 else direction / world, accumulate=True)
         stats = StepStats()
         if ctx.record:
             stats.extra["gradients"] = gradient_diagnostics(jac @ jac.T, tasks)

@@ -11,12 +11,16 @@ from ..data.tasks import Example, TaskSpec
 from ..data.text_encoders import PretrainedTextEncoder, TextEncoder, WordTextEncoder
 from ..data.vocab import Vocabulary
 from ..errors import ConfigError
-from .architectures import Architecture, HardSharing, SeparateModels
+from .architectures import (AdversarialSharedPrivate, Architecture, CompleteGraph, HardSharing, Hierarchical, MMoE,
+                            SeparateModels, SharedPrivate, StarGraph)
 from .encoders import BiLSTM, Encoder, PretrainedTransformer, TextCNN
 from .encoders.embedding import glove_matrix
 from .encoders.transformer import default_model_folder
 
-ARCHITECTURES: dict[str, type[Architecture]] = {"hard": HardSharing}
+ARCHITECTURES: dict[str, type[Architecture]] = {
+    cls.name: cls
+    for cls in (HardSharing, SharedPrivate, AdversarialSharedPrivate, MMoE, CompleteGraph, StarGraph, Hierarchical)
+}
 
 
 def build_text_encoder(model_cfg: ModelConfig, text_cfg: TextConfig, train_examples: Iterable[Example]) -> TextEncoder:
@@ -71,4 +75,6 @@ def build_model(cfg: ModelConfig, specs: list[TaskSpec], text_encoder: TextEncod
             for s in specs
         })
     encoder = build_encoder(cfg, text_encoder, pretrained=pretrained, hf_config=hf_config, seed=seed)
-    return ARCHITECTURES[cfg.architecture](specs, encoder)
+    cls = ARCHITECTURES[cfg.architecture]
+    from_config = getattr(cls, "from_config", None)  # architectures with settings (model.<block>) build themselves
+    return from_config(specs, encoder, cfg) if from_config is not None else cls(specs, encoder)

@@ -13,7 +13,9 @@ c_km · s · ∇ℓ_km, s being the fp16 loss scale (1 otherwise). Sums of those
 parts and processes are exactly s · ∇ℓ_k of the global batch. Per-task gradients are computed
 locally with `torch.autograd.grad`; nothing goes through DDP's reducer hooks, and the only
 collectives are one all-reduce of the K loss values, one of the method's per-task rows (K x P for
-the `parameters` back-end) and one of the remaining `.grad` buffers per step.
+the `parameters` back-end) and one of the `.grad` buffers per step (a gradient method writes 1/N of
+its combined direction on each of the N processes, so that sum restores it, next to the summed
+task-head and auxiliary-loss gradients).
 
 Dropout masks are drawn per process, so with dropout > 0 the processes' steps are statistically,
 not bitwise, equal to the single-process step.
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
@@ -39,7 +41,6 @@ class StepSync:
     world: int = 1
     rank: int = 0
     grad_scale: float = 1.0  # s: the gradients methods write are s-scaled; the trainer unscales them
-    reduced: set[int] = field(default_factory=set)  # ids of params whose .grad is already global
 
     @property
     def is_main(self) -> bool:
@@ -56,10 +57,10 @@ class StepSync:
         return tensor
 
     def reduce_grads_(self, params: Iterable[torch.nn.Parameter]) -> None:
-        """Sum the `.grad` of the params no method has synchronised yet, in one flat all-reduce."""
+        """Sum the `.grad` of `params` over processes, in one flat all-reduce."""
         if self.world <= 1:
             return
-        todo = [p for p in params if id(p) not in self.reduced]
+        todo = list(params)
         for p in todo:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
@@ -104,9 +105,10 @@ def labelled_units(kind: TaskKind, batch: Batch) -> int:
 
 
 def slice_batch(batch: Batch, rows: torch.Tensor) -> Batch:
+    """The rows of a batch; tasks sharing inputs (same `input_key`) keep sharing them."""
     pick = lambda t: None if t is None else t[rows]  # noqa: E731
     return Batch(batch.input_ids[rows], batch.attention_mask[rows], pick(batch.labels), pick(batch.token_type_ids),
-                 pick(batch.indices))
+                 pick(batch.indices), batch.input_key)
 
 
 def batch_parts(batch: Batch, kind: TaskKind, rank: int, world: int, accumulation: int

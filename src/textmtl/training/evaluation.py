@@ -23,23 +23,41 @@ class EncodedTask:
     train: EncodedSplit
     dev: EncodedSplit
     test: EncodedSplit
+    input_group: str | None = None  # see TaskData.input_group
 
     def split(self, name: str) -> EncodedSplit:
         return {"train": self.train, "dev": self.dev, "test": self.test}[name]
 
 
+@dataclass
+class Predictions:
+    """Predictions of one task over a split; for tagging, one entry per labelled word of every
+    sentence, end to end, with `lengths` giving each sentence's count (in the same order)."""
+
+    pred: np.ndarray
+    gold: np.ndarray | None
+    lengths: np.ndarray | None = None  # tagging only
+
+
 @torch.no_grad()
-def predict_batches(model: Architecture, task: str, batches: Iterable[Batch]) -> tuple[np.ndarray, np.ndarray | None]:
-    """Predictions (and gold labels when present) in the split's original order."""
+def predict_split(model: Architecture, task: str, batches: Iterable[Batch]) -> Predictions:
+    """Predictions (and gold labels when present), in the split's original order for sentence-level
+    tasks; tagging keeps the batches' order, with sentence lengths."""
     was_training = model.training
     model.eval()
     kind = model.specs[task].kind
-    preds, golds, order = [], [], []
+    preds, golds, order, lengths = [], [], [], []
     for batch in batches:
         out = model(task, batch)
         p = predictions(kind, out.logits)
         if kind == TaskKind.TAGGING:
-            preds.append(p.masked_select(batch.labels != -100) if batch.labels is not None else p.flatten())
+            if batch.labels is not None:
+                keep = batch.labels != -100
+                preds.append(p.masked_select(keep))
+                lengths.append(keep.sum(1))
+            else:
+                preds.append(p.masked_select(batch.attention_mask))
+                lengths.append(batch.attention_mask.sum(1))
         else:
             preds.append(p)
         if batch.labels is not None:
@@ -52,7 +70,14 @@ def predict_batches(model: Architecture, task: str, batches: Iterable[Batch]) ->
         inverse = np.argsort(torch.cat(order).numpy(), kind="stable")
         pred = pred[inverse]
         gold = gold[inverse] if gold is not None else None
-    return pred, gold
+        return Predictions(pred, gold)
+    return Predictions(pred, gold, torch.cat(lengths).cpu().numpy())
+
+
+def predict_batches(model: Architecture, task: str, batches: Iterable[Batch]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Predictions (and gold labels when present) in the split's original order."""
+    out = predict_split(model, task, batches)
+    return out.pred, out.gold
 
 
 class Evaluator:
@@ -69,8 +94,9 @@ class Evaluator:
     def __call__(self, model: Architecture) -> dict[str, dict[str, float]]:
         out = {}
         for task, batches in self.batches.items():
-            pred, gold = predict_batches(model, task, batches)
-            out[task] = compute_metrics(self.specs[task].metrics, pred, gold)
+            spec = self.specs[task]
+            p = predict_split(model, task, batches)
+            out[task] = compute_metrics(spec.metrics, p.pred, p.gold, labels=spec.labels, lengths=p.lengths)
         return out
 
 

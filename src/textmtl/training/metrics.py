@@ -8,6 +8,7 @@ import numpy as np
 from scipy import stats
 
 from ..data.batching import IGNORE_INDEX
+from ..data.tags import entity_scores
 
 
 def accuracy(pred: np.ndarray, gold: np.ndarray) -> float:
@@ -68,5 +69,38 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 }
 
 
-def compute_metrics(names: tuple[str, ...] | list[str], pred: np.ndarray, gold: np.ndarray) -> dict[str, float]:
-    return {n: METRICS[n](pred, gold) for n in names}
+def sentences(values: np.ndarray, lengths: np.ndarray | list[int], labels: tuple[str, ...] | list[str]
+              ) -> list[list[str]]:
+    """Cut a flat array of tag indices (all sentences end to end) into sentences of tag names."""
+    bounds = np.cumsum([0, *lengths])
+    if bounds[-1] != len(values):
+        raise ValueError(f"sentence lengths add up to {bounds[-1]}, but there are {len(values)} tags")
+    return [[labels[int(v)] for v in values[a:b]] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def entity_f1(pred: np.ndarray, gold: np.ndarray, *, labels: tuple[str, ...] | list[str],
+              lengths: np.ndarray | list[int]) -> float:
+    """Entity-level micro F1 of IOB2 chunks (seqeval's default, conlleval semantics: `data.tags`).
+
+    `pred`/`gold` hold tag indices into `labels` for every word of every sentence, end to end;
+    `lengths` gives each sentence's number of words, so no chunk crosses a sentence boundary.
+    """
+    return entity_scores(sentences(gold, lengths, labels), sentences(pred, lengths, labels))["f1"]
+
+
+# Metrics that read the label names and sentence lengths too (tagging).
+SEQUENCE_METRICS: dict[str, Callable[..., float]] = {"entity_f1": entity_f1}
+
+
+def compute_metrics(names: tuple[str, ...] | list[str], pred: np.ndarray, gold: np.ndarray, *,
+                    labels: tuple[str, ...] | list[str] | None = None,
+                    lengths: np.ndarray | list[int] | None = None) -> dict[str, float]:
+    out = {}
+    for n in names:
+        if n in SEQUENCE_METRICS:
+            if labels is None or lengths is None:
+                raise ValueError(f"metric {n!r} needs the label names and the sentence lengths")
+            out[n] = SEQUENCE_METRICS[n](pred, gold, labels=labels, lengths=lengths)
+        else:
+            out[n] = METRICS[n](pred, gold)
+    return out

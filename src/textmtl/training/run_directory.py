@@ -86,6 +86,7 @@ class RunWriter:
             "tasks": [s.to_dict() for s in model.specs.values()],
             "text_encoder": text_encoder.save(self.path),
             "hf_config": _hf_config(model),
+            "architecture": model.description(),  # informative: the model is rebuilt from config.yaml's `model`
         }
         (self.path / "model.json").write_text(json.dumps(description, indent=2))
 

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from ..config import TrainingConfig
-from ..data.batching import BatchStream
+from ..data.batching import make_streams
 from ..data.sampling import make_sampler
 from ..errors import TrainingError
 from ..methods import Method, StepContext, StepStats
@@ -105,10 +105,9 @@ class Trainer:
         sizes = {t: len(d.train) for t, d in self.tasks.items()}
         self.total_steps, self.steps_per_epoch = plan_steps(cfg, sizes)
         self.eval_every = cfg.eval_every or self.steps_per_epoch
-        self.streams = {
-            t: BatchStream(d.train, cfg.batch_size, pad_id, seed=seed * 1000 + i)
-            for i, (t, d) in enumerate(self.tasks.items())
-        }
+        # [arch] tasks labelling the same inputs (CoNLL-2003) read one shared stream; the others as before
+        self.streams = make_streams({t: d.train for t, d in self.tasks.items()}, cfg.batch_size, pad_id, seed,
+                                    {t: d.input_group for t, d in self.tasks.items()} if cfg.shared_forward else None)
         opts = {"temperature": cfg.sampling.temperature} if cfg.sampling.strategy == "temperature" else {}
         if cfg.sampling.strategy == "annealed":
             opts = {"final_exponent": cfg.sampling.final_exponent}
@@ -149,8 +148,13 @@ class Trainer:
                 return {t: float(v) for t, v in losses.items()}
         else:
             with autocast(self.device, self.precision):
-                outputs = {t: self.model(t, b) for t, b in batches.items()}
+                outputs = self.model.forward_batches(batches)  # one forward pass for tasks sharing inputs
                 losses = {t: task_loss(self.model.specs[t].kind, outputs[t].logits, batches[t].labels) for t in tasks}
+                # an architecture's own loss (ASP-MTL: λ L_adv + γ L_diff) is not a task: back-propagated
+                # here, before the method, which accumulates its gradients on top (the graph is kept for it)
+                aux = self.model.auxiliary_loss(outputs, batches)
+            if aux is not None:
+                aux.backward(retain_graph=True)
             ctx = StepContext(self.model, step, self.total_steps, batches, outputs, self._forward_loss, record)
             stats = self.method.backward(losses, ctx)
         skipped, values = self._guard(losses, method_state)
@@ -170,7 +174,6 @@ class Trainer:
         views (training.distributed); leaves the whole step's unscaled gradient in `.grad` and
         returns the method's stats, the whole step's loss values and the context."""
         sync, tasks = self.sync, list(batches)
-        sync.reduced.clear()
         sync.grad_scale = self.loss_scale.scale if self.loss_scale is not None else 1.0
         kinds = {t: self.model.specs[t].kind for t in tasks}
         parts = {t: batch_parts(batches[t], kinds[t], sync.rank, sync.world, self.accumulation) for t in tasks}
@@ -189,13 +192,13 @@ class Trainer:
         def views():
             nonlocal known
             for m in range(self.accumulation):
-                outputs, losses = {}, {}
+                present = {t: parts[t][m][0] for t in tasks if parts[t][m][0] is not None}
                 with autocast(self.device, self.precision):
-                    for t in tasks:
-                        part, _ = parts[t][m]
-                        if part is not None:
-                            outputs[t] = self.model(t, part)
-                            losses[t] = task_loss(kinds[t], outputs[t].logits, part.labels)
+                    outputs = self.model.forward_batches(present)
+                    losses = {t: task_loss(kinds[t], outputs[t].logits, b.labels) for t, b in present.items()}
+                    aux = self.model.auxiliary_loss(outputs, present) if present else None
+                if aux is not None:  # the mean over the step's parts (an approximation of the whole batch's)
+                    (aux * (sync.grad_scale / (self.accumulation * sync.world))).backward(retain_graph=True)
                 for i, t in enumerate(tasks):
                     if t in losses:
                         local[i] += parts[t][m][1] * losses[t].detach().double()
@@ -349,6 +352,7 @@ class Trainer:
             "lr": self.scheduler.get_last_lr()[0], "train_loss": dict(s.running),
             "dev": dev, "dev_average": average, "best_dev_average": s.best,
             "weights": self.last_stats.weights, **self.last_stats.extra,
+            **self.model.evaluation_record(self.dev_evaluator.batches),  # e.g. task communication matrices
             "skipped_steps": dict(self.skipped_steps),
             "elapsed_seconds": time.perf_counter() - start,
         }

@@ -4,12 +4,29 @@ An architecture maps a batch of one task to that task's outputs, and says which 
 are shared between tasks and what the shared representation of that batch is. Gradient
 methods (per-task Jacobians on the shared parameters, or gradients on the representation)
 need nothing else, so new architectures plug in without touching the trainer.
+
+Contract of `TaskOutput.representation` (the `representation` back-end relies on it): every
+parameter the representation depends on is shared (in `shared_parameters()`), and every
+parameter of `task_parameters(task)` acts only downstream of it. The method's combined
+gradient is pushed back through the representation, while task parameters get their plain
+gradient; a task parameter upstream of the representation would be counted twice.
+
+Optional hooks, all with neutral defaults (so the trainer stays architecture-agnostic):
+- `forward_shared(tasks, batch)`: several tasks labelling the same inputs, one encoder pass;
+- `forward_batches(batches)`: the trainer's entry point; groups batches that share inputs
+  (same `Batch.input_key`) and calls `forward_shared` for them;
+- `auxiliary_loss(outputs, batches)`: an extra loss that is not a task (ASP-MTL's adversarial
+  and orthogonality terms); the trainer back-propagates it on its own, before the method;
+- `evaluation_record(batches)`: extra entries of a history record at evaluation (e.g. the
+  task-communication matrix of the graph architectures).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -21,11 +38,14 @@ from ...data.tasks import TaskSpec
 @dataclass
 class TaskOutput:
     logits: torch.Tensor  # [B, C] | [B] (regression) | [B, L, C] (tagging)
-    representation: torch.Tensor  # the shared features the task head reads (pooled or per token)
+    representation: torch.Tensor  # the shared features the task-specific part reads (pooled or per token)
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)  # what `auxiliary_loss` needs (architecture-specific)
 
 
 class Architecture(nn.Module, ABC):
     """Multi-task model over a fixed list of tasks."""
+
+    name: str = "?"
 
     def __init__(self, specs: list[TaskSpec]) -> None:
         super().__init__()
@@ -53,4 +73,50 @@ class Architecture(nn.Module, ABC):
 
     def description(self) -> dict:
         """JSON-serialisable settings needed to rebuild this architecture (stored in model.json)."""
+        return {"architecture": self.name}
+
+    # ------------------------------------------------------------------ optional hooks
+
+    def forward_shared(self, tasks: Sequence[str], batch: Batch) -> dict[str, TaskOutput]:
+        """Outputs of several tasks on the same inputs. Architectures override this to run the
+        shared encoder once; the default runs one forward pass per task."""
+        return {t: self(t, batch) for t in tasks}
+
+    def forward_batches(self, batches: Mapping[str, Batch]) -> dict[str, TaskOutput]:
+        """Outputs of every task of a step: batches with the same `input_key` (tasks that label the
+        same sentences) share one `forward_shared` pass; the others get their own forward pass."""
+        groups: dict[Any, list[str]] = {}
+        for task, batch in batches.items():
+            key = ("own", task) if batch.input_key is None else ("shared", batch.input_key)
+            groups.setdefault(key, []).append(task)
+        outputs: dict[str, TaskOutput] = {}
+        for tasks in groups.values():
+            if len(tasks) == 1:
+                outputs[tasks[0]] = self(tasks[0], batches[tasks[0]])
+            else:
+                outputs.update(self.forward_shared(tasks, batches[tasks[0]]))
+        return {t: outputs[t] for t in batches}
+
+    def auxiliary_loss(self, outputs: Mapping[str, TaskOutput], batches: Mapping[str, Batch]) -> torch.Tensor | None:
+        """A loss that is not a task loss (already weighted), or None. Back-propagated by the trainer
+        before the method, whose gradients then accumulate on top of it."""
+        del outputs, batches
+        return None
+
+    def evaluation_record(self, batches: Mapping[str, Sequence[Batch]]) -> dict[str, Any]:
+        """Extra JSON entries for the history record of an evaluation on `batches` (dev, per task)."""
+        del batches
         return {}
+
+    def parameter_counts(self) -> dict[str, Any]:
+        """Trainable parameters: shared, per task, and the rest (e.g. a task discriminator)."""
+        shared = {id(p) for p in self.shared_parameters()}
+        per_task = {t: sum(p.numel() for p in self.task_parameters(t)) for t in self.task_names}
+        counted = shared | {id(p) for t in self.task_names for p in self.task_parameters(t)}
+        params = {id(p): p for p in self.parameters() if p.requires_grad}
+        return {
+            "total": sum(p.numel() for p in params.values()),
+            "shared": sum(p.numel() for i, p in params.items() if i in shared),
+            "task": per_task,
+            "other": sum(p.numel() for i, p in params.items() if i not in counted),
+        }

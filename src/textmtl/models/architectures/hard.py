@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from torch import nn
 
 from ...data.batching import Batch
@@ -26,6 +28,16 @@ class HardSharing(Architecture):
         out = self.encoder(batch, tokens=head.uses_tokens)
         rep = out.tokens if head.uses_tokens else out.pooled
         return TaskOutput(head(rep), rep)
+
+    def forward_shared(self, tasks: Sequence[str], batch: Batch) -> dict[str, TaskOutput]:
+        """One encoder pass for tasks labelling the same inputs: tasks reading the same features
+        get the SAME representation tensor (gradient methods detect shared inputs that way)."""
+        out = self.encoder(batch, tokens=any(self.heads[t].uses_tokens for t in tasks))
+        result = {}
+        for t in tasks:
+            rep = out.tokens if self.heads[t].uses_tokens else out.pooled
+            result[t] = TaskOutput(self.heads[t](rep), rep)
+        return result
 
     def shared_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.encoder.parameters() if p.requires_grad]

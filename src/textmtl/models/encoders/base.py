@@ -32,6 +32,17 @@ class Encoder(nn.Module, ABC):
     def forward(self, batch: Batch, *, tokens: bool = False) -> EncoderOutput:
         """`tokens=True` also returns per-token states (tagging heads need them)."""
 
+    @property
+    def num_layers(self) -> int:
+        """Number of stacked layers `layer_outputs` can return (1 for encoders without stacked layers)."""
+        return 1
+
+    def layer_outputs(self, batch: Batch, *, tokens: bool = False, upto: int | None = None) -> list[EncoderOutput]:
+        """The output of each stacked layer (1 .. `upto`, default all), pooled like the final one
+        (multi-level supervision reads lower layers). Encoders without stacked layers return [forward]."""
+        del upto
+        return [self(batch, tokens=tokens)]
+
 
 def masked_max(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Max over time ignoring padding: [B, L, H], [B, L] -> [B, H]."""

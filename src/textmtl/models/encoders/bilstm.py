@@ -56,30 +56,39 @@ class BiLSTM(Encoder):
         self.output_dim = 2 * hidden_size
 
     def forward(self, batch: Batch, *, tokens: bool = False) -> EncoderOutput:
+        return self.layer_outputs(batch, tokens=tokens)[-1]
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.forward_layers)
+
+    def layer_outputs(self, batch: Batch, *, tokens: bool = False, upto: int | None = None) -> list[EncoderOutput]:
+        """Each BiLSTM layer's states (the first `upto` layers), pooled; the last entry is `forward`'s output."""
         mask = batch.attention_mask
         lengths = mask.sum(1).clamp_min(1)
         x = self.embedding_dropout(self.embed(batch.input_ids))
         rev = reverse_valid(lengths, x.shape[1]).unsqueeze(-1)
+        outputs = []
         # oneDNN has no reduced-precision CPU LSTM: the recurrent layers run in float32 under autocast
         with torch.autocast(x.device.type, enabled=False):
-            states = self._recurrent(x.float(), rev)
+            x = x.float()
+            for i, (fwd, bwd) in enumerate(zip(self.forward_layers, self.backward_layers)):
+                if upto is not None and i >= upto:
+                    break
+                if i:
+                    x = self.between_layers(x)
+                ahead, _ = fwd(x)
+                behind_reversed, _ = bwd(x.gather(1, rev.expand(-1, -1, x.shape[-1])))
+                behind = behind_reversed.gather(1, rev.expand(-1, -1, behind_reversed.shape[-1]))
+                x = torch.cat([ahead, behind], dim=-1)
+                outputs.append(EncoderOutput(self._pool(x, mask, lengths), x if tokens else None, mask))
+        return outputs
+
+    def _pool(self, states: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         if self.pooling == "last":
             h = states.shape[-1] // 2
             end = (lengths - 1).view(-1, 1, 1).expand(-1, 1, h)
-            pooled = torch.cat([states[..., :h].gather(1, end).squeeze(1), states[:, 0, h:]], dim=-1)
-        elif self.pooling == "max":
-            pooled = masked_max(states, mask)
-        else:
-            pooled = masked_mean(states, mask)
-        return EncoderOutput(pooled, states if tokens else None, mask)
-
-    def _recurrent(self, x: torch.Tensor, rev: torch.Tensor) -> torch.Tensor:
-        """The stacked forward/backward LSTM layers; `rev` reverses each row's valid prefix."""
-        for i, (fwd, bwd) in enumerate(zip(self.forward_layers, self.backward_layers)):
-            if i:
-                x = self.between_layers(x)
-            ahead, _ = fwd(x)
-            behind_reversed, _ = bwd(x.gather(1, rev.expand(-1, -1, x.shape[-1])))
-            behind = behind_reversed.gather(1, rev.expand(-1, -1, behind_reversed.shape[-1]))
-            x = torch.cat([ahead, behind], dim=-1)
-        return x
+            return torch.cat([states[..., :h].gather(1, end).squeeze(1), states[:, 0, h:]], dim=-1)
+        if self.pooling == "max":
+            return masked_max(states, mask)
+        return masked_mean(states, mask)

@@ -40,7 +40,9 @@ def glove_matrix(vocab: Vocabulary, dim: int, rng: np.random.Generator) -> tuple
     vectors = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
     matrix = rng.uniform(-0.1, 0.1, size=(len(vocab), dim)).astype(np.float32)
     matrix[vocab.pad_id] = 0.0
-    rows = [(i, index[t]) for i, t in enumerate(vocab.itos) if t in index]
+    # GloVe 6B is lowercased: a cased vocabulary (text.lowercase: false, e.g. for NER) falls back to the lowercase form
+    found = ((i, index.get(t, index.get(t.lower()))) for i, t in enumerate(vocab.itos))
+    rows = [(i, j) for i, j in found if j is not None]
     if rows:
         ours, theirs = zip(*rows)
         matrix[list(ours)] = vectors[np.array(theirs)]

@@ -79,3 +79,21 @@ class PretrainedTransformer(Encoder):
         states = self.model(**kwargs).last_hidden_state
         pooled = states[:, 0] if self.pooling == "cls" else masked_mean(states, batch.attention_mask)
         return EncoderOutput(pooled, states if tokens else None, batch.attention_mask)
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.model.config.num_hidden_layers)
+
+    def layer_outputs(self, batch: Batch, *, tokens: bool = False, upto: int | None = None) -> list[EncoderOutput]:
+        """Each transformer block's output (`output_hidden_states`), pooled like the last one.
+        `upto` is not used to stop early: the model runs all its blocks."""
+        kwargs = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask.long()}
+        if batch.token_type_ids is not None:
+            kwargs["token_type_ids"] = batch.token_type_ids
+        hidden = self.model(**kwargs, output_hidden_states=True).hidden_states[1:]  # [0] is the embeddings
+        mask = batch.attention_mask
+        outputs = []
+        for states in hidden[:upto]:
+            pooled = states[:, 0] if self.pooling == "cls" else masked_mean(states, mask)
+            outputs.append(EncoderOutput(pooled, states if tokens else None, mask))
+        return outputs

@@ -1,0 +1,126 @@
+"""Adversarial shared-private sharing, ASP-MTL (Liu, Qiu & Huang 2017, §4, Eqs. 12-15).
+
+SP-MTL (`shared_private`) plus two auxiliary losses, L = L_task + λ L_adv + γ L_diff:
+- a task discriminator D(s) = softmax(U s + b) on the shared sentence features (Eq. 12) and the
+  adversarial loss min_{θ_s} λ max_{θ_D} Σ_k Σ_i log D_k(E_s(x_i^k)) (Eq. 13), implemented with a
+  gradient reversal layer (Ganin & Lempitsky 2015): the discriminator minimises its
+  cross-entropy (gradient +∇L_adv), while the shared encoder receives the reversed and scaled
+  gradient −λ∇L_adv, i.e. it learns features from which the task cannot be told;
+- the orthogonality ("difference") penalty L_diff = Σ_k ||S_kᵀ H_k||²_F (Eq. 14) between the
+  shared features S_k and the private features H_k of task k's batch (rows = sentences, or
+  real tokens for tagging tasks). `orthogonality: normalized` (default) divides each term by
+  ||S_k||²_F ||H_k||²_F: it is then in [0, 1] whatever the feature scale (the raw form grows
+  with batch size, sequence length and feature magnitude, and can be lowered by shrinking the
+  features instead of decorrelating them); both forms are zero exactly when S_kᵀ H_k = 0.
+
+Both terms enter through `auxiliary_loss`, which the trainer back-propagates before the task
+method: the method's gradients then add to them. The discriminator's parameters are neither
+shared nor a task's own (`parameter_counts()['other']`): no gradient method sees them.
+
+Defaults λ = 0.05, γ = 0.01 (paper §5.3). With tasks that share their inputs (CoNLL-2003) the
+discriminator gets the same sentence under three labels and cannot beat chance: L_adv is then
+uninformative (it stays near log K).
+
+Not done: the unlabelled text (FDU-MTL `*.task.unlabel`) is not fed to the adversarial loss;
+it would need unlabelled batch streams in the trainer (`data.unlabelled` is read but unused).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...config import AdversarialConfig, ModelConfig
+from ...data.batching import Batch
+from ...data.tasks import TaskSpec
+from ..encoders import Encoder
+from .base import TaskOutput
+from .shared_private import SharedPrivate, build_private_encoder
+
+
+class _GradientReversal(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, scale: float) -> torch.Tensor:
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return -ctx.scale * grad, None
+
+
+def gradient_reversal(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """Identity forward; the backward pass multiplies the incoming gradient by −`scale`."""
+    return _GradientReversal.apply(x, scale)
+
+
+def orthogonality_penalty(shared: torch.Tensor, private: torch.Tensor, normalized: bool = True,
+                          eps: float = 1e-12) -> torch.Tensor:
+    """||Sᵀ H||²_F for row-aligned features S [n, d_s], H [n, d_h] (ASP-MTL Eq. 14); `normalized`
+    divides by ||S||²_F ||H||²_F (in [0, 1], zero iff SᵀH = 0)."""
+    value = (shared.transpose(0, 1) @ private).pow(2).sum()
+    if normalized:
+        value = value / (shared.pow(2).sum() * private.pow(2).sum() + eps)
+    return value
+
+
+class AdversarialSharedPrivate(SharedPrivate):
+    """ASP-MTL: SP-MTL + task discriminator through gradient reversal + orthogonality penalty."""
+
+    name = "adversarial"
+
+    def __init__(self, specs: list[TaskSpec], encoder: Encoder, private: dict[str, Encoder],
+                 settings: AdversarialConfig | None = None) -> None:
+        settings = settings or AdversarialConfig()
+        super().__init__(specs, encoder, private, settings)
+        self.settings: AdversarialConfig = settings
+        self.discriminator = nn.Linear(encoder.output_dim, len(specs))
+        self.task_index = {s.name: i for i, s in enumerate(specs)}
+        self.last_auxiliary: dict[str, torch.Tensor] = {}
+
+    @classmethod
+    def from_config(cls, specs: list[TaskSpec], encoder: Encoder, cfg: ModelConfig) -> "AdversarialSharedPrivate":
+        settings = cfg.architecture_settings()
+        assert isinstance(settings, AdversarialConfig)
+        private = {s.name: build_private_encoder(cfg, encoder, settings.private_size) for s in specs}
+        return cls(specs, encoder, private, settings)
+
+    def adversarial_loss(self, outputs: Mapping[str, TaskOutput]) -> torch.Tensor:
+        """Σ_k mean_i CE(D(GRL_λ(s_i^k)), k): the discriminator's loss; its gradient reaches the
+        shared encoder reversed and scaled by λ."""
+        terms = []
+        for task, out in outputs.items():
+            pooled = out.extras["shared_pooled"]
+            logits = self.discriminator(gradient_reversal(pooled, self.settings.adversarial_weight))
+            target = torch.full((pooled.shape[0],), self.task_index[task], dtype=torch.long, device=pooled.device)
+            terms.append(F.cross_entropy(logits, target))
+        return torch.stack(terms).sum()
+
+    def difference_loss(self, outputs: Mapping[str, TaskOutput]) -> torch.Tensor:
+        """Σ_k ||S_kᵀ H_k||²_F over the step's tasks (rows: sentences, or real tokens for tagging)."""
+        terms = []
+        for out in outputs.values():
+            s, h = out.extras["shared"], out.extras["private"]
+            if "mask" in out.extras:
+                s, h = s[out.extras["mask"]], h[out.extras["mask"]]
+            terms.append(orthogonality_penalty(s, h, self.settings.orthogonality == "normalized"))
+        return torch.stack(terms).sum()
+
+    def auxiliary_loss(self, outputs: Mapping[str, TaskOutput], batches: Mapping[str, Batch]) -> torch.Tensor | None:
+        del batches
+        if not outputs:
+            return None
+        adv, diff = self.adversarial_loss(outputs), self.difference_loss(outputs)
+        # reported by `evaluation_record` (the training step's values, not the evaluation data's)
+        self.last_auxiliary = {"last_step_adversarial_loss": adv.detach(),
+                               "last_step_orthogonality_loss": diff.detach()}
+        # λ is applied inside the gradient reversal (to the encoder's gradient only), γ here
+        return adv + self.settings.orthogonality_weight * diff
+
+    def evaluation_record(self, batches: Mapping[str, Sequence[Batch]]) -> dict[str, Any]:
+        del batches
+        return {k: float(v) for k, v in self.last_auxiliary.items()}
