@@ -182,3 +182,32 @@ def test_cli_nproc_bad_input_is_one_error_before_launch(tmp_path):
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 2
     assert "stepz" in proc.stderr and "Traceback" not in proc.stderr and "launching" not in proc.stderr
+
+
+@pytest.mark.parametrize("method", ["ls", "pcgrad", "uw"])
+def test_accumulation_with_shared_inputs_and_tagging_gives_the_whole_batch_update(tiny_conll, method):
+    """CoNLL-2003's three tagging tasks read the same sentences (one forward pass per part); the parts
+    are weighted by labelled tokens."""
+    from textmtl.api import encode_tasks, load_tasks
+    from textmtl.config import validate_config
+    from textmtl.methods import make_method
+    from textmtl.models.build import build_model, build_text_encoder
+    from textmtl.training.trainer import Trainer
+
+    def run(accumulation: int) -> dict[str, torch.Tensor]:
+        cfg = validate_config({
+            "data": {"benchmark": "conll2003"}, "text": {"lowercase": False},
+            "model": {"encoder": {"type": "bilstm", "glove": False, "embedding_dim": 8, "hidden_size": 6,
+                                  "dropout": 0.0}},
+            "training": {"steps": 4, "batch_size": 6, "lr": 0.01, "eval_every": 100,
+                         "accumulation_steps": accumulation},
+        })
+        tasks = load_tasks(cfg, tiny_conll)
+        te = build_text_encoder(cfg.model, cfg.text, (e for t in tasks for e in t.train))
+        torch.manual_seed(0)
+        model = build_model(cfg.model, [t.spec for t in tasks], te, seed=0)
+        trainer = Trainer(model, make_method(method), encode_tasks(tasks, te), cfg.training, seed=1, pad_id=te.pad_id)
+        return train_steps(trainer)
+
+    whole, accumulated = run(1), run(3)
+    assert max_difference(whole, accumulated) < 1e-5

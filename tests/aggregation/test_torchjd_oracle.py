@@ -101,7 +101,9 @@ def test_gradvac_same_random_order_over_several_steps(J, seed, beta):
     Js = [J] + [J + 0.5 * torch.randn(J.shape, generator=gen, dtype=J.dtype) for _ in range(3)]
     outs_theirs = [theirs(Jt) for Jt in Js]  # consumes the global RNG in the same order as ours
     for Jt, ref in zip(Js, outs_theirs):
-        close(ours(Jt), ref, rtol=1e-6, J=Jt)
+        # 1e-5, not 1e-6: for (nearly) opposite rows, sqrt(1 - φ²) at φ ≈ -1 keeps only half of
+        # float64's digits (e.g. J = [[0.0152], [-0.0143]]: exact 0, ours 2.8e-11, torchjd 4.3e-8)
+        close(ours(Jt), ref, rtol=1e-5, J=Jt)
 
 
 @settings(PROFILE, max_examples=30)
