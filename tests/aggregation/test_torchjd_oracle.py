@@ -94,6 +94,10 @@ def test_pcgrad_same_random_order(J, seed):
 @settings(PROFILE, max_examples=25)
 @given(J=ORACLE_J, seed=st.integers(0, 10_000), beta=st.sampled_from([0.01, 0.5, 1.0]))
 def test_gradvac_same_random_order_over_several_steps(J, seed, beta):
+    # With one column every pair of rows is collinear (cosine exactly ±1): sqrt(1 - φ²) keeps only
+    # half of float64's digits there, and whether φ < φ_target (GradVac's branch) is decided by
+    # rounding, so two correct implementations may take different branches. Not an oracle case.
+    assume(J.shape[1] >= 2)
     ours = make_aggregator("gradvac", seed=seed, beta=beta)
     theirs = tja.GradVac(beta=beta)
     torch.manual_seed(seed)
@@ -101,9 +105,7 @@ def test_gradvac_same_random_order_over_several_steps(J, seed, beta):
     Js = [J] + [J + 0.5 * torch.randn(J.shape, generator=gen, dtype=J.dtype) for _ in range(3)]
     outs_theirs = [theirs(Jt) for Jt in Js]  # consumes the global RNG in the same order as ours
     for Jt, ref in zip(Js, outs_theirs):
-        # 1e-5, not 1e-6: for (nearly) opposite rows, sqrt(1 - φ²) at φ ≈ -1 keeps only half of
-        # float64's digits (e.g. J = [[0.0152], [-0.0143]]: exact 0, ours 2.8e-11, torchjd 4.3e-8)
-        close(ours(Jt), ref, rtol=1e-5, J=Jt)
+        close(ours(Jt), ref, rtol=1e-6, J=Jt)
 
 
 @settings(PROFILE, max_examples=30)
