@@ -105,7 +105,9 @@ def test_gradvac_same_random_order_over_several_steps(J, seed, beta):
     Js = [J] + [J + 0.5 * torch.randn(J.shape, generator=gen, dtype=J.dtype) for _ in range(3)]
     outs_theirs = [theirs(Jt) for Jt in Js]  # consumes the global RNG in the same order as ours
     for Jt, ref in zip(Js, outs_theirs):
-        close(ours(Jt), ref, rtol=1e-6, J=Jt)
+        # 1e-5: the EMA targets carry each implementation's rounding (sqrt(1 - φ²) loses digits as
+        # |φ| → 1) into the next steps; measured differences reach 1.4e-6 of max ‖g_i‖ by step 4
+        close(ours(Jt), ref, rtol=1e-5, J=Jt)
 
 
 @settings(PROFILE, max_examples=30)
