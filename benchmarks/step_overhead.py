@@ -76,7 +76,7 @@ from textmtl.models.heads import task_loss
 from textmtl.training.trainer import make_optimizer
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "step_overhead.json"
-SCENARIOS = ("textcnn", "minilm", "shared", "solver")
+SCENARIOS = ("textcnn", "shared", "solver", "minilm")  # minilm, the longest, last
 LS = "ls[loss]"  # label of the baseline row
 PARAM_TARGET, REPR_TARGET, SOLVER_TARGET_MS = 1.25, 1.5, 10.0
 SOLVER_TARGET_METHODS = ("getmtl", "nash_mtl", "cagrad")
