@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,20 @@ def toy_csv_task(tmp_path) -> Path:
             rows.append(f"{' '.join(words)},{'pos' if label else 'neg'}")
         (tmp_path / f"{split}.csv").write_text("\n".join(rows) + "\n")
     return tmp_path
+
+
+# --------------------------------------------------------------------------- fuzz case count
+
+_FUZZ_CASES: Counter[str] = Counter()
+
+
+@pytest.fixture(scope="session")
+def fuzz_counter() -> Counter[str]:
+    """Counts the hypothesis cases run per group; reported at the end of the session."""
+    return _FUZZ_CASES
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _FUZZ_CASES:
+        parts = ", ".join(f"{group} {n}" for group, n in sorted(_FUZZ_CASES.items()))
+        terminalreporter.write_line(f"fuzz: {sum(_FUZZ_CASES.values())} cases tried ({parts})")
