@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,20 @@ def tiny_conll(tmp_path) -> Path:
     write_conll(folder / "eng.testa", CONLL_SENTENCES)
     write_conll(folder / "eng.testb", CONLL_SENTENCES[::-1])
     return folder.parent
+
+
+# --------------------------------------------------------------------------- fuzz case count
+
+_FUZZ_CASES: Counter[str] = Counter()
+
+
+@pytest.fixture(scope="session")
+def fuzz_counter() -> Counter[str]:
+    """Counts the hypothesis cases run per group; reported at the end of the session."""
+    return _FUZZ_CASES
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _FUZZ_CASES:
+        parts = ", ".join(f"{group} {n}" for group, n in sorted(_FUZZ_CASES.items()))
+        terminalreporter.write_line(f"fuzz: {sum(_FUZZ_CASES.values())} cases tried ({parts})")

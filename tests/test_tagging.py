@@ -4,11 +4,9 @@ shared-input batches and one shared forward pass per step."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import textmtl
 from textmtl.data.batching import EncodedSplit, SharedInputStream, make_streams

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 from .config import Config, apply_overrides, load_config, validate_config
-from .data.batching import EncodedSplit, collate
+from .data.batching import EncodedSplit, eval_batches
 from .data.benchmarks import get_benchmark, load_custom_task, resolve_data_dir
-from .data.tasks import Example, TaskData, TaskKind
+from .data.tasks import Example, TaskData, TaskKind, TaskSpec
 from .data.text_encoders import TextEncoder
 from .errors import ConfigError, TextmtlError, TrainingError
 from .methods import make_method
@@ -35,7 +35,7 @@ from .training.progress import Reporter, RichReporter
 from .training.checkpoint import (RunCheckpoint, data_fingerprint, has_checkpoint, read_checkpoint, restore_trainer,
                                   set_rng_state)
 from .training.distributed import StepSync, init_from_env, local_device, shutdown
-from .training.run_directory import RunWriter, load_run, unique_run_path
+from .training.run_directory import LoadedRun, RunWriter, load_run, unique_run_path
 from .training.trainer import FitResult, Trainer
 
 
@@ -356,34 +356,43 @@ def evaluate(run_dir: str | Path, *, data_dir: str | Path | None = None, splits:
     }
 
 
-def predict(run_dir: str | Path, task: str, texts: Iterable[str | tuple[str, str] | Example],
+def predict(run_dir: str | Path | LoadedRun, task: str, texts: Iterable[str | tuple[str, str] | Example],
             *, batch_size: int = 256) -> list[str | float]:
     """Predicted labels (or regression values) for `texts`, in order."""
     return list(iter_predictions(run_dir, task, texts, batch_size=batch_size))
 
 
-def iter_predictions(run_dir: str | Path, task: str, texts: Iterable[str | tuple[str, str] | Example],
-                     *, batch_size: int = 256) -> Iterator[str | float]:
-    """Streaming form of `predict`: holds one chunk of inputs in memory at a time."""
-    run = load_run(run_dir)
+PREDICT_CHUNK_BATCHES = 8  # iter_predictions holds at most batch_size * this many inputs
+
+
+def prediction_spec(run: LoadedRun, task: str) -> TaskSpec:
+    """The spec of `task` in `run`, if it is a task that `predict` supports (ConfigError otherwise)."""
     if task not in run.specs:
         raise ConfigError(f"--task: run has no task '{task}' (tasks: {', '.join(run.specs)})")
     spec = run.specs[task]
     if spec.kind == TaskKind.TAGGING:
         raise ConfigError(f"--task: '{task}' is a tagging task; prediction supports sentence-level tasks")
+    return spec
+
+
+def iter_predictions(run_dir: str | Path | LoadedRun, task: str, texts: Iterable[str | tuple[str, str] | Example],
+                     *, batch_size: int = 256) -> Iterator[str | float]:
+    """Streaming form of `predict`: pulls `texts` lazily and holds one chunk of
+    `batch_size * PREDICT_CHUNK_BATCHES` inputs in memory at a time."""
+    run = run_dir if isinstance(run_dir, LoadedRun) else load_run(run_dir)
+    spec = prediction_spec(run, task)
 
     def flush(chunk: list[Example]) -> Iterator[str | float]:
         split = EncodedSplit(spec.kind, run.text_encoder.encode_many(chunk), chunk)
-        order = range(0, len(chunk), batch_size)
-        pred, _ = predict_batches(run.model, task, (collate(split, list(range(i, min(i + batch_size, len(chunk)))),
-                                                            run.text_encoder.pad_id) for i in order))
+        # batches sorted by length (less padding); predict_batches restores the input order
+        pred, _ = predict_batches(run.model, task, eval_batches(split, batch_size, run.text_encoder.pad_id))
         for p in pred:
             yield float(p) if spec.kind == TaskKind.REGRESSION else spec.labels[int(p)]
 
     chunk: list[Example] = []
     for item in texts:
         chunk.append(_as_example(item))
-        if len(chunk) == batch_size * 8:
+        if len(chunk) == batch_size * PREDICT_CHUNK_BATCHES:
             yield from flush(chunk)
             chunk = []
     if chunk:

@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 import click
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
 from .errors import TextmtlError
@@ -118,24 +119,74 @@ def predict(
     task: Annotated[str, typer.Option(help="Which task head to use.")],
     input: Annotated[Path, typer.Option("--input", help="One text per line (pair tasks: text<TAB>text_pair).")],
     output: Annotated[Optional[Path], typer.Option(help="Write predictions here (default: stdout).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 256,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
 ) -> None:
-    """Predict a label for every line of a file."""
-    from .api import iter_predictions
-    from .data.readers import read_text_file, split_lines
+    """Predict a label for every line of a file, streaming it: memory stays bounded whatever its size."""
+    from .api import iter_predictions, prediction_spec
+    from .data.line_stream import LineStream, prediction_inputs
+    from .data.tasks import TaskKind
+    from .training.run_directory import load_run
 
-    lines = split_lines(read_text_file(input))
-    inputs = [tuple(line.split("\t", 1)) if "\t" in line else line for line in lines]
-    predictions = iter_predictions(run_dir, task, inputs)  # type: ignore[arg-type]
+    stream = LineStream(input)
+    run = load_run(run_dir)
+    kind = prediction_spec(run, task).kind
+    pair = {TaskKind.PAIR_CLASSIFICATION: True, TaskKind.CLASSIFICATION: False}.get(kind)
+    progress = _byte_progress(stream.size, show=not quiet and err.is_terminal)
+    bar = progress.add_task("predict", total=stream.size or None, lines=0)
+
+    def tracked(items):
+        n = 0
+        for n, item in enumerate(items, start=1):
+            if n % 512 == 0:
+                progress.update(bar, completed=stream.bytes_read, lines=n)
+            yield item
+        progress.update(bar, completed=stream.bytes_read, lines=n)
+
+    predictions = iter_predictions(run, task, tracked(prediction_inputs(stream, input, pair=pair)),
+                                   batch_size=batch_size)
     if output is None:
-        for p in predictions:
-            print(p)
-    else:
-        tmp = output.with_name(output.name + ".partial")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            for p in predictions:
-                fh.write(f"{p}\n")
+        with progress:
+            _write_lines(sys.stdout, predictions)
+        return
+    tmp = output.with_name(output.name + ".partial")
+    try:
+        fh = open(tmp, "w", encoding="utf-8")
+    except OSError as exc:
+        raise TextmtlError(f"{output}: cannot write predictions ({exc.strerror or exc})") from None
+    try:
+        with fh, progress:
+            count = _write_lines(fh, predictions)
         tmp.replace(output)
-        err.print(f"wrote {len(lines)} predictions to {output}")
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    err.print(f"wrote {count} predictions to {output}", highlight=False)
+
+
+def _byte_progress(total: int, show: bool) -> Progress:
+    """A bar of bytes read out of `total` (size, rate, lines, ETA) on stderr; invisible if not `show`."""
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(bar_width=None), DownloadColumn(), TransferSpeedColumn(),
+        TextColumn("{task.fields[lines]} lines"), TextColumn("eta"), TimeRemainingColumn(),
+        console=err, disable=not show, redirect_stdout=False, redirect_stderr=False, expand=True,
+    )
+
+
+def _write_lines(fh, values) -> int:
+    """Write one value per line; returns how many. A closed pipe (`| head`) ends quietly."""
+    count = 0
+    try:
+        for value in values:
+            fh.write(f"{value}\n")
+            count += 1
+        fh.flush()
+    except BrokenPipeError:
+        if fh is not sys.stdout:
+            raise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        raise typer.Exit(0) from None
+    return count
 
 
 @data_app.command("list")

@@ -14,7 +14,7 @@ from .errors import ConfigError
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class CustomTaskConfig(_Strict):
@@ -301,18 +301,32 @@ def _walk(loc: tuple) -> tuple[list[str], type[BaseModel] | None]:
     return clean, owner
 
 
+def _short(value: Any, limit: int = 60) -> str:
+    """A one-line repr of `value`, at most ~`limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _key_text(clean: list[str]) -> str:
+    """The dotted key, escaped so that a message stays on one line."""
+    key = ".".join(clean) or "(top level)"
+    return key if key.isprintable() else _short(key)[1:-1]
+
+
 def _format_error(err: dict, source: str) -> str:
     clean, owner = _walk(tuple(err["loc"]))
-    key = ".".join(clean) or "(top level)"
+    key = _key_text(clean)
     if err["type"] == "extra_forbidden":
         hint = ""
         if owner is not None:
-            close = difflib.get_close_matches(clean[-1], list(owner.model_fields), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else f" (valid keys: {', '.join(owner.model_fields)})"
+            valid = list(owner.model_fields)
+            close = difflib.get_close_matches(clean[-1].lower(), valid, n=1, cutoff=0.5)
+            hint = f" (did you mean '{close[0]}'?)" if close else f" (valid keys: {', '.join(valid)})"
         return f"{source}: unknown key '{key}'{hint}"
     got = err.get("input")
-    got_text = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
-    return f"{source}: {key}: {err['msg']}{got_text}"
+    got_text = "" if isinstance(got, (dict, list)) or got is None else f" (got {_short(got)})"
+    message = " ".join(str(err["msg"]).split())
+    return f"{source}: {key}: {message}{got_text}"
 
 
 def validate_config(data: Any, source: str = "config") -> Config:
@@ -326,25 +340,49 @@ def validate_config(data: Any, source: str = "config") -> Config:
         raise ConfigError(_format_error(exc.errors()[0], source)) from None
 
 
+def _parse_yaml(text: str) -> Any:
+    """`yaml.safe_load`, with absurd nesting and unconvertible scalars reported as a YAMLError."""
+    try:
+        return yaml.safe_load(text)
+    except RecursionError:
+        raise yaml.YAMLError("nesting too deep") from None
+    except (ValueError, OverflowError) as exc:  # e.g. an integer of 5000 digits, a timestamp 2001-13-45
+        raise yaml.YAMLError(f"bad value ({exc})") from None
+
+
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     """Read a YAML config (safe loading) and apply `key.sub=value` overrides."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config ({exc})") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, expected a YAML config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror or exc})") from None
     try:
-        data = yaml.safe_load(text)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        byte = data[exc.start]
+        raise ConfigError(f"{path}:{line}: not valid UTF-8 (byte 0x{byte:02x}); save the config as UTF-8") from None
+    try:
+        data = _parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        if isinstance(exc, yaml.reader.ReaderError):  # a control character such as NUL
+            code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+            line, problem = text.count("\n", 0, exc.position) + 1, f"character #x{code:04x}: {exc.reason}"
+        where = f"{path}:{line}" if line is not None else str(path)
+        raise ConfigError(f"{where}: invalid YAML: {' '.join(problem.split())}") from None
     data = apply_overrides(data if data is not None else {}, overrides or [], str(path))
     config = validate_config(data, str(path))
-    for task in config.data.custom_tasks:  # custom files are relative to the config file
+    for i, task in enumerate(config.data.custom_tasks):  # custom files are relative to the config file
+        if any("\0" in v for v in task.files.values()):
+            raise ConfigError(f"{path}: data.custom_tasks.{i}.files: a file name contains a NUL character")
         task.files = {k: str((path.parent / v).resolve()) for k, v in task.files.items()}
     return config
 
@@ -355,10 +393,10 @@ def apply_overrides(data: Any, overrides: list[str], source: str = "config") -> 
         return data
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. training.lr=0.01")
+            raise ConfigError(f"--set {_short(item)}: expected KEY=VALUE, e.g. training.lr=0.01")
         key, raw = item.split("=", 1)
         try:
-            value = yaml.safe_load(raw)
+            value = _parse_yaml(raw)
         except yaml.YAMLError:
             value = raw
         node = data
@@ -368,6 +406,6 @@ def apply_overrides(data: Any, overrides: list[str], source: str = "config") -> 
                 node[part] = {"name": node[part]}
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise ConfigError(f"--set {item!r}: '{part}' is not a section")
+                raise ConfigError(f"--set {_short(item)}: {_short(part)} is not a section")
         node[parts[-1]] = value
     return data

@@ -70,15 +70,27 @@ def hold_out(examples: Sequence[Example], size: int, seed: int = SPLIT_SEED) -> 
     return rest, sample
 
 
-def _check_sizes(task: str, n: int, dev_size: int | None, max_train_examples: int | None) -> None:
+def _check_sizes(
+    task: str, path: Path, n: int, dev_size: int | None, max_train_examples: int | None, default_dev: int = 0
+) -> int:
+    """Validate the split options against the `n` usable examples of the training file `path`.
+
+    Returns the dev size to hold out (`dev_size`, else `default_dev`).
+    """
     if dev_size is not None and (isinstance(dev_size, bool) or not isinstance(dev_size, int) or dev_size < 0):
         raise ConfigError(f"dev_size: expected an integer >= 0, got {dev_size!r}")
     if max_train_examples is not None and (
         isinstance(max_train_examples, bool) or not isinstance(max_train_examples, int) or max_train_examples < 1
     ):
         raise ConfigError(f"max_train_examples: expected an integer >= 1, got {max_train_examples!r}")
-    if dev_size is not None and dev_size >= n:
-        raise ConfigError(f"dev_size: {dev_size} leaves no training examples for task {task!r} ({n} available)")
+    if n == 0:
+        raise DataError(path, f"task {task!r}: no usable examples in the file")
+    size = default_dev if dev_size is None else dev_size
+    if size >= n:
+        raise ConfigError(
+            f"dev_size: {size} leaves no training examples for task {task!r} ({path} has {n} usable examples)"
+        )
+    return size
 
 
 def _finish(
@@ -299,10 +311,8 @@ class FduMtl(Benchmark):
         if unlabelled:
             extra, n = read("unlabel", labelled=False)
             skipped += n
-        _check_sizes(task, len(pool), dev_size, max_train_examples)
-        size = self.default_dev_size if dev_size is None else dev_size
-        if size >= len(pool):
-            raise ConfigError(f"dev_size: {size} leaves no training examples for task {task!r} ({len(pool)} available)")
+        size = _check_sizes(task, root / f"{task}.task.train", len(pool), dev_size, max_train_examples,
+                            self.default_dev_size)
         cut = len(pool) - size
         return _finish(
             self.spec(task),
@@ -419,14 +429,14 @@ class Glue(Benchmark):
             test, n = read("dev")
             skipped += n
             default = default_dev_size(len(pool))
-            seed = SPLIT_SEED
+            seed, source = SPLIT_SEED, "train"
         else:  # QNLI: 80/10/10 of dev.tsv; test first, then dev from the rest
             everything, skipped = read("dev")
             pool, test = hold_out(everything, len(everything) // 10)
             default = default_dev_size(len(everything))
-            seed = SPLIT_SEED + 1
-        _check_sizes(task, len(pool), dev_size, max_train_examples)
-        train, dev = hold_out(pool, default if dev_size is None else dev_size, seed=seed)
+            seed, source = SPLIT_SEED + 1, "dev"
+        size = _check_sizes(task, root / task / f"{source}.tsv", len(pool), dev_size, max_train_examples, default)
+        train, dev = hold_out(pool, size, seed=seed)
         return _finish(
             self.spec(task),
             pool,
@@ -600,13 +610,13 @@ def load_custom_task(
     if "dev" in paths:
         dev, n = read("dev", columns)
         skipped += n
-        _check_sizes(name, len(pool), None, max_train_examples)
+        _check_sizes(name, paths["train"], len(pool), None, max_train_examples)
         train, pool = pool, pool + dev
     else:
-        _check_sizes(name, len(pool), dev_size, max_train_examples)
-        if len(pool) < 2:
+        if len(pool) == 1:
             raise DataError(paths["train"], f"task {name!r}: too few training examples to hold out a dev set")
-        train, dev = hold_out(pool, default_dev_size(len(pool)) if dev_size is None else dev_size)
+        size = _check_sizes(name, paths["train"], len(pool), dev_size, max_train_examples, default_dev_size(len(pool)))
+        train, dev = hold_out(pool, size)
     extra: list[Example] = []
     if "unlabelled" in paths:
         text_cols = {k: v for k, v in columns.items() if k in ("text", "text_pair", "tokens")}

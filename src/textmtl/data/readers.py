@@ -32,6 +32,13 @@ def quote(text: str, limit: int = _QUOTE_CHARS) -> str:
     return repr(short)
 
 
+def describe_labels(labels: Iterable[object]) -> str:
+    """`{neg, pos}`; a label that is empty, padded or holds control characters is quoted."""
+    shown = [text if text and text.isprintable() and text.strip() == text else quote(text)
+             for text in map(str, labels)]
+    return "{" + ", ".join(shown) + "}"
+
+
 # --------------------------------------------------------------------------- text
 
 
@@ -100,7 +107,7 @@ def read_fdu_mtl_file(
     """
     text = read_text_file(path, latin1_fallback=True)
     index = {label: i for i, label in enumerate(labels)}
-    label_set = "{" + ", ".join(labels) + "}"
+    label_set = describe_labels(labels)
     examples: list[Example] = []
     skipped = 0
     for n, line in enumerate(split_lines(text), start=1):
@@ -297,10 +304,19 @@ def _convert(
     return Example(text, label, pair, tokens)
 
 
+def _valid_unicode(value: str, what: str) -> str:
+    """`value`, unless it holds a lone surrogate (JSON can escape one: "\\ud800"); tokenizers reject those."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{what} holds an unpaired surrogate {value[exc.start]!r}, which is not text") from None
+    return value
+
+
 def _as_text(value: Any, what: str) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{what} is not a string: {quote(repr(value))}")
-    value = value.strip()
+    value = _valid_unicode(value.strip(), what)
     if not value:
         raise ValueError(f"empty {what}")
     return value
@@ -308,9 +324,9 @@ def _as_text(value: Any, what: str) -> str:
 
 def _as_list(value: Any, what: str) -> list[str]:
     if isinstance(value, str):
-        return value.split()
+        return _valid_unicode(value, what).split()
     if isinstance(value, list) and all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
-        return [str(v) for v in value]
+        return [_valid_unicode(str(v), what) for v in value]
     raise ValueError(f"{what} must be a list of strings or a space-separated string, got {quote(repr(value))}")
 
 
@@ -368,7 +384,7 @@ def read_table_file(
         if not labels:
             raise ConfigError(f"reading {path.name}: {kind} tasks need a label set (labels: [...])")
         index = {str(label): i for i, label in enumerate(labels)}
-        label_desc = "{" + ", ".join(str(label) for label in labels) + "}"
+        label_desc = describe_labels(labels)
     text = read_text_file(path, latin1_fallback=latin1_fallback)
     examples: list[Example] = []
     skipped = 0
@@ -431,7 +447,7 @@ def infer_labels(
                 continue
         else:
             key = _label_key(raw)
-            if key:
+            if key and key.isprintable():  # others are reported by read_table_file as unknown labels
                 found.append(key)
     if not found:
         raise DataError(path, f"no labels found in column {columns['label']!r}")

@@ -29,8 +29,10 @@ def check_model_folder(folder: Path) -> None:
         raise ModelError(f"{folder}: not a directory; expected a HuggingFace model folder")
     if not (folder / "config.json").exists():
         raise ModelError(f"{folder}: no config.json; expected a HuggingFace model folder")
-    if not any((folder / f).exists() for f in ("model.safetensors", "pytorch_model.bin")):
-        raise ModelError(f"{folder}: no model.safetensors; expected a HuggingFace model folder with weights")
+    if not (folder / "model.safetensors").exists():  # never pytorch_model.bin: loading it unpickles
+        pickled = (folder / "pytorch_model.bin").exists()
+        hint = " (only pytorch_model.bin, a pickle: convert it to safetensors)" if pickled else ""
+        raise ModelError(f"{folder}: no model.safetensors{hint}; expected a HuggingFace model folder with weights")
 
 
 class PretrainedTransformer(Encoder):
@@ -55,7 +57,7 @@ class PretrainedTransformer(Encoder):
         check_model_folder(path)
         kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
         try:
-            model = AutoModel.from_pretrained(str(path), local_files_only=True, **kwargs)
+            model = AutoModel.from_pretrained(str(path), local_files_only=True, use_safetensors=True, **kwargs)
         except Exception as exc:  # broken folders raise many different types
             raise ModelError(f"{path}: cannot load model ({type(exc).__name__}: {exc})".splitlines()[0]) from None
         return cls(model, pooling, dropout)
