@@ -182,10 +182,9 @@ class Trainer:
         if self.accumulation > 1 and self.method.uses_loss_values:
             # the method weighs every micro-batch with the whole step's loss values: a no-grad pass
             # first, replaying the same dropout masks afterwards
-            rng = torch.get_rng_state()
-            with torch.no_grad():
+            cuda = [self.device.index or 0] if self.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=cuda), torch.no_grad():  # RNG states restored on exit
                 known = self._local_values(parts, tasks)
-            torch.set_rng_state(rng)
             sync.all_reduce_(known)
         local = torch.zeros(len(tasks), dtype=torch.float64, device=self.device)
 
