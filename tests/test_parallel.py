@@ -18,7 +18,7 @@ from textmtl.aggregation import make_aggregator
 from textmtl.data.batching import IGNORE_INDEX, Batch
 from textmtl.data.tasks import TaskKind
 from textmtl.errors import ConfigError
-from textmtl.methods import METHODS, describe_methods
+from textmtl.methods import describe_methods
 from textmtl.training.distributed import batch_parts
 
 from ._parallel_setup import config, make_trainer, train_steps
