@@ -36,6 +36,7 @@ from .training.checkpoint import (RunCheckpoint, data_fingerprint, has_checkpoin
                                   set_rng_state)
 from .training.distributed import StepSync, init_from_env, local_device, shutdown
 from .training.run_directory import LoadedRun, RunWriter, load_run, unique_run_path
+from .training.tracking import check_backends
 from .training.trainer import FitResult, Trainer
 
 
@@ -149,6 +150,7 @@ def _train(cfg: Config, sync: StepSync, saved: dict | None, partial: Path | None
         reporter, progress = Reporter(), False
     reporter = reporter or (RichReporter() if progress else Reporter())
     # Everything that can fail on bad input happens before the run directory exists.
+    check_backends(cfg.output)
     method = make_method(cfg.method.name, cfg.method.params)
     try:
         method.check_step_setup(world=sync.world, accumulation=cfg.training.accumulation_steps,
@@ -170,7 +172,7 @@ def _train(cfg: Config, sync: StepSync, saved: dict | None, partial: Path | None
 
     # only rank 0 writes (the run directory and its checkpoints)
     if saved is not None:
-        writer = RunWriter.reopen(partial, saved["history_lines"]) if sync.is_main else _NoWriter(partial)
+        writer = RunWriter.reopen(partial, saved["history_lines"], cfg) if sync.is_main else _NoWriter(partial)
     else:
         run_path = unique_run_path(Path(runs_dir or cfg.output.runs_dir), name or cfg.name)
         sync.all_reduce_(torch.zeros(1))  # every process has its path before rank 0 creates the directory
@@ -271,6 +273,7 @@ def check_inputs(config: Config | dict | str | Path, *, overrides: list[str] | N
                  data_dir: str | Path | None = None, world: int = 1) -> Config:
     """Everything `train` checks before it writes anything (config, method, data), without training."""
     cfg = as_config(config, overrides)
+    check_backends(cfg.output)
     method = make_method(cfg.method.name, cfg.method.params)
     try:
         method.check_step_setup(world=world, accumulation=cfg.training.accumulation_steps,

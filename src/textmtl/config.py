@@ -235,8 +235,46 @@ class TrainingConfig(_Strict):
     shared_forward: bool = True  # tasks labelling the same inputs (CoNLL-2003) share one forward pass per batch
 
 
+TRACKING_BACKENDS = ("tensorboard", "mlflow")
+
+
 class OutputConfig(_Strict):
+    """Where runs go, and optional experiment tracking (see `textmtl.training.tracking`).
+
+    `logging`: tracking back-ends fed the same records as history.jsonl, any of `tensorboard`
+    (event files in `<run>/tensorboard/`) and `mlflow` (one MLflow run per textmtl run, in the
+    store `mlflow_uri`). Both need `pip install 'textmtl[tracking]'`.
+    `mlflow_uri`: a local MLflow store, `sqlite:///PATH.db` or `file:PATH` (MLflow's file store,
+    in maintenance mode upstream); None: `sqlite:///<runs_dir>/mlflow.db`.
+    `mlflow_experiment`: the MLflow experiment; None: the config's `name`.
+    """
+
     runs_dir: str = "runs"
+    logging: list[str] = Field(default_factory=list)
+    mlflow_uri: str | None = None
+    mlflow_experiment: str | None = None
+
+    @field_validator("logging", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else [] if v is None else v
+
+    @field_validator("logging")
+    @classmethod
+    def _known_backends(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if name not in TRACKING_BACKENDS:
+                close = difflib.get_close_matches(name, TRACKING_BACKENDS, n=1)
+                hint = f"did you mean '{close[0]}'? " if close else ""
+                raise ValueError(f"unknown tracking back-end {_short(name)} ({hint}known: {', '.join(TRACKING_BACKENDS)})")
+        return list(dict.fromkeys(v))
+
+    @field_validator("mlflow_uri")
+    @classmethod
+    def _local_store(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("sqlite:///", "file:")):
+            raise ValueError(f"expected a local MLflow store, sqlite:///PATH.db or file:PATH, not {_short(v)}")
+        return v
 
 
 class Config(_Strict):
@@ -324,8 +362,9 @@ def _format_error(err: dict, source: str) -> str:
             hint = f" (did you mean '{close[0]}'?)" if close else f" (valid keys: {', '.join(valid)})"
         return f"{source}: unknown key '{key}'{hint}"
     got = err.get("input")
-    got_text = "" if isinstance(got, (dict, list)) or got is None else f" (got {_short(got)})"
-    message = " ".join(str(err["msg"]).split())
+    message = " ".join(str(err["msg"]).split()).removeprefix("Value error, ")
+    shown = isinstance(got, (dict, list)) or got is None or _short(got) in message
+    got_text = "" if shown else f" (got {_short(got)})"
     return f"{source}: {key}: {message}{got_text}"
 
 

@@ -3,6 +3,7 @@
 A run is written into `<name>.partial/` and renamed to `<name>/` only when complete, so a
 crashed or interrupted run never leaves something that looks like a finished run.
 `<name>.partial/checkpoint/` (see `checkpoint`) lets `textmtl train --resume` continue it.
+Every history record also goes to the trackers of `output.logging` (see `tracking`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..errors import ModelError, TrainingError
 from ..models.architectures import Architecture
 from ..models.build import build_model
 from ..models.encoders import PretrainedTransformer
+from .tracking import Trackers, open_trackers
 
 RUN_FORMAT = "textmtl-run/1"
 
@@ -43,13 +45,19 @@ class RunWriter:
         self.final_path = final_path
         self.path = final_path.with_name(final_path.name + ".partial")
         self.path.mkdir(parents=True)
-        (self.path / "config.yaml").write_text(config.to_yaml())
+        try:
+            (self.path / "config.yaml").write_text(config.to_yaml())
+            self.trackers = Trackers(open_trackers(config, self.path, final_path.parent))
+        except BaseException:
+            shutil.rmtree(self.path, ignore_errors=True)
+            raise
         self._history = open(self.path / "history.jsonl", "a", encoding="utf-8")
         self.lines = 0  # records in history.jsonl
 
     @classmethod
-    def reopen(cls, partial: Path, history_lines: int) -> RunWriter:
-        """Continue writing an interrupted run: history.jsonl is cut back to its first `history_lines` records."""
+    def reopen(cls, partial: Path, history_lines: int, config: Config | None = None) -> RunWriter:
+        """Continue writing an interrupted run: history.jsonl is cut back to its first `history_lines`
+        records; the trackers of `config` (the run's) go on from there."""
         self = cls.__new__(cls)
         self.path, self.final_path = partial, partial.with_name(partial.name.removesuffix(".partial"))
         if self.final_path.exists():
@@ -62,6 +70,9 @@ class RunWriter:
         tmp = history.with_name(history.name + ".tmp")
         tmp.write_text("".join(complete), encoding="utf-8")
         os.replace(tmp, history)
+        last = json.loads(complete[-1]) if complete else None
+        trackers = open_trackers(config, partial, partial.parent, last, resume=True) if config is not None else []
+        self.trackers = Trackers(trackers)
         self._history = open(history, "a", encoding="utf-8")
         self.lines = history_lines
         return self
@@ -70,6 +81,7 @@ class RunWriter:
         self._history.write(json.dumps(record) + "\n")
         self._history.flush()
         self.lines += 1
+        self.trackers.log(record)
 
     def sync(self) -> None:
         """Flush history.jsonl to disk (before a checkpoint counts its records)."""
@@ -95,17 +107,20 @@ class RunWriter:
 
     def commit(self) -> Path:
         self._history.close()
+        self.trackers.close("FINISHED", self.final_path)  # event files closed before the rename
         os.replace(self.path, self.final_path)
         return self.final_path
 
     def abort(self) -> None:
         """Remove the `.partial` directory (a clean error: nothing worth resuming)."""
         self._history.close()
+        self.trackers.close("FAILED", self.path)
         shutil.rmtree(self.path, ignore_errors=True)
 
     def keep(self) -> None:
         """Leave the `.partial` directory for `--resume` (an interruption after a checkpoint)."""
         self._history.close()
+        self.trackers.close("KILLED", self.path)
 
 
 def _dedupe_shared(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

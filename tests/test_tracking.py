@@ -1,0 +1,145 @@
+"""Experiment tracking: TensorBoard event files and MLflow runs hold exactly the numbers of history.jsonl."""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+import textmtl
+from textmtl.errors import ConfigError
+from textmtl.training import tracking
+from textmtl.training.tracking import clean_name, scalars
+
+from ._cli import run_main
+from .test_training import toy_config
+
+
+def read_tensorboard(logdir: Path) -> dict[str, dict[int, float]]:
+    """Every scalar of the event files in `logdir`: {tag: {step: value}} (TFRecord framing, Event protos)."""
+    from tensorboardX.proto.event_pb2 import Event
+
+    out: dict[str, dict[int, float]] = defaultdict(dict)
+    files = sorted(logdir.glob("events.out.tfevents.*"))
+    assert files, f"no event file in {logdir}"
+    for path in files:
+        data = path.read_bytes()
+        pos = 0
+        while pos < len(data):
+            (length,) = struct.unpack("<Q", data[pos:pos + 8])
+            event = Event.FromString(data[pos + 12:pos + 12 + length])
+            pos += 12 + length + 4
+            for value in event.summary.value:
+                out[value.tag][event.step] = value.simple_value
+    return dict(out)
+
+
+def history(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+
+
+def three_tasks(task_dir: Path, runs: Path, **over) -> dict:
+    cfg = toy_config(task_dir, runs, **over)
+    files = cfg["data"]["custom_tasks"][0]["files"]
+    cfg["data"]["custom_tasks"].append({"name": "toy c/d", "files": files})  # a name the back-ends clean up
+    cfg["training"] = {"steps": 12, "batch_size": 8, "lr": 0.01, "eval_every": 4}
+    return cfg
+
+
+def test_flat_names_of_a_record():
+    record = {"job": "pcgrad", "step": 4, "lr": 0.01, "train_loss": {"a": 0.5}, "dev": {"a": {"accuracy": 0.75}},
+              "weights": {"a": 1.0}, "gradients": {"tasks": ["a"], "cosine": [[1.0]], "conflicting_pairs": 0.0,
+                                                   "gram_condition_number": None},
+              "communication": {"architecture": "graph_star", "matrix": [[1.0]]}, "flag": True}
+    assert scalars(record) == {"lr": 0.01, "train_loss/a": 0.5, "dev/a/accuracy": 0.75, "weights/a": 1.0,
+                               "gradients/conflicting_pairs": 0.0}
+    assert scalars({**record, "job": "stl:a"})["a/dev/a/accuracy"] == 0.75  # one job per task: its own prefix
+
+
+def test_tensorboard_and_mlflow_hold_the_history_records(toy_csv_task, tmp_path):
+    pytest.importorskip("tensorboardX")
+    pytest.importorskip("mlflow")
+    runs = tmp_path / "runs"
+    cfg = three_tasks(toy_csv_task, runs, method={"name": "pcgrad"},
+                      output={"runs_dir": str(runs), "logging": ["tensorboard", "mlflow"]})
+    run = textmtl.train(cfg, progress=False).path
+    records = history(run)
+    assert len(records) == 3 and all("gradients" in r for r in records)
+
+    board = read_tensorboard(run / "tensorboard")
+    expected: dict[str, dict[int, float]] = defaultdict(dict)
+    for r in records:
+        for name, value in scalars(r).items():
+            expected[clean_name(name)][r["step"]] = value
+    assert set(board) == set(expected)
+    for name, by_step in expected.items():
+        assert board[name] == pytest.approx(by_step, rel=1e-6), name  # event files store float32
+    for r in records:  # spelled out for a few values
+        assert board["dev/toy_a/accuracy"][r["step"]] == pytest.approx(r["dev"]["toy_a"]["accuracy"])
+        assert board["train_loss/toy_c/d"][r["step"]] == pytest.approx(r["train_loss"]["toy c/d"])
+        assert board["gradients/conflicting_pairs"][r["step"]] == pytest.approx(r["gradients"]["conflicting_pairs"])
+
+    from mlflow.tracking import MlflowClient
+
+    saved = json.loads((run / "tracking.json").read_text())
+    uri = saved["mlflow"]["tracking_uri"]
+    assert uri == f"sqlite:///{(runs / 'mlflow.db').resolve()}" and (runs / "mlflow.db").is_file()
+    client = MlflowClient(tracking_uri=uri)
+    mlrun = client.get_run(saved["mlflow"]["run_id"])
+    assert mlrun.info.status == "FINISHED" and mlrun.info.run_name == "toy"
+    assert mlrun.data.tags["textmtl.run_dir"] == str(run.resolve())
+    assert mlrun.data.params["training.lr"] == "0.01" and mlrun.data.params["method.name"] == "pcgrad"
+    assert client.get_experiment(mlrun.info.experiment_id).name == "toy"
+    assert set(mlrun.data.metrics) == set(expected)
+    for name, by_step in expected.items():
+        got = {m.step: m.value for m in client.get_metric_history(mlrun.info.run_id, name)}
+        assert got == pytest.approx(by_step, rel=1e-12), name
+    assert {m.step: m.value for m in client.get_metric_history(mlrun.info.run_id, "train_loss/toy_c/d")} == \
+        pytest.approx({r["step"]: r["train_loss"]["toy c/d"] for r in records})
+
+
+def test_mlflow_file_store_and_one_job_per_task(toy_csv_task, tmp_path):
+    pytest.importorskip("mlflow")
+    runs, store = tmp_path / "runs", tmp_path / "mlruns"
+    cfg = toy_config(toy_csv_task, runs, method="stl", training={"steps": 6, "batch_size": 8, "eval_every": 3},
+                     output={"runs_dir": str(runs), "logging": "mlflow", "mlflow_uri": f"file:{store}",
+                             "mlflow_experiment": "exp"})
+    run = textmtl.train(cfg, progress=False).path
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"file:{store}")
+    (found,) = client.search_runs([client.get_experiment_by_name("exp").experiment_id])
+    for r in history(run):
+        task = r["job"].split(":")[1]
+        steps = {m.step: m.value for m in client.get_metric_history(found.info.run_id, f"{task}/dev/{task}/accuracy")}
+        assert steps[r["step"]] == r["dev"][task]["accuracy"]
+
+
+def test_missing_package_fails_before_the_run_directory(toy_csv_task, tmp_path, monkeypatch):
+    real = tracking.importlib.util.find_spec
+    monkeypatch.setattr(tracking.importlib.util, "find_spec", lambda name: None if name == "tensorboardX" else real(name))
+    runs = tmp_path / "runs"
+    cfg = toy_config(toy_csv_task, runs, output={"runs_dir": str(runs), "logging": ["tensorboard"]})
+    with pytest.raises(ConfigError, match=r"output.logging: tensorboard needs the package tensorboardX.*"
+                                          r"pip install 'textmtl\[tracking\]'"):
+        textmtl.train(cfg, progress=False)
+    assert not runs.exists() or not any(runs.iterdir())
+    config = tmp_path / "c.yaml"
+    import yaml
+
+    config.write_text(yaml.safe_dump(cfg))
+    code, output = run_main(["train", str(config), "--quiet"])
+    assert code == 2 and output.count("\n") == 1 and "pip install 'textmtl[tracking]'" in output
+
+
+def test_unknown_backend_and_bad_store_are_config_errors(toy_csv_task, tmp_path):
+    runs = tmp_path / "runs"
+    with pytest.raises(ConfigError, match=r"output.logging: unknown tracking back-end 'wandb' \(known: tensorboard"):
+        textmtl.train(toy_config(toy_csv_task, runs, output={"logging": ["wandb"]}), progress=False)
+    with pytest.raises(ConfigError, match=r"output.mlflow_uri: expected a local MLflow store"):
+        textmtl.train(toy_config(toy_csv_task, runs, output={"logging": ["mlflow"], "mlflow_uri": "http://h"}),
+                      progress=False)
+    assert not runs.exists()
