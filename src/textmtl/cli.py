@@ -284,6 +284,21 @@ def summarize(
     print(markdown_table(summaries, table, columns))
 
 
+@app.command()
+def report(
+    directory: Annotated[Path, typer.Argument(help="A run directory (runs/<name>) or a benchmark directory "
+                                                   "(with results.csv).")],
+    out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where report.html and its PNGs go "
+                                                                          "(default: DIRECTORY/report/).")] = None,
+    reference: Annotated[str, typer.Option(help="Benchmarks: the method Δm% is measured against.")] = "stl",
+) -> None:
+    """Write report.html (self-contained, images inline) and its PNG figures for a run or a benchmark."""
+    from .reporting.report import build_report
+
+    page = build_report(directory, out_dir, reference=reference)
+    out.print(f"report: {page}", highlight=False)
+
+
 def launch_torchrun(nproc: int, argv: list[str]) -> int:
     """Re-run this command under `torch.distributed.run` with `nproc` local processes."""
     args, skip = [], False

@@ -170,13 +170,11 @@ def variant_section(rows: Sequence[Mapping], ctx: SummaryContext, variant: str) 
     # Δm%
     ref = ctx.reference
     if ref in methods:
-        usable = [t for t in tasks if t in means[ref] and means[ref][t] != 0 and all(t in means[m] for m in methods)]
-        dropped = [t for t in tasks if t not in usable]
+        deltas, usable, dropped = delta_m_by_method(means, ref, tasks, lower)
         if dropped:
             notes.append(f"Δm% leaves out {', '.join(dropped)} ({ref} score 0 or a method without a score there).")
         if usable:
-            ref_means = {t: means[ref][t] for t in usable}
-            cells = [f"Δm% vs {ref}"] + [f"{delta_m(means[m], ref_means, lower):+.2f}" for m in methods]
+            cells = [f"Δm% vs {ref}"] + [f"{deltas[m]:+.2f}" for m in methods]
             for table, col, _, spec in pub_cols:
                 cells.append(_pub_delta_m(table, col, spec, ref, usable, mark))
             out.append(_row(cells))
@@ -213,6 +211,27 @@ def variant_section(rows: Sequence[Mapping], ctx: SummaryContext, variant: str) 
         for text, n in footnotes.items():
             out.append(f"{_SUPERSCRIPT[n] if n < len(_SUPERSCRIPT) else f'[{n}]'} {text}")
     return out
+
+
+def task_means(rows: Sequence[Mapping]) -> dict[str, dict[str, float]]:
+    """`{method: {task: mean test score over seeds}}` of results.csv rows (one variant)."""
+    values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        values[r["method"]][r["task"]].append(float(r["test"]))
+    return {m: {t: mean_std(v)[0] for t, v in by_task.items()} for m, by_task in values.items()}
+
+
+def delta_m_by_method(means: Mapping[str, Mapping[str, float]], reference: str, tasks: Sequence[str],
+                      lower: Mapping[str, bool]) -> tuple[dict[str, float], list[str], list[str]]:
+    """Δm% of every method of `means` against `reference`, as summary.md shows it: (values, tasks
+    used, tasks left out: a reference score of 0 or a method without a score there)."""
+    methods = list(means)
+    usable = [t for t in tasks if means[reference].get(t, 0) != 0 and all(t in means[m] for m in methods)]
+    dropped = [t for t in tasks if t not in usable]
+    if not usable:
+        return {}, usable, dropped
+    ref_means = {t: means[reference][t] for t in usable}
+    return {m: delta_m(means[m], ref_means, lower) for m in methods}, usable, dropped
 
 
 _SUPERSCRIPT = ["⁰", "¹", "²", "³", "⁴", "⁵", "⁶", "⁷", "⁸", "⁹"]
@@ -282,5 +301,14 @@ def _pub_delta_m(table: PublishedTable, col: str, spec: PublishedColumns, ref: s
                                    f"{ref_col} column, over the {len(common)} task(s) of this grid.")
 
 
-__all__ = ["RESULT_COLUMNS", "PublishedColumns", "SummaryContext", "write_results_csv", "read_results_csv",
-           "render_summary", "variant_section"]
+__all__ = [
+    "RESULT_COLUMNS",
+    "PublishedColumns",
+    "SummaryContext",
+    "delta_m_by_method",
+    "read_results_csv",
+    "render_summary",
+    "task_means",
+    "variant_section",
+    "write_results_csv",
+]
