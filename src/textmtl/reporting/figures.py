@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 Series = tuple[Sequence[float], Sequence[float]]  # (steps, values)
 
@@ -63,7 +64,7 @@ def score_bars(tasks: Sequence[str], series: Mapping[str, Mapping[str, float]], 
                title: str = "") -> Figure:
     """Horizontal bars per task, one bar per series (e.g. dev and test), axis zoomed on the values."""
     k, m = len(tasks), max(1, len(series))
-    fig = Figure(figsize=(WIDTH * 0.75, 1.2 + 0.32 * k * max(1, m / 2)))
+    fig = Figure(figsize=(6.4, 1.2 + 0.3 * k * max(1, m / 2)))
     ax = fig.add_subplot()
     height = 0.8 / m
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd"]
@@ -182,12 +183,14 @@ def heatmap(matrix: Sequence[Sequence[float]], rows: Sequence[str], cols: Sequen
     Values are printed in the cells while there are at most 10 columns."""
     data = np.asarray(matrix, dtype=float)
     n_r, n_c = data.shape
-    size = min(WIDTH * 0.8, 2.5 + 0.42 * max(n_r, n_c))
+    size = min(7.0, 2.2 + 0.34 * max(n_r, n_c))
     fig = Figure(figsize=(size + 1.5, size * n_r / max(n_c, 1) + 0.8))
     ax = fig.add_subplot()
     if diverging:
         off = data[~np.eye(n_r, n_c, dtype=bool)] if n_r == n_c else data.ravel()
-        bound = limit or float(np.nanmax(np.abs(off))) if off.size and np.isfinite(off).any() else 1.0
+        bound = limit
+        if bound is None:  # the off-diagonal range: the diagonal (cosine 1) would wash out the rest
+            bound = float(np.nanmax(np.abs(off))) if off.size and np.isfinite(off).any() else 1.0
         bound = bound or 1.0
         image = ax.imshow(data, cmap="RdBu", norm=TwoSlopeNorm(0.0, -bound, bound))
     else:
@@ -245,12 +248,16 @@ def conflict_evolution(steps: Sequence[float], share: Sequence[float], mean_cosi
     twin.axhline(0, color="#1f77b4", linewidth=0.6, linestyle=":")
     twin.set_ylabel("mean pairwise cosine", color="#1f77b4")
     handles = left.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-    left.legend(handles, [h.get_label() for h in handles], loc="upper right", fontsize=8)
+    left.legend(handles, [h.get_label() for h in handles], loc="lower left", bbox_to_anchor=(0.0, 1.01), ncol=2,
+                fontsize=8, frameon=False)
     colors = task_colors(tasks)
     for task in tasks:
         if task in norms:
             right.plot(*norms[task], color=colors[task], linewidth=1.2, label=task)
     right.set_yscale("log")
+    right.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    right.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    right.yaxis.set_minor_formatter(NullFormatter())
     right.set_xlabel("step")
     right.set_ylabel("gradient norm (log scale)")
     right.grid(alpha=0.3)
