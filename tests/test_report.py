@@ -177,6 +177,9 @@ def test_benchmark_without_stl_has_no_delta_m_chart_and_a_note(tmp_path):
     assert "delta-m.png" not in images_of(page)
     assert "No Δm% chart: no finished &#x27;stl&#x27; (single-task) runs" in page
     assert "No finished &#x27;stl&#x27; runs: no STL marks." in page
+    ranks = {"ls": 4 / 3, "pcgrad": 5 / 3}  # SCORES: ls first on books and MR, pcgrad on health_personal_care
+    assert '<th>mean rank</th>' in page and '<td>ls</td><td class="num">-</td>' in page  # ranks need no stl
+    assert all(f'<td>{m}</td><td class="num">-</td><td class="num">{r:.2f}</td>' in page for m, r in ranks.items())
 
 
 def test_markdown_tables_become_html_tables():

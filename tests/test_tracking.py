@@ -18,20 +18,24 @@ from ._cli import run_main
 from .test_training import toy_config
 
 
-def read_tensorboard(logdir: Path) -> dict[str, dict[int, float]]:
-    """Every scalar of the event files in `logdir`: {tag: {step: value}} (TFRecord framing, Event protos)."""
+def events(path: Path):
+    """The Event protos of one event file (TFRecord framing: length, its CRC, the data, its CRC)."""
     from tensorboardX.proto.event_pb2 import Event
 
+    data, pos = path.read_bytes(), 0
+    while pos < len(data):
+        (length,) = struct.unpack("<Q", data[pos:pos + 8])
+        yield Event.FromString(data[pos + 12:pos + 12 + length])
+        pos += 12 + length + 4
+
+
+def read_tensorboard(logdir: Path) -> dict[str, dict[int, float]]:
+    """Every scalar of the event files in `logdir`: {tag: {step: value}}."""
     out: dict[str, dict[int, float]] = defaultdict(dict)
     files = sorted(logdir.glob("events.out.tfevents.*"))
     assert files, f"no event file in {logdir}"
     for path in files:
-        data = path.read_bytes()
-        pos = 0
-        while pos < len(data):
-            (length,) = struct.unpack("<Q", data[pos:pos + 8])
-            event = Event.FromString(data[pos + 12:pos + 12 + length])
-            pos += 12 + length + 4
+        for event in events(path):
             for value in event.summary.value:
                 out[value.tag][event.step] = value.simple_value
     return dict(out)
@@ -143,3 +147,39 @@ def test_unknown_backend_and_bad_store_are_config_errors(toy_csv_task, tmp_path)
         textmtl.train(toy_config(toy_csv_task, runs, output={"logging": ["mlflow"], "mlflow_uri": "http://h"}),
                       progress=False)
     assert not runs.exists()
+
+
+def test_a_resumed_run_goes_on_in_the_same_tensorboard_dir_and_mlflow_run(toy_csv_task, tmp_path, monkeypatch):
+    pytest.importorskip("tensorboardX")
+    pytest.importorskip("mlflow")
+    from tensorboardX.proto.event_pb2 import SessionLog
+
+    from .test_resume import interrupt_at
+
+    runs = tmp_path / "runs"
+    cfg = toy_config(toy_csv_task, runs, training={"steps": 12, "eval_every": 4, "checkpoint_every": 6,
+                                                   "batch_size": 8, "lr": 0.01},
+                     output={"runs_dir": str(runs), "logging": ["tensorboard", "mlflow"],
+                             "mlflow_uri": f"file:{tmp_path / 'mlruns'}"})
+    with monkeypatch.context() as m:
+        interrupt_at(m, 11)  # after the evaluation at step 8, which the checkpoint at step 6 does not hold
+        with pytest.raises(KeyboardInterrupt):
+            textmtl.train(cfg, progress=False)
+    partial = runs / "toy.partial"
+    first = json.loads((partial / "tracking.json").read_text())["mlflow"]["run_id"]
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"file:{tmp_path / 'mlruns'}")
+    assert client.get_run(first).info.status == "KILLED"
+    run = textmtl.train(resume=partial, progress=False).path
+    records = history(run)
+    assert [r["step"] for r in records] == [4, 8, 12]
+    assert json.loads((run / "tracking.json").read_text())["mlflow"]["run_id"] == first
+    assert client.get_run(first).info.status == "FINISHED"
+    values = {m.step: m.value for m in client.get_metric_history(first, "dev_average")}
+    assert values == {r["step"]: r["dev_average"] for r in records}
+    board = read_tensorboard(run / "tensorboard")
+    assert board["dev_average"] == pytest.approx({r["step"]: r["dev_average"] for r in records})
+    # the resumed event file tells TensorBoard to drop what the first one logged from step 5 on
+    second = max((run / "tensorboard").glob("events.out.tfevents.*"))
+    assert any(e.session_log.status == SessionLog.START and e.step == 5 for e in events(second))

@@ -232,6 +232,8 @@ def run_report(run: RunData) -> Report:
     if diag:
         last = diag[-1]["gradients"]
         names = [str(t) for t in last.get("tasks", tasks)]
+        if len(names) != len(last["cosine"]):  # not as the diagnostics write it: number the rows
+            names = [str(i + 1) for i in range(len(last["cosine"]))]
         s.intro = ("Cosine similarity between the tasks' gradients on the shared parameters at an evaluation "
                    "step (red: the tasks pull apart, blue: together), then how it evolved.")
         s.figures.append((add("conflicts.png", figures.heatmap(
@@ -405,9 +407,14 @@ def benchmark_report(path: Path, reference: str = "stl") -> Report:
         s.html = _means_table(tasks, means)
         sections.append(s)
 
-        s = Section(f"Δm% per method{where}")
-        if reference in means and len(methods) > 1:
-            deltas, used, dropped = delta_m_by_method(means, reference, tasks, lower)
+        s = Section(f"Δm% and mean rank per method{where}")
+        try:
+            deltas, used, dropped = (delta_m_by_method(means, reference, tasks, lower)
+                                     if reference in means and len(methods) > 1 else ({}, [], []))
+        except ValueError as exc:  # e.g. a reference score that is not a number
+            deltas, used, dropped = {}, [], []
+            s.notes.append(f"No Δm%: {exc}.")
+        if deltas:
             others = {m: v for m, v in deltas.items() if m != reference}
             if others:
                 s.intro = (f"Δm% (Maninis et al. 2019): the mean relative difference to {html.escape(reference)} "
@@ -418,13 +425,14 @@ def benchmark_report(path: Path, reference: str = "stl") -> Report:
             if dropped:
                 s.notes.append(f"Δm% leaves out {', '.join(dropped)} ({reference} score 0 or a method without a "
                                "score there).")
+        elif not s.notes:
+            s.notes.append(f"No Δm% chart: no finished '{reference}' (single-task) runs{where} to measure against"
+                           + ("." if reference not in means else ", or no other method."))
+        if len(methods) > 1:  # mean rank (1 = best on every task) needs no reference
             ranks = mean_rank(means, lower)
             s.html = _table(["method", f"Δm% vs {html.escape(reference)}", "mean rank"],
                             [[html.escape(m), f"{deltas[m]:+.2f}" if m in deltas else "-",
                               f"{ranks[m]:.2f}" if math.isfinite(ranks[m]) else "-"] for m in methods], numeric_from=1)
-        else:
-            s.notes.append(f"No Δm% chart: no finished '{reference}' (single-task) runs{where} to measure against"
-                           + ("." if reference not in means else ", or no other method."))
         sections.append(s)
 
         runs = _load_runs(path, vrows)
@@ -502,7 +510,7 @@ def _runs_table(path: Path, rows: Sequence[Mapping]) -> Section:
         own = path / str(r.get("run_dir") or "") / "report" / "report.html"
         name = html.escape(Path(str(r.get("run_dir") or "")).name or "-")
         if own.is_file():
-            name = f'<a href="{html.escape(own.relative_to(path).as_posix())}">{name}</a>'
+            name = f'<a href="{html.escape(own.resolve().as_uri())}">{name}</a>'  # the page may be elsewhere
         body.append([name, html.escape(str(variant)), html.escape(str(method)), str(seed),
                      _pct(sum(scores) / len(scores) if scores else None), str(r.get("steps") or "-"),
                      _duration(r.get("wall_seconds"))])

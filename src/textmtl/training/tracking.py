@@ -15,8 +15,10 @@ run goes on (history.jsonl stays complete).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
+import logging
 import math
 import os
 import re
@@ -115,21 +117,18 @@ class MLflowTracker(Tracker):
 
     def __init__(self, uri: str, experiment: str, run_name: str, params: Mapping[str, str],
                  run_id: str | None = None) -> None:
-        import logging
-
         if uri.startswith("file:"):  # MLflow 3 refuses its file store unless asked explicitly
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-        logging.getLogger("mlflow").setLevel(logging.WARNING)  # no INFO lines on creating the database
-        logging.getLogger("alembic").setLevel(logging.WARNING)
         from mlflow.entities import Param
         from mlflow.exceptions import MlflowException
         from mlflow.tracking import MlflowClient
 
         self.uri = uri
         try:
-            self.client = MlflowClient(tracking_uri=uri)
+            with _quiet("mlflow", "alembic"):  # no INFO lines on creating the database
+                self.client = MlflowClient(tracking_uri=uri)
+                found = self.client.get_experiment_by_name(experiment) if run_id is None else None
             if run_id is None:
-                found = self.client.get_experiment_by_name(experiment)
                 experiment_id = found.experiment_id if found is not None else self.client.create_experiment(experiment)
                 self.run_id = self.client.create_run(experiment_id, run_name=run_name).info.run_id
                 items = [Param(clean_name(k), v[:500]) for k, v in params.items()]
@@ -156,6 +155,20 @@ class MLflowTracker(Tracker):
 
     def describe(self) -> dict[str, Any]:
         return {"tracking_uri": self.uri, "run_id": self.run_id}
+
+
+@contextlib.contextmanager
+def _quiet(*names: str) -> Iterator[None]:
+    """These loggers at WARNING for the block, their levels restored after."""
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def clean_name(name: str) -> str:
