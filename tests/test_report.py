@@ -26,7 +26,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def write_run(path: Path, method: str = "pcgrad", tasks: list[str] = TASKS, diagnostics: bool = True,
-              communication: bool = False, separate: bool = False, finished: bool = True) -> Path:
+              communication: bool = False, separate: bool = False, finished: bool = True, mmoe: bool = False
+              ) -> Path:
     """A run directory as `textmtl train` writes it: config.yaml, history.jsonl (3 evaluations), metrics.json."""
     path.mkdir(parents=True)
     (path / "config.yaml").write_text(f"name: {path.name}\nseed: 1\nmodel:\n  architecture: hard\n"
@@ -47,6 +48,8 @@ def write_run(path: Path, method: str = "pcgrad", tasks: list[str] = TASKS, diag
                           for i in range(k)]
                 record["gradients"] = {"tasks": tasks, "cosine": cosine, "grad_norms": {t: 1.0 + n for t in tasks},
                                        "gram_condition_number": 3.0, "conflicting_pairs": 1 / 3}
+            if mmoe:
+                record["mmoe_gates"] = {t: [0.5 + 0.1 * i, 0.3, 0.2 - 0.1 * i] for i, t in enumerate(tasks)}
             if communication:
                 record["communication"] = {"architecture": "graph_star", "tasks": tasks,
                                            "matrix": [[round(1 / k, 3)] * k for _ in tasks],
@@ -102,7 +105,7 @@ def visible_text(page: str) -> str:
 
 
 def test_run_report_names_every_task_and_inlines_its_figures(tmp_path):
-    run = write_run(tmp_path / "runs" / "toy-pcgrad", communication=True)
+    run = write_run(tmp_path / "runs" / "toy-pcgrad", communication=True, mmoe=True)
     page_path = build_report(run, tmp_path / "out")
     assert page_path == tmp_path / "out" / "report.html"
     page = page_path.read_text()
@@ -114,7 +117,7 @@ def test_run_report_names_every_task_and_inlines_its_figures(tmp_path):
     assert page.count("<img ") == len(images_of(page))
     images = images_of(page)
     assert set(images) == {"scores.png", "curves.png", "conflicts.png", "conflicts-steps.png",
-                           "conflicts-evolution.png", "weights.png", "communication-1.png"}
+                           "conflicts-evolution.png", "weights.png", "communication-1.png", "mmoe-gates.png"}
     for name, data in images.items():  # the same PNGs beside the page
         assert data.startswith(PNG_MAGIC) and (tmp_path / "out" / name).read_bytes() == data
     assert "No gradient diagnostics" not in page and "No task communication matrix" not in page

@@ -63,6 +63,22 @@ def test_flat_names_of_a_record():
     assert scalars({**record, "job": "stl:a"})["a/dev/a/accuracy"] == 0.75  # one job per task: its own prefix
 
 
+def test_a_failing_tracker_warns_once_and_training_goes_on(tmp_path):
+    class Broken(tracking.Tracker):
+        name = "broken"
+        calls = 0
+
+        def log(self, record):
+            Broken.calls += 1
+            raise OSError("disk full")
+
+    trackers = tracking.Trackers([Broken()])
+    with pytest.warns(RuntimeWarning, match="broken tracking stopped: OSError: disk full"):
+        trackers.log({"step": 1, "dev_average": 0.5})
+    trackers.log({"step": 2, "dev_average": 0.6})  # dropped: no second call, no second warning
+    assert Broken.calls == 1 and trackers.trackers == []
+
+
 def test_tensorboard_and_mlflow_hold_the_history_records(toy_csv_task, tmp_path):
     pytest.importorskip("tensorboardX")
     pytest.importorskip("mlflow")
