@@ -336,6 +336,7 @@ def final_metrics(model, encoded: dict[str, EncodedTask], cfg: Config, pad_id: i
     return {
         "tasks": {t: {"dev": dev.get(t, {}), "test": test.get(t, {})} for t in encoded},
         "average": {"dev": task_average(dev, model.specs), "test": task_average(test, model.specs)},
+        "main_metrics": {t: model.specs[t].main_metric for t in encoded},  # the metric each average uses
         # the architecture, its parameters and what it reports on the test data (e.g. task communication)
         "architecture": {**model.description(), "parameters": model.parameter_counts(),
                          "test": model.evaluation_record(test_evaluator.batches)},

@@ -252,7 +252,8 @@ def summarize(
     groups: Annotated[list[str], typer.Argument(help="LABEL=GLOB of run directories, e.g. 'ls=runs/fdu-ls-s*'.")],
     published: Annotated[Optional[str], typer.Option(
         help="Published table and columns beside ours, e.g. asp_mtl_table2:FS-MTL,SP-MTL,ASP-MTL.")] = None,
-    metric: Annotated[str, typer.Option(help="Test metric to tabulate.")] = "accuracy",
+    metric: Annotated[str, typer.Option(
+        help="Test metric to tabulate; 'main' = each task's own main metric (accuracy, entity_f1, mcc, ...).")] = "main",
 ) -> None:
     """Per-task mean ± std over seeds of finished runs, as a Markdown table."""
     import glob
