@@ -78,12 +78,29 @@ def test_head_scores_are_the_head_slices_of_wk_and_wv_gradients(tiny_bert, slici
     assert got.min() > 0  # real gradients reached every head
 
 
+@pytest.mark.parametrize("slicing", ["output", "input"])
+@pytest.mark.parametrize("kind", [TaskKind.CLASSIFICATION, TaskKind.REGRESSION])
+def test_batched_per_example_gradients_equal_the_one_by_one_loop(tiny_bert, slicing, kind):
+    model, split, pad = tiny_model(tiny_bert)
+    if kind == TaskKind.REGRESSION:
+        spec = TaskSpec("toy", kind)
+        model = HardSharing([spec], model.encoder)
+        examples = [Example(t, float(y) * 2.5 - 0.3) for t, y in TEXTS]
+        split = EncodedSplit(kind, split.texts, examples)
+    assert len(set(split.lengths().tolist())) > 1  # the batches hold padding
+    one = instance_head_matrices(model, "toy", split, pad, slicing=slicing, batch_size=1)
+    for batch_size in (3, 16):
+        batched = instance_head_matrices(model, "toy", split, pad, slicing=slicing, batch_size=batch_size)
+        assert np.allclose(batched, one, rtol=1e-4, atol=1e-10)
+
+
 def test_importance_pass_changes_no_weight_and_writes_no_grad(tiny_bert):
     model, split, pad = tiny_model(tiny_bert)
     model.train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     flags = {n: p.requires_grad for n, p in model.named_parameters()}
     instance_head_matrices(model, "toy", split, pad)
+    instance_head_matrices(model, "toy", split, pad, batch_size=4)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert all(p.grad is None for p in model.parameters())
     assert {n: p.requires_grad for n, p in model.named_parameters()} == flags

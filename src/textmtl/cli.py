@@ -387,6 +387,9 @@ def select(
     importance_examples: Annotated[int, typer.Option(
         min=1, help="Training examples per task for the importance fine-tuning and gradient pass.")] = 2000,
     importance_epochs: Annotated[float, typer.Option(help="Epochs of the importance fine-tuning.")] = 3.0,
+    importance_batch_size: Annotated[int, typer.Option(
+        min=1, help="Examples per backward pass of the gradient pass (per-example gradients either way; "
+                    "1 = the official one-by-one loop).")] = 16,
     slicing: Annotated[str, typer.Option(help="Head slices of W_K/W_V: output (rows, default) or input "
                                               "(the official code's reshape).")] = "output",
     threshold: Annotated[float, typer.Option(help="GradTS-thres: task tau threshold.")] = 0.6,
@@ -406,10 +409,11 @@ def select(
         main=main.strip(), candidates=_csv_option(candidates, "--candidates") or [], strategy=strategy,
         benchmark=benchmark, seed=seed, config=load_config_dict(config) if config is not None else None,
         overrides=list(set_ or []), importance_examples=importance_examples, importance_epochs=importance_epochs,
-        slicing=slicing, task_threshold=threshold, instance_threshold=instance_threshold,
+        importance_batch_size=importance_batch_size, slicing=slicing, task_threshold=threshold,
+        instance_threshold=instance_threshold,
         baselines=_csv_option(baselines, "--baselines") or [], max_subset_size=max_subset_size,
         then_train=then_train, out=out_dir, work_dir=work_dir, data_dir=data_dir, num_threads=num_threads,
-        log=lambda message: err.print(message, highlight=False, soft_wrap=True),
+        log=lambda message: err.print(message, highlight=False, markup=False, soft_wrap=True),
     )
     path, report = run_selection(opts)
     metric = report["main_metric"]

@@ -69,17 +69,18 @@ def attention_projections(model: nn.Module) -> list[AttentionProjections]:
 
 def head_scores(grad_key: torch.Tensor, grad_value: torch.Tensor, heads: int, slicing: Slicing = "output"
                 ) -> torch.Tensor:
-    """[heads] scores of one layer: mean |∇W_K| + mean |∇W_V| over each head's slice of the weight."""
-    def per_head(grad: torch.Tensor) -> torch.Tensor:
-        g = grad.abs()
-        out, width = g.shape
-        if slicing == "output":  # rows h·d:(h+1)·d
-            return g.reshape(heads, (out // heads) * width).mean(1)
-        if slicing == "input":  # the official reshape: [out, heads, in/heads], head = input columns
-            return g.reshape(out, heads, width // heads).mean(dim=(0, 2))
-        raise ValueError(f"slicing: expected one of {', '.join(SLICINGS)}, got {slicing!r}")
+    """[..., heads] scores: mean |∇W_K| + mean |∇W_V| over each head's slice of the [..., out, in]
+    weight gradients (leading dimensions, e.g. examples, are kept)."""
+    return _per_head(grad_key.abs(), heads, slicing) + _per_head(grad_value.abs(), heads, slicing)
 
-    return per_head(grad_key) + per_head(grad_value)
+
+def _per_head(g: torch.Tensor, heads: int, slicing: Slicing) -> torch.Tensor:
+    *lead, out, width = g.shape
+    if slicing == "output":  # rows h·d:(h+1)·d
+        return g.reshape(*lead, heads, (out // heads) * width).mean(-1)
+    if slicing == "input":  # the official reshape: [out, heads, in/heads], head = input columns
+        return g.reshape(*lead, out, heads, width // heads).mean(dim=(-3, -1))
+    raise ValueError(f"slicing: expected one of {', '.join(SLICINGS)}, got {slicing!r}")
 
 
 def normalise(matrix: np.ndarray) -> np.ndarray:
@@ -93,35 +94,70 @@ def normalise(matrix: np.ndarray) -> np.ndarray:
 
 
 def instance_head_matrices(model: nn.Module, task: str, split: EncodedSplit, pad_id: int, *,
-                           slicing: Slicing = "output", device: str | torch.device = "cpu",
+                           slicing: Slicing = "output", batch_size: int = 1, device: str | torch.device = "cpu",
                            progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-    """[examples, layers, heads] raw scores: one forward/backward pass per example (batch size 1),
-    the gradients taken with `torch.autograd.grad` (no `.grad` is written, nothing is updated).
+    """[examples, layers, heads] raw scores from each example's own gradient of its loss; nothing is
+    updated and no `.grad` is written. The model runs in eval mode (no dropout): deterministic.
 
-    The model runs in eval mode (no dropout), so the matrices are deterministic."""
+    `batch_size` 1 is the official code's loop (one forward/backward pass per example). Larger
+    batches give the same per-example gradients faster: one backward pass of the summed loss gives
+    each example's gradient at the key/value outputs, and example b's weight gradient is
+    `g_bᵀ x_b` (outputs' gradient times the layer input). Padding changes nothing: padded keys get
+    zero attention, so no gradient flows through padded positions."""
     layers = attention_projections(model)
-    weights = [w for layer in layers for w in (layer.key.weight, layer.value.weight)]
+    modules = [m for layer in layers for m in (layer.key, layer.value)]
+    weights = [m.weight for m in modules]
     kind = model.specs[task].kind
     was_training = model.training
     model.eval()
     requires = {p: p.requires_grad for p in model.parameters()}
-    for p in model.parameters():  # only the K/V weights need gradients: the backward pass skips the rest
+    for p in model.parameters():  # only the K/V projections need gradients: the backward pass skips the rest
         p.requires_grad_(False)
     for w in weights:
         w.requires_grad_(True)
+    seen: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # position in `modules` -> (input, output)
+
+    def keep(k: int) -> Callable:
+        def hook(module: nn.Module, args: tuple, output: torch.Tensor) -> None:
+            if k in seen:
+                raise ModelError("a key/value projection ran twice in one forward pass; use batch size 1")
+            seen[k] = (args[0].detach(), output)
+        return hook
+
+    handles = [m.register_forward_hook(keep(k)) for k, m in enumerate(modules)] if batch_size > 1 else []
     out = np.zeros((len(split), len(layers), layers[0].heads), dtype=np.float64)
+    done = 0
     try:
-        for i in range(len(split)):
-            batch = collate(split, [i], pad_id).to(device)
+        order = np.argsort(split.lengths(), kind="stable") if batch_size > 1 else np.arange(len(split))
+        for start in range(0, len(split), batch_size):
+            idx = order[start:start + batch_size].tolist()
+            batch = collate(split, idx, pad_id).to(device)
             if batch.labels is None:
-                raise ModelError(f"task {task!r}: training example {i} has no label")
+                raise ModelError(f"task {task!r}: training examples {idx} have no label")
+            seen.clear()
             loss = task_loss(kind, model(task, batch).logits, batch.labels)
-            grads = torch.autograd.grad(loss, weights)
-            for j, layer in enumerate(layers):
-                out[i, j] = head_scores(grads[2 * j], grads[2 * j + 1], layer.heads, slicing).double().cpu().numpy()
+            if batch_size == 1:
+                grads = torch.autograd.grad(loss, weights)
+                for j, layer in enumerate(layers):
+                    out[idx[0], j] = head_scores(grads[2 * j], grads[2 * j + 1], layer.heads, slicing).double().numpy()
+            else:
+                if len(seen) != len(modules):
+                    raise ModelError(f"expected one call of each of the {len(modules)} key/value projections "
+                                     f"per forward pass, saw {len(seen)}")
+                # the mean loss times the batch size is the sum of the examples' losses
+                outputs = torch.autograd.grad(loss * len(idx), [seen[k][1] for k in range(len(modules))])
+                for j, layer in enumerate(layers):
+                    per_example = [torch.einsum("blo,bli->boi", outputs[2 * j + k], seen[2 * j + k][0])
+                                   for k in (0, 1)]
+                    scores = head_scores(per_example[0], per_example[1], layer.heads, slicing)
+                    out[idx, j] = scores.double().cpu().numpy()
+            done += len(idx)
             if progress is not None:
-                progress(i + 1, len(split))
+                progress(done, len(split))
     finally:
+        for h in handles:
+            h.remove()
+        seen.clear()
         for p, flag in requires.items():
             p.requires_grad_(flag)
         model.train(was_training)

@@ -66,6 +66,7 @@ DEFAULT_BASE: dict[str, Any] = {
 }
 DEFAULT_IMPORTANCE_EXAMPLES = 2000
 DEFAULT_IMPORTANCE_EPOCHS = 3.0
+DEFAULT_IMPORTANCE_BATCH_SIZE = 16  # examples per backward pass; per-example gradients either way
 
 # keys that do not change what a run computes (left out of cache keys and run names)
 _NOT_KEYED = ("name", "output")
@@ -83,6 +84,7 @@ class SelectOptions:
     overrides: list[str] = field(default_factory=list)
     importance_examples: int | None = DEFAULT_IMPORTANCE_EXAMPLES
     importance_epochs: float = DEFAULT_IMPORTANCE_EPOCHS
+    importance_batch_size: int = DEFAULT_IMPORTANCE_BATCH_SIZE  # 1: the official per-example loop
     slicing: str = "output"
     task_threshold: float = DEFAULT_TASK_THRESHOLD
     instance_threshold: float = DEFAULT_INSTANCE_THRESHOLD
@@ -164,6 +166,8 @@ def check_options(opts: SelectOptions) -> tuple[str, dict[str, Any], Path]:
         raise ConfigError("--max-subset-size: expected an integer >= 1")
     if opts.importance_examples is not None and opts.importance_examples < 1:
         raise ConfigError("--importance-examples: expected an integer >= 1")
+    if opts.importance_batch_size < 1:
+        raise ConfigError("--importance-batch-size: expected an integer >= 1")
     if not opts.importance_epochs > 0:
         raise ConfigError("--importance-epochs: expected a number > 0")
     benchmark = infer_benchmark([opts.main, *opts.candidates], opts.benchmark)
@@ -253,7 +257,8 @@ class Selection:
     def importance_settings(self, task: str) -> dict[str, Any]:
         cfg = self.finetune_config(task)
         return {"benchmark": self.benchmark, "encoder": encoder_id(cfg), "seed": self.opts.seed,
-                "slicing": self.opts.slicing, "config": keyed_config(cfg)}
+                "slicing": self.opts.slicing, "batch_size": self.opts.importance_batch_size,
+                "config": keyed_config(cfg)}
 
     def compute_importance(self, task: str) -> tuple[Any, dict[str, Any]]:
         from ..api import load_tasks, train
@@ -272,7 +277,8 @@ class Selection:
             data = load_tasks(run.config, self.opts.data_dir)[0]
             split = EncodedSplit(data.spec.kind, run.text_encoder.encode_many(data.train), data.train)
             self.log(f"[gradts] {task}: head importance over {len(split)} training examples")
-            raw = instance_head_matrices(run.model, task, split, run.text_encoder.pad_id, slicing=self.opts.slicing)
+            raw = instance_head_matrices(run.model, task, split, run.text_encoder.pad_id, slicing=self.opts.slicing,
+                                         batch_size=self.opts.importance_batch_size)
         finally:
             shutil.rmtree(result.path, ignore_errors=True)  # only the matrices are kept
         done = time.perf_counter()
@@ -326,7 +332,8 @@ class Selection:
         reused = (path / "metrics.json").is_file()
         if not reused:
             shutil.rmtree(path.with_name(name + ".partial"), ignore_errors=True)  # a stale interrupted run
-            self.log(f"[gradts] training {self.opts.main} + {{{', '.join(aux)}}}{' (fg)' if fg else ''}")
+            self.log(f"[gradts] training {self.opts.main} + {{{', '.join(aux)}}}{' (fg)' if fg else ''}"
+                     f" ({len(aux) + 1} tasks)")
             start = time.perf_counter()
             train(cfg, data_dir=self.opts.data_dir, name=name, runs_dir=self.runs_dir, progress=False)
             _write_json(path / "gradts.json", {"seconds": time.perf_counter() - start})
@@ -442,7 +449,8 @@ def _run(opts: SelectOptions, benchmark: str, base: dict[str, Any], partial: Pat
         "format": SELECTION_FORMAT, "main": opts.main, "candidates": opts.candidates, "benchmark": benchmark,
         "strategy": opts.strategy, "seed": opts.seed, "main_metric": sel.main_metric,
         "slicing": opts.slicing, "thresholds": {"task": opts.task_threshold, "instance": opts.instance_threshold},
-        "importance_settings": {"examples": opts.importance_examples, "epochs": opts.importance_epochs},
+        "importance_settings": {"examples": opts.importance_examples, "epochs": opts.importance_epochs,
+                                "batch_size": opts.importance_batch_size},
         "taus": taus, "ranking": rank_candidates(taus),
         "tau_matrix": {"tasks": names, "values": np.round(taus_all, 6).tolist()},
         "head_importance": {t: np.round(importance[t][0].task, 6).tolist() for t in tasks},

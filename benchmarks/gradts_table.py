@@ -1,0 +1,74 @@
+"""Markdown tables for docs/RESULTS.md from the `selection.json` files of benchmarks/gradts_glue.sh.
+
+    python benchmarks/gradts_table.py benchmarks/results/gradts-glue [--split test|dev]
+
+Per main task: mean ± std over seeds of the main task's metric for main-only, GradTS-trial (the
+selected set), all candidates and a random set of the same size; the selected sets; the mean τ of
+each candidate; and the compute time of GradTS (importance of every task + its trials) against
+the exhaustive search over subsets of <= 2 candidates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+
+def mean_std(values: list[float]) -> str:
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--split", choices=("test", "dev"), default="test",
+                        help="test: GLUE's dev.tsv (textmtl's test split); dev: the held-out part of train")
+    args = parser.parse_args()
+    reports = [json.loads(p.read_text()) for p in sorted(args.folder.glob("*-trial-s*/selection.json"))]
+    exhaustive = [json.loads(p.read_text()) for p in sorted(args.folder.glob("*-exhaustive-s*/selection.json"))]
+    if not reports:
+        raise SystemExit(f"{args.folder}: no */selection.json of trial selections")
+    by_main: dict[str, list[dict]] = defaultdict(list)
+    for r in reports:
+        by_main[r["main"]].append(r)
+
+    split = args.split
+    print("| main task (metric) | seeds | main only | GradTS-trial | all candidates | random (same size) |")
+    print("|---|---|---|---|---|---|")
+    for main, rs in by_main.items():
+        def col(get, rs=rs) -> str:
+            return mean_std([v for v in (get(r) for r in rs) if v is not None])
+        print(f"| {main} ({rs[0]['main_metric']}) | {len(rs)} "
+              f"| {col(lambda r: r['baselines']['main'][split])} "
+              f"| {col(lambda r: r['then_train'][split])} "
+              f"| {col(lambda r: r['baselines']['all'][split])} "
+              f"| {col(lambda r: r['baselines']['random'][split])} |")
+    print()
+    print("| main task | seed | τ ranking (τ) | trials (dev score) | selected | random set |")
+    print("|---|---|---|---|---|---|")
+    for main, rs in by_main.items():
+        for r in sorted(rs, key=lambda r: r["seed"]):
+            ranking = ", ".join(f"{t} {r['taus'][t]:.2f}" for t in r["ranking"])
+            trials = ", ".join(f"{len(t['aux'])}: {t['dev']:.3f}" for t in r.get("trials", []))
+            print(f"| {main} | {r['seed']} | {ranking} | {trials} | {', '.join(r['selected']) or '(none)'} "
+                  f"| {', '.join(r['baselines']['random']['aux']) or '(none)'} |")
+    print()
+    print("| main task | seed | GradTS: importance of all tasks (s) | GradTS: trials (s) | GradTS total (s) "
+          "| exhaustive ≤ 2 (s, runs) | GradTS / exhaustive |")
+    print("|---|---|---|---|---|---|---|")
+    for r in exhaustive:
+        c = r["compute_seconds"]
+        runs = len(r["baselines"]["exhaustive"]["runs"])
+        print(f"| {r['main']} | {r['seed']} | {c['importance']:.0f} | {c['trials']:.0f} | {c['gradts_total']:.0f} "
+              f"| {c['exhaustive']:.0f} ({runs}) | {c['gradts_total'] / c['exhaustive']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
