@@ -15,9 +15,20 @@
 # re-started after an interruption. Summary: python benchmarks/gradts_table.py benchmarks/results/gradts-glue
 #
 # Settings (environment): MAINS, SEEDS (default 1 2 3), POOL (the tasks), TRAIN_CAP / EVAL_CAP
-# (examples per task in every training, default 500 / 300), IMP_CAP (examples per task for the
-# importance fine-tuning and gradient pass, default 1000), EPOCHS (default 3), EXHAUSTIVE ("MAIN SEED",
+# (examples per task in every training, default 300 / 200), IMP_CAP (examples per task for the
+# importance fine-tuning and gradient pass, default 500), EPOCHS (default 3), EXHAUSTIVE ("MAIN SEED",
 # or "none").
+#
+# Cost (one thread per process). Smoke run (RTE <- WNLI, MRPC; importance 200 examples x 1 epoch,
+# trials 128 train / 128 eval x 1 epoch) on a machine whose 2 cores were shared with 2 other
+# trainings (the run got 62% of a core): 9 min 54 s in all; per task fine-tuning 27-93 s (13 steps)
+# + importance 18-37 s (200 examples, one by one); each trial run 97-115 s, about half of it fixed
+# cost (loading MiniLM, final dev+test evaluation, saving). Model for a free core: ~1.5 s per
+# task-batch of 16 (the glue-small suite's measurement), so one run with n tasks ~ 30 + 117 n s and one
+# task's importance ~ 230 s at the defaults. GLUE (4 mains x 3 seeds, 5 candidates each): importance
+# 18 x 230 s ~ 1.2 h; trials + all + random ~ 2300 s per main and seed ~ 7.6 h; the exhaustive search
+# (16 runs) ~ 1.5 h: ~ 10 h of CPU, ~ 5 h on 2 free cores (uncertain by +-50%; twice that if the
+# cores are shared).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 suite=${1:-glue}
@@ -60,8 +71,8 @@ for job in "${jobs[@]}"; do
   rm -rf "$out/$name.partial"
   echo "$(date -u +%FT%TZ) $name: candidates $candidates"
   "$textmtl" select --main "$main" --candidates "$candidates" --strategy trial "${extra[@]}" --seed "$seed" \
-    --num-threads 1 --work-dir "$work" --out "$out/$name" \
-    --importance-examples "${IMP_CAP:-1000}" --importance-epochs "${EPOCHS:-3}" \
-    --set "data.max_train_examples=${TRAIN_CAP:-500}" --set "data.max_eval_examples=${EVAL_CAP:-300}" \
+    --num-threads 1 --work-dir "$work" --out "$out/$name" --drop-weights \
+    --importance-examples "${IMP_CAP:-500}" --importance-epochs "${EPOCHS:-3}" \
+    --set "data.max_train_examples=${TRAIN_CAP:-300}" --set "data.max_eval_examples=${EVAL_CAP:-200}" \
     --set "training.epochs=${EPOCHS:-3}"
 done

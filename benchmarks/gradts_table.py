@@ -1,6 +1,6 @@
 """Markdown tables for docs/RESULTS.md from the `selection.json` files of benchmarks/gradts_glue.sh.
 
-    python benchmarks/gradts_table.py benchmarks/results/gradts-glue [--split test|dev]
+    python benchmarks/gradts_table.py benchmarks/results/gradts-glue [--split test|dev] [--heatmap tau.png]
 
 Per main task: mean ± std over seeds of the main task's metric for main-only, GradTS-trial (the
 selected set), all candidates and a random set of the same size; the selected sets; the mean τ of
@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--split", choices=("test", "dev"), default="test",
                         help="test: GLUE's dev.tsv (textmtl's test split); dev: the held-out part of train")
+    parser.add_argument("--heatmap", type=Path, help="write the τ matrix averaged over the selections here (PNG)")
     args = parser.parse_args()
     reports = [json.loads(p.read_text()) for p in sorted(args.folder.glob("*-trial-s*/selection.json"))]
     exhaustive = [json.loads(p.read_text()) for p in sorted(args.folder.glob("*-exhaustive-s*/selection.json"))]
@@ -39,6 +40,8 @@ def main() -> None:
     for r in reports:
         by_main[r["main"]].append(r)
 
+    if args.heatmap is not None:
+        write_mean_heatmap([*reports, *exhaustive], args.heatmap)
     split = args.split
     print("| main task (metric) | seeds | main only | GradTS-trial | all candidates | random (same size) |")
     print("|---|---|---|---|---|---|")
@@ -68,6 +71,28 @@ def main() -> None:
         runs = len(r["baselines"]["exhaustive"]["runs"])
         print(f"| {r['main']} | {r['seed']} | {c['importance']:.0f} | {c['trials']:.0f} | {c['gradts_total']:.0f} "
               f"| {c['exhaustive']:.0f} ({runs}) | {c['gradts_total'] / c['exhaustive']:.2f} |")
+
+
+def write_mean_heatmap(reports: list[dict], path: Path) -> None:
+    """Mean τ over every selection (a pair of tasks counts wherever both appear)."""
+    import numpy as np
+
+    from textmtl.selection.pipeline import plot_heatmap
+
+    names = sorted({t for r in reports for t in r["tau_matrix"]["tasks"]})
+    total, count = np.zeros((len(names), len(names))), np.zeros((len(names), len(names)))
+    seen = set()
+    for r in reports:
+        key = (r["seed"], tuple(sorted(r["tau_matrix"]["tasks"])))
+        if key in seen:  # the same seed and tasks: the same cached matrices
+            continue
+        seen.add(key)
+        idx = [names.index(t) for t in r["tau_matrix"]["tasks"]]
+        total[np.ix_(idx, idx)] += np.array(r["tau_matrix"]["values"])
+        count[np.ix_(idx, idx)] += 1
+    mean = np.divide(total, count, out=np.full_like(total, np.nan), where=count > 0)
+    plot_heatmap(names, mean, path, title=f"Kendall τ of head importance, mean over {len(seen)} seed/task sets")
+    print(f"heatmap: {path}\n")
 
 
 if __name__ == "__main__":

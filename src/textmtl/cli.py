@@ -377,6 +377,8 @@ def select(
              "(every subset of <= --max-subset-size candidates).")] = None,
     then_train: Annotated[bool, typer.Option("--then-train", help="Train the main task with the selected "
                                                                    "auxiliaries and report its metric.")] = False,
+    drop_weights: Annotated[bool, typer.Option("--drop-weights", help="Delete each trained run's "
+                                               "model.safetensors once scored (~90 MB per MiniLM run).")] = False,
     benchmark: Annotated[str | None, typer.Option(help="Benchmark of the tasks (default: inferred).")] = None,
     config: Annotated[Path | None, typer.Option(help="Run config YAML for the training settings "
                                                         "(default: MiniLM, 3 epochs, 500 train / 300 eval per task).")]
@@ -412,7 +414,8 @@ def select(
         importance_batch_size=importance_batch_size, slicing=slicing, task_threshold=threshold,
         instance_threshold=instance_threshold,
         baselines=_csv_option(baselines, "--baselines") or [], max_subset_size=max_subset_size,
-        then_train=then_train, out=out_dir, work_dir=work_dir, data_dir=data_dir, num_threads=num_threads,
+        then_train=then_train, drop_weights=drop_weights, out=out_dir, work_dir=work_dir, data_dir=data_dir,
+        num_threads=num_threads,
         log=lambda message: err.print(message, highlight=False, markup=False, soft_wrap=True),
     )
     path, report = run_selection(opts)

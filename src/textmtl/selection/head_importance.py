@@ -23,9 +23,11 @@ from typing import Literal
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from ..data.batching import EncodedSplit, collate
+from ..data.batching import IGNORE_INDEX, EncodedSplit, collate
+from ..data.tasks import TaskKind
 from ..errors import ModelError
 from ..models.heads import task_loss
 
@@ -135,17 +137,17 @@ def instance_head_matrices(model: nn.Module, task: str, split: EncodedSplit, pad
             if batch.labels is None:
                 raise ModelError(f"task {task!r}: training examples {idx} have no label")
             seen.clear()
-            loss = task_loss(kind, model(task, batch).logits, batch.labels)
+            logits = model(task, batch).logits
             if batch_size == 1:
-                grads = torch.autograd.grad(loss, weights)
+                grads = torch.autograd.grad(task_loss(kind, logits, batch.labels), weights)
                 for j, layer in enumerate(layers):
                     out[idx[0], j] = head_scores(grads[2 * j], grads[2 * j + 1], layer.heads, slicing).double().numpy()
             else:
                 if len(seen) != len(modules):
                     raise ModelError(f"expected one call of each of the {len(modules)} key/value projections "
                                      f"per forward pass, saw {len(seen)}")
-                # the mean loss times the batch size is the sum of the examples' losses
-                outputs = torch.autograd.grad(loss * len(idx), [seen[k][1] for k in range(len(modules))])
+                outputs = torch.autograd.grad(summed_example_losses(kind, logits, batch.labels),
+                                              [seen[k][1] for k in range(len(modules))])
                 for j, layer in enumerate(layers):
                     per_example = [torch.einsum("blo,bli->boi", outputs[2 * j + k], seen[2 * j + k][0])
                                    for k in (0, 1)]
@@ -162,6 +164,17 @@ def instance_head_matrices(model: nn.Module, task: str, split: EncodedSplit, pad
             p.requires_grad_(flag)
         model.train(was_training)
     return out
+
+
+def summed_example_losses(kind: TaskKind, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Σ over the batch of each example's own `task_loss` (a tagging example's loss is the mean over
+    its own labelled tokens), so that example b's gradient is that of its loss alone."""
+    if kind != TaskKind.TAGGING:  # a mean over examples: times the batch size
+        return task_loss(kind, logits, labels) * labels.shape[0]
+    per_token = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE_INDEX,
+                                reduction="none").reshape(labels.shape)
+    counts = (labels != IGNORE_INDEX).sum(1).clamp(min=1)
+    return (per_token.sum(1) / counts).sum()
 
 
 def head_importance(instance_raw: np.ndarray) -> HeadImportance:

@@ -19,6 +19,7 @@ Scores: the main task's `dev` metric (GLUE: the held-out part of train.tsv) driv
 from __future__ import annotations
 
 import copy
+import fcntl
 import hashlib
 import json
 import math
@@ -91,6 +92,7 @@ class SelectOptions:
     baselines: list[str] = field(default_factory=list)
     max_subset_size: int = 2
     then_train: bool = False
+    drop_weights: bool = False  # delete each trained run's model.safetensors once scored (saves disk)
     out: Path | None = None  # default: selections/<main>-<strategy>-s<seed>
     work_dir: Path = Path("runs/gradts")  # importance cache and the trained runs
     data_dir: str | Path | None = None
@@ -329,14 +331,22 @@ class Selection:
         if name in self.records:
             return self.records[name]
         path = self.runs_dir / name
-        reused = (path / "metrics.json").is_file()
-        if not reused:
-            shutil.rmtree(path.with_name(name + ".partial"), ignore_errors=True)  # a stale interrupted run
-            self.log(f"[gradts] training {self.opts.main} + {{{', '.join(aux)}}}{' (fg)' if fg else ''}"
-                     f" ({len(aux) + 1} tasks)")
-            start = time.perf_counter()
-            train(cfg, data_dir=self.opts.data_dir, name=name, runs_dir=self.runs_dir, progress=False)
-            _write_json(path / "gradts.json", {"seconds": time.perf_counter() - start})
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.runs_dir / f"{name}.lock", "a") as lock:  # another process may be training this run
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                reused = (path / "metrics.json").is_file()
+                if not reused:
+                    shutil.rmtree(path.with_name(name + ".partial"), ignore_errors=True)  # a stale interrupted run
+                    self.log(f"[gradts] training {self.opts.main} + {{{', '.join(aux)}}}{' (fg)' if fg else ''}"
+                             f" ({len(aux) + 1} tasks)")
+                    start = time.perf_counter()
+                    train(cfg, data_dir=self.opts.data_dir, name=name, runs_dir=self.runs_dir, progress=False)
+                    _write_json(path / "gradts.json", {"seconds": time.perf_counter() - start})
+                    if self.opts.drop_weights:
+                        (path / "model.safetensors").unlink(missing_ok=True)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
         metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
         timing = path / "gradts.json"
         seconds = json.loads(timing.read_text())["seconds"] if timing.is_file() else float(metrics["wall_seconds"])
