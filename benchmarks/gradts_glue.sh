@@ -15,9 +15,9 @@
 # re-started after an interruption. Summary: python benchmarks/gradts_table.py benchmarks/results/gradts-glue
 #
 # Settings (environment): MAINS, SEEDS (default 1 2 3), POOL (the tasks), TRAIN_CAP / EVAL_CAP
-# (examples per task in every training, default 300 / 200), IMP_CAP (examples per task for the
-# importance fine-tuning and gradient pass, default 500), EPOCHS (default 3), EXHAUSTIVE ("MAIN SEED",
-# or "none").
+# (examples per task in every training; GLUE 300 / 200, FDU-MTL 200 / 200), IMP_CAP (examples per
+# task for the importance fine-tuning and gradient pass; GLUE 500, FDU-MTL 300), EPOCHS (default 3),
+# EXHAUSTIVE ("MAIN SEED", or "none"). FDU-MTL: 6 domains, 3 of them main tasks (5 candidates each).
 #
 # Cost (one thread per process). Smoke run (RTE <- WNLI, MRPC; importance 200 examples x 1 epoch,
 # trials 128 train / 128 eval x 1 epoch) on a machine whose 2 cores were shared with 2 other
@@ -28,7 +28,8 @@
 # task's importance ~ 230 s at the defaults. GLUE (4 mains x 3 seeds, 5 candidates each): importance
 # 18 x 230 s ~ 1.2 h; trials + all + random ~ 2300 s per main and seed ~ 7.6 h; the exhaustive search
 # (16 runs) ~ 1.5 h: ~ 10 h of CPU, ~ 5 h on 2 free cores (uncertain by +-50%; twice that if the
-# cores are shared).
+# cores are shared). FDU-MTL at its caps (3 mains, longer texts): about as long, ~ 5 h (a guess: not
+# measured).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 suite=${1:-glue}
@@ -37,10 +38,12 @@ workers=${3:-1}
 case "$suite" in
   glue)
     pool=${POOL:-"CoLA SST-2 MRPC STS-B RTE WNLI"}
-    mains=${MAINS:-"CoLA SST-2 MRPC RTE"} ;;
-  fdu)
-    pool=${POOL:-"books dvd electronics kitchen_housewares MR apparel camera_photo music"}
-    mains=${MAINS:-"books electronics MR"} ;;
+    mains=${MAINS:-"CoLA SST-2 MRPC RTE"}
+    train_cap=${TRAIN_CAP:-300}; eval_cap=${EVAL_CAP:-200}; imp_cap=${IMP_CAP:-500} ;;
+  fdu)  # reviews are 2-3x longer than GLUE sentences (truncated at 128 tokens): smaller caps
+    pool=${POOL:-"books dvd electronics kitchen_housewares MR apparel"}
+    mains=${MAINS:-"books electronics MR"}
+    train_cap=${TRAIN_CAP:-200}; eval_cap=${EVAL_CAP:-200}; imp_cap=${IMP_CAP:-300} ;;
   *) echo "usage: gradts_glue.sh [glue|fdu] [WORKER NWORKERS]" >&2; exit 2 ;;
 esac
 seeds=${SEEDS:-"1 2 3"}
@@ -72,7 +75,7 @@ for job in "${jobs[@]}"; do
   echo "$(date -u +%FT%TZ) $name: candidates $candidates"
   "$textmtl" select --main "$main" --candidates "$candidates" --strategy trial "${extra[@]}" --seed "$seed" \
     --num-threads 1 --work-dir "$work" --out "$out/$name" --drop-weights \
-    --importance-examples "${IMP_CAP:-500}" --importance-epochs "${EPOCHS:-3}" \
-    --set "data.max_train_examples=${TRAIN_CAP:-300}" --set "data.max_eval_examples=${EVAL_CAP:-200}" \
+    --importance-examples "$imp_cap" --importance-epochs "${EPOCHS:-3}" \
+    --set "data.max_train_examples=$train_cap" --set "data.max_eval_examples=$eval_cap" \
     --set "training.epochs=${EPOCHS:-3}"
 done

@@ -64,13 +64,15 @@ def main() -> None:
                   f"| {', '.join(r['baselines']['random']['aux']) or '(none)'} |")
     print()
     print("| main task | seed | GradTS: importance of all tasks (s) | GradTS: trials (s) | GradTS total (s) "
-          "| exhaustive ≤ 2 (s, runs) | GradTS / exhaustive |")
-    print("|---|---|---|---|---|---|---|")
+          "| exhaustive ≤ 2 (s, runs) | GradTS / exhaustive | GradTS set (dev) | exhaustive best (dev) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in exhaustive:
-        c = r["compute_seconds"]
-        runs = len(r["baselines"]["exhaustive"]["runs"])
+        c, ex = r["compute_seconds"], r["baselines"]["exhaustive"]
+        chosen = next((t["dev"] for t in r.get("trials", []) if sorted(t["aux"]) == sorted(r["selected"])), None)
         print(f"| {r['main']} | {r['seed']} | {c['importance']:.0f} | {c['trials']:.0f} | {c['gradts_total']:.0f} "
-              f"| {c['exhaustive']:.0f} ({runs}) | {c['gradts_total'] / c['exhaustive']:.2f} |")
+              f"| {c['exhaustive']:.0f} ({len(ex['runs'])}) | {c['gradts_total'] / c['exhaustive']:.2f} "
+              f"| {', '.join(r['selected']) or '(none)'} ({chosen if chosen is None else f'{chosen:.4f}'}) "
+              f"| {', '.join(ex['best']) or '(none)'} ({ex['best_dev']:.4f}) |")
 
 
 def write_mean_heatmap(reports: list[dict], path: Path) -> None:

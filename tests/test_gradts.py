@@ -291,12 +291,16 @@ def test_select_end_to_end_and_a_new_candidate_reuses_the_cache(tmp_path, tiny_b
     assert first["compute_seconds"]["gradts_total"] > 0 and first["seconds"]["finetune"] > 0
 
     code, output = run_main(select_args(tmp_path, config, data_dir, "WNLI,MRPC,CoLA", "second", "--strategy", "thres",
-                                        "--threshold", "-1"))
+                                        "--threshold", "-1", "--baselines", "exhaustive"))
     assert code == 0, output
     second = json.loads((tmp_path / "second" / "selection.json").read_text())
     assert second["cache"] == second["cache"] | {"hits": 3, "misses": 1, "computed": ["CoLA"]}
     assert second["taus"]["MRPC"] == first["taus"]["MRPC"]  # the same cached matrices
     assert second["selected"] == second["ranking"]  # threshold -1: every candidate
+    ex = second["baselines"]["exhaustive"]
+    assert len(ex["runs"]) == 1 + 3 + 3 and ex["runs"][0]["aux"] == []
+    assert ex["best_dev"] == max(r["dev"] for r in ex["runs"])
+    assert second["compute_seconds"]["exhaustive"] == pytest.approx(sum(r["seconds"] for r in ex["runs"]), abs=0.05)
 
 
 def test_select_fg_filters_auxiliary_instances(tmp_path, tiny_bert, data_dir, monkeypatch):

@@ -127,8 +127,8 @@ def infer_benchmark(tasks: list[str], given: str | None) -> str:
     everything = [t for b in BENCHMARKS.values() for t in b.task_names]
     unknown = next((t for t in tasks if t not in everything), None)
     if unknown is not None:
-        raise ConfigError(f"unknown task {unknown!r}{did_you_mean(unknown, everything)}; "
-                          f"tasks of one benchmark: {', '.join(f'{b}: ' + ', '.join(x.task_names) for b, x in BENCHMARKS.items())}")
+        raise ConfigError(f"unknown task {unknown!r}{did_you_mean(unknown, everything)} "
+                          "(`textmtl data list` shows every benchmark's tasks)")
     raise ConfigError(f"tasks {', '.join(tasks)} are not all from one benchmark (give --benchmark)")
 
 
