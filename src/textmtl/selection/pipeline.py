@@ -316,6 +316,7 @@ class Selection:
         cfg = copy.deepcopy(self.base)
         cfg["seed"] = self.opts.seed
         cfg["data"]["tasks"] = [self.opts.main, *([] if fg else aux)]
+        cfg.setdefault("training", {})["select_on"] = [self.opts.main]  # the main task's dev score picks the checkpoint
         label = "+".join(aux) if aux else "alone"
         tag = short_hash({"config": keyed_config(cfg), "fg": fg["key"] if fg else None})
         if fg:
