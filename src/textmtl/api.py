@@ -78,6 +78,9 @@ def load_tasks(config: Config, data_dir: str | Path | None = None) -> list[TaskD
     for t in tasks:
         if not t.train:
             raise ConfigError(f"data: task '{t.name}' has no training examples")
+    unknown = [t for t in config.training.select_on or [] if t not in names]
+    if unknown:
+        raise ConfigError(f"training.select_on: no task named '{unknown[0]}' in this run (tasks: {', '.join(names)})")
     return tasks
 
 
