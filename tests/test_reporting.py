@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from textmtl.errors import DataError
 from textmtl.reporting.published import load_published
 from textmtl.reporting.summary import markdown_table, summarize
 
@@ -24,6 +25,37 @@ def test_summary_mean_and_sample_std(tmp_path):
     assert s.per_task["books"] == pytest.approx((0.82, 0.028284271), rel=1e-6)  # std with ddof=1
     assert s.average == pytest.approx((0.77, 0.028284271), rel=1e-6)
     assert s.seeds == [1, 2] and s.wall_seconds == 60.0
+
+
+def tagging_run(path, seed, pos, ner, main_metrics=True):
+    path.mkdir()
+    metrics = {"method": "ls", "seed": seed, "steps": 1, "wall_seconds": 60.0,
+               "tasks": {"pos": {"dev": {}, "test": {"token_accuracy": pos}},
+                         "ner": {"dev": {}, "test": {"entity_f1": ner, "token_accuracy": 0.99}}},
+               "average": {"dev": 0.0, "test": (pos + ner) / 2}}
+    if main_metrics:
+        metrics["main_metrics"] = {"pos": "token_accuracy", "ner": "entity_f1"}
+    else:  # a run written before metrics.json named them: model.json's task specs do
+        (path / "model.json").write_text(json.dumps({"tasks": [
+            {"name": "pos", "kind": "tagging", "labels": [], "metrics": ["token_accuracy"]},
+            {"name": "ner", "kind": "tagging", "labels": [], "metrics": ["entity_f1", "token_accuracy"]}]}))
+    (path / "metrics.json").write_text(json.dumps(metrics))
+    return path
+
+
+def test_summary_tabulates_each_tasks_main_metric_and_names_it(tmp_path):
+    s = summarize("ls", [tagging_run(tmp_path / "s1", 1, 0.90, 0.70),
+                         tagging_run(tmp_path / "s2", 2, 0.92, 0.80, main_metrics=False)])
+    assert s.metrics == {"pos": "token_accuracy", "ner": "entity_f1"}
+    assert s.per_task["ner"][0] == pytest.approx(0.75)  # entity F1, not the 0.99 token accuracy
+    md = markdown_table([s])
+    assert "| ner (entity_f1) | 75.0 ± 7.1 |" in md and "| pos (token_accuracy) | 91.0 ± 1.4 |" in md
+
+
+def test_summary_names_the_run_missing_the_requested_metric(tmp_path):
+    run = tagging_run(tmp_path / "s1", 1, 0.90, 0.70)
+    with pytest.raises(DataError, match=r"s1/metrics.json.*'pos' has no test metric 'entity_f1'"):
+        summarize("ls", [run], metric="entity_f1")
 
 
 def test_published_asp_mtl_table_matches_the_paper():

@@ -158,3 +158,22 @@ def test_cli_train_skip_bad_lines_predict_and_evaluate(toy_csv_task, tmp_path):
     assert pred.returncode == 0 and len(pred.stdout.split()) == 2
     missing = run_cli("evaluate", str(tmp_path / "nowhere"), cwd=tmp_path)
     assert missing.returncode == 2 and "not a finished textmtl run" in missing.stderr
+
+
+def test_select_on_picks_the_checkpoint_by_the_named_tasks_only(toy_csv_task, tmp_path):
+    cfg = toy_config(toy_csv_task, tmp_path / "runs", training={"epochs": 4, "batch_size": 8, "lr": 0.01,
+                                                                  "eval_every": 3, "select_on": ["toy_b"]})
+    result = textmtl.train(cfg, progress=False)
+    history = [json.loads(line) for line in (result.path / "history.jsonl").read_text().splitlines()]
+    scores = [h["dev"]["toy_b"]["accuracy"] for h in history]
+    assert all(h["select_on"] == ["toy_b"] and h["select_average"] == s for h, s in zip(history, scores))
+    assert [h["best_dev_average"] for h in history] == [max(scores[: i + 1]) for i in range(len(scores))]
+    best = scores.index(max(scores))  # the first evaluation reaching the best toy_b score
+    assert json.loads((result.path / "metrics.json").read_text())["best_step"] == history[best]["step"]
+
+
+def test_select_on_names_an_unknown_task(toy_csv_task, tmp_path):
+    cfg = toy_config(toy_csv_task, tmp_path / "runs", training={"epochs": 1, "select_on": ["toy_c"]})
+    with pytest.raises(ConfigError, match=r"training.select_on: no task named 'toy_c'.*toy_a, toy_b"):
+        textmtl.train(cfg, progress=False)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -79,6 +79,9 @@ def load_tasks(config: Config, data_dir: str | Path | None = None) -> list[TaskD
     for t in tasks:
         if not t.train:
             raise ConfigError(f"data: task '{t.name}' has no training examples")
+    unknown = [t for t in config.training.select_on or [] if t not in names]
+    if unknown:
+        raise ConfigError(f"training.select_on: no task named '{unknown[0]}' in this run (tasks: {', '.join(names)})")
     return tasks
 
 
@@ -339,6 +342,7 @@ def final_metrics(model, encoded: dict[str, EncodedTask], cfg: Config, pad_id: i
     return {
         "tasks": {t: {"dev": dev.get(t, {}), "test": test.get(t, {})} for t in encoded},
         "average": {"dev": task_average(dev, model.specs), "test": task_average(test, model.specs)},
+        "main_metrics": {t: model.specs[t].main_metric for t in encoded},  # the metric each average uses
         # the architecture, its parameters and what it reports on the test data (e.g. task communication)
         "architecture": {**model.description(), "parameters": model.parameter_counts(),
                          "test": model.evaluation_record(test_evaluator.batches)},

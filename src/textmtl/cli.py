@@ -253,7 +253,8 @@ def summarize(
     groups: Annotated[list[str], typer.Argument(help="LABEL=GLOB of run directories, e.g. 'ls=runs/fdu-ls-s*'.")],
     published: Annotated[Optional[str], typer.Option(
         help="Published table and columns beside ours, e.g. asp_mtl_table2:FS-MTL,SP-MTL,ASP-MTL.")] = None,
-    metric: Annotated[str, typer.Option(help="Test metric to tabulate.")] = "accuracy",
+    metric: Annotated[str, typer.Option(
+        help="Test metric to tabulate; 'main' = each task's own main metric (accuracy, entity_f1, mcc, ...).")] = "main",
 ) -> None:
     """Per-task mean ± std over seeds of finished runs, as a Markdown table."""
     import glob
@@ -380,6 +381,71 @@ def benchmark(
     out.print(f"summary: {report.summary_md}")
     if report.failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def select(
+    main: Annotated[str, typer.Option("--main", help="The main task, e.g. RTE or books.")],
+    candidates: Annotated[str, typer.Option(help="Comma-separated candidate auxiliary tasks, e.g. CoLA,SST-2,MRPC.")],
+    strategy: Annotated[str, typer.Option(help="GradTS rule: thres (tau >= --threshold), trial (greedy trials in "
+                                                "tau order), fg (trial + instance filtering).")] = "trial",
+    baselines: Annotated[str | None, typer.Option(
+        help="Also train these baselines: main, all, random (same size as the selection), exhaustive "
+             "(every subset of <= --max-subset-size candidates).")] = None,
+    then_train: Annotated[bool, typer.Option("--then-train", help="Train the main task with the selected "
+                                                                   "auxiliaries and report its metric.")] = False,
+    drop_weights: Annotated[bool, typer.Option("--drop-weights", help="Delete each trained run's "
+                                               "model.safetensors once scored (~90 MB per MiniLM run).")] = False,
+    benchmark: Annotated[str | None, typer.Option(help="Benchmark of the tasks (default: inferred).")] = None,
+    config: Annotated[Path | None, typer.Option(help="Run config YAML for the training settings "
+                                                        "(default: MiniLM, 3 epochs, 500 train / 300 eval per task).")]
+    = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a training key: training.lr=0.01")]
+    = None,
+    seed: Annotated[int, typer.Option(help="Seed of every training (and of the random baseline).")] = 1,
+    importance_examples: Annotated[int, typer.Option(
+        min=1, help="Training examples per task for the importance fine-tuning and gradient pass.")] = 2000,
+    importance_epochs: Annotated[float, typer.Option(help="Epochs of the importance fine-tuning.")] = 3.0,
+    importance_batch_size: Annotated[int, typer.Option(
+        min=1, help="Examples per backward pass of the gradient pass (per-example gradients either way; "
+                    "1 = the official one-by-one loop).")] = 16,
+    slicing: Annotated[str, typer.Option(help="Head slices of W_K/W_V: output (rows, default) or input "
+                                              "(the official code's reshape).")] = "output",
+    threshold: Annotated[float, typer.Option(help="GradTS-thres: task tau threshold.")] = 0.6,
+    instance_threshold: Annotated[float, typer.Option(help="GradTS-fg: instance tau threshold.")] = 0.55,
+    max_subset_size: Annotated[int, typer.Option(help="Exhaustive baseline: largest subset size.")] = 2,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Output directory (default: "
+                                                               "selections/<main>-<strategy>-s<seed>).")] = None,
+    work_dir: Annotated[Path, typer.Option(help="Importance cache and trained runs, shared between "
+                                                "selections.")] = Path("runs/gradts"),
+    num_threads: Annotated[int | None, typer.Option(min=1, help="Torch threads.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Choose auxiliary tasks for a main task with GradTS; write selection.json and tau_heatmap.png."""
+    from .selection.pipeline import SelectOptions, load_config_dict, run_selection
+
+    opts = SelectOptions(
+        main=main.strip(), candidates=_csv_option(candidates, "--candidates") or [], strategy=strategy,
+        benchmark=benchmark, seed=seed, config=load_config_dict(config) if config is not None else None,
+        overrides=list(set_ or []), importance_examples=importance_examples, importance_epochs=importance_epochs,
+        importance_batch_size=importance_batch_size, slicing=slicing, task_threshold=threshold,
+        instance_threshold=instance_threshold,
+        baselines=_csv_option(baselines, "--baselines") or [], max_subset_size=max_subset_size,
+        then_train=then_train, drop_weights=drop_weights, out=out_dir, work_dir=work_dir, data_dir=data_dir,
+        num_threads=num_threads,
+        log=lambda message: err.print(message, highlight=False, markup=False, soft_wrap=True),
+    )
+    path, report = run_selection(opts)
+    metric = report["main_metric"]
+    out.print(f"main {report['main']} ({metric}); tau: "
+              + ", ".join(f"{t} {report['taus'][t]:.3f}" for t in report["ranking"]), highlight=False)
+    out.print(f"selected ({report['strategy']}): {', '.join(report['selected']) or '(none: main task alone)'}",
+              highlight=False)
+    for name, row in [("then-train", report.get("then_train")), *report["baselines"].items()]:
+        if row and "dev" in row:
+            out.print(f"{name}: {{{', '.join(row['aux'])}}} dev {row['dev']:.4f} test {_fmt(row['test'])}",
+                      highlight=False)
+    out.print(f"selection: {path / 'selection.json'}", highlight=False)
 
 
 def main() -> None:

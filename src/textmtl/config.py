@@ -233,6 +233,9 @@ class TrainingConfig(_Strict):
     checkpoint_every: int | None = Field(default=None, ge=0)  # steps; None: at every evaluation; 0: never
     max_consecutive_skips: int | None = Field(default=10, ge=1)  # non-finite steps in a row before failing
     shared_forward: bool = True  # tasks labelling the same inputs (CoNLL-2003) share one forward pass per batch
+    # tasks whose dev average picks the best checkpoint and drives `patience` (e.g. the main task of a run
+    # with auxiliary tasks); None: every task. A per-task (stl) job without any of them uses its own task.
+    select_on: list[str] | None = Field(default=None, min_length=1)
 
 
 TRACKING_BACKENDS = ("tensorboard", "mlflow")

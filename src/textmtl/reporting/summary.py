@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +19,10 @@ class GroupSummary:
 
     label: str
     seeds: list[int]
-    per_task: dict[str, tuple[float, float]]  # task -> (mean, std) of the main test metric
+    per_task: dict[str, tuple[float, float]]  # task -> (mean, std) of the tabulated test metric
     average: tuple[float, float]  # mean, std over seeds of the task average
     wall_seconds: float  # mean per run
+    metrics: dict[str, str] = field(default_factory=dict)  # task -> the metric tabulated for it
 
 
 def read_metrics(run_dir: Path) -> dict:
@@ -34,12 +35,37 @@ def read_metrics(run_dir: Path) -> dict:
         raise DataError(path, f"invalid JSON ({exc})") from None
 
 
-def summarize(label: str, run_dirs: list[Path], metric: str = "accuracy", split: str = "test") -> GroupSummary:
+MAIN = "main"  # tabulate each task's own main metric (the one its run averaged)
+
+
+def main_metrics(run_dir: Path, run: dict) -> dict[str, str]:
+    """Task -> main metric of a finished run: from metrics.json, else (older runs) from model.json's task
+    specs, else (archived runs without weights) accuracy for every task."""
+    if "main_metrics" in run:
+        return run["main_metrics"]
+    try:
+        specs = json.loads((Path(run_dir) / "model.json").read_text())["tasks"]
+        return {d["name"]: d["metrics"][0] for d in specs if d.get("metrics")}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def summarize(label: str, run_dirs: list[Path], metric: str = MAIN, split: str = "test") -> GroupSummary:
+    """Mean ± sample std over the runs (seeds) of each task's `split` score and of the task average."""
     runs = [read_metrics(d) for d in run_dirs]
     values: dict[str, list[float]] = defaultdict(list)
-    for m in runs:
+    names: dict[str, str] = {}
+    for d, m in zip(run_dirs, runs):
+        main = main_metrics(d, m) if metric == MAIN else {}
         for task, scores in m["tasks"].items():
-            values[task].append(scores[split][metric])
+            name = main.get(task, "accuracy") if metric == MAIN else metric
+            if names.setdefault(task, name) != name:
+                raise DataError(Path(d) / "metrics.json", f"task {task!r} is scored by {name}, "
+                                f"other runs of group {label!r} by {names[task]}")
+            if name not in scores[split]:
+                raise DataError(Path(d) / "metrics.json", f"task {task!r} has no {split} metric {name!r} "
+                                f"(it has: {', '.join(scores[split]) or 'none'})")
+            values[task].append(scores[split][name])
     std = lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0  # noqa: E731
     averages = [m["average"][split] for m in runs]
     return GroupSummary(
@@ -47,19 +73,25 @@ def summarize(label: str, run_dirs: list[Path], metric: str = "accuracy", split:
         {t: (float(np.mean(v)), std(v)) for t, v in values.items()},
         (float(np.mean(averages)), std(averages)),
         float(np.mean([m["wall_seconds"] for m in runs])),
+        names,
     )
 
 
 def markdown_table(groups: list[GroupSummary], published: PublishedTable | None = None,
                    published_columns: tuple[str, ...] = ()) -> str:
-    """Accuracy (%) per task: ours as mean ± std over seeds, published columns clearly labelled."""
+    """Scores (%) per task: ours as mean ± std over seeds, published columns clearly labelled.
+
+    A task scored by something other than accuracy names its metric, e.g. `ner (entity_f1)`.
+    """
     tasks = list(groups[0].per_task)
+    metric_of = {t: g.metrics.get(t, "accuracy") for g in reversed(groups) for t in g.per_task}
     head = ["task"] + [f"{g.label} (ours, n={len(g.seeds)})" for g in groups] + \
         [f"{c} (published)" for c in published_columns]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     pub = {c: published.accuracy(c) for c in published_columns} if published else {}
     for t in tasks:
-        cells = [t] + [_pm(g.per_task.get(t)) for g in groups] + [f"{100 * pub[c][t]:.1f}" for c in published_columns]
+        name = t if metric_of.get(t, "accuracy") == "accuracy" else f"{t} ({metric_of[t]})"
+        cells = [name] + [_pm(g.per_task.get(t)) for g in groups] + [f"{100 * pub[c][t]:.1f}" for c in published_columns]
         lines.append("| " + " | ".join(cells) + " |")
     avg = ["**average**"] + [f"**{_pm(g.average)}**" for g in groups]
     if published:

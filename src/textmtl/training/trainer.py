@@ -105,6 +105,8 @@ class Trainer:
         sizes = {t: len(d.train) for t, d in self.tasks.items()}
         self.total_steps, self.steps_per_epoch = plan_steps(cfg, sizes)
         self.eval_every = cfg.eval_every or self.steps_per_epoch
+        # the tasks whose dev average selects the checkpoint (training.select_on; default all)
+        self.select_on = [t for t in cfg.select_on or () if t in self.tasks] or list(self.tasks)
         # [arch] tasks labelling the same inputs (CoNLL-2003) read one shared stream; the others as before
         self.streams = make_streams({t: d.train for t, d in self.tasks.items()}, cfg.batch_size, pad_id, seed,
                                     {t: d.input_group for t, d in self.tasks.items()} if cfg.shared_forward else None)
@@ -341,23 +343,26 @@ class Trainer:
         step = s.step
         dev = self.dev_evaluator(self.model)
         average = task_average(dev, self.model.specs)
-        if average > s.best:
-            s.best, s.best_step, s.bad_evals = average, step, 0
+        subset = len(self.select_on) < len(self.tasks)
+        score = task_average({t: dev[t] for t in self.select_on}, self.model.specs) if subset else average
+        if score > s.best:
+            s.best, s.best_step, s.bad_evals = score, step, 0
             s.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         else:
             s.bad_evals += 1
         record = {
             "job": self.label, "step": step, "epoch": step / self.steps_per_epoch,
             "lr": self.scheduler.get_last_lr()[0], "train_loss": dict(s.running),
-            "dev": dev, "dev_average": average, "best_dev_average": s.best,
+            "dev": dev, "dev_average": average, "best_dev_average": s.best,  # best of the select_on average
             "weights": self.last_stats.weights, **self.last_stats.extra,
             **self.model.evaluation_record(self.dev_evaluator.batches),  # e.g. task communication matrices
+            **({"select_on": list(self.select_on), "select_average": score} if subset else {}),
             "skipped_steps": dict(self.skipped_steps),
             "elapsed_seconds": time.perf_counter() - start,
         }
         s.history.append(record)
         self.on_record(record)
-        self.reporter.evaluated(step, average, s.best)
+        self.reporter.evaluated(step, score, s.best)
         if self.cfg.patience is not None and s.bad_evals >= self.cfg.patience:
             self.reporter.message(f"early stop at step {step}: no dev improvement in {s.bad_evals} evaluations")
             s.stopped = True
