@@ -289,7 +289,7 @@ def summarize(
 def report(
     directory: Annotated[Path, typer.Argument(help="A run directory (runs/<name>) or a benchmark directory "
                                                    "(with results.csv).")],
-    out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where report.html and its PNGs go "
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Where report.html and its PNGs go "
                                                                           "(default: DIRECTORY/report/).")] = None,
     reference: Annotated[str, typer.Option(help="Benchmarks: the method Δm% is measured against.")] = "stl",
 ) -> None:
