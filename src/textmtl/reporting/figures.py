@@ -178,7 +178,8 @@ def curves(panels: Sequence[tuple[str, Mapping[str, Series]]], tasks: Sequence[s
 
 
 def heatmap(matrix: Sequence[Sequence[float]], rows: Sequence[str], cols: Sequence[str], title: str,
-            colorbar: str, diverging: bool = True, limit: float | None = None) -> Figure:
+            colorbar: str, diverging: bool = True, limit: float | None = None, xlabel: str | None = None,
+            ylabel: str | None = None) -> Figure:
     """A labelled heatmap; `diverging`: red-blue centred at 0 (cosines), else a sequential map.
     Values are printed in the cells while there are at most 10 columns."""
     data = np.asarray(matrix, dtype=float)
@@ -205,6 +206,10 @@ def heatmap(matrix: Sequence[Sequence[float]], rows: Sequence[str], cols: Sequen
                     dark = abs(float(image.norm(data[i, j])) - 0.5) > 0.3 if diverging else data[i, j] < np.nanmean(data)
                     ax.text(j, i, f"{data[i, j]:.2f}", ha="center", va="center", fontsize=7,
                             color="white" if dark else "black")
+    if xlabel:
+        ax.set_xlabel(xlabel, fontsize=9)
+    if ylabel:
+        ax.set_ylabel(ylabel, fontsize=9)
     ax.set_title(title, fontsize=11)
     fig.colorbar(image, ax=ax, label=colorbar, shrink=0.8)
     fig.tight_layout()

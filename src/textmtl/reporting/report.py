@@ -273,10 +273,12 @@ def run_report(run: RunData) -> Report:
     # --- matrices an architecture records
     sections.append(_matrix_section(run, add, "communication", "Task communication",
                                     "How much each task's node reads from every other task's (rows: receiving task).",
-                                    "not a graph architecture (graph_complete, graph_star)"))
+                                    "not a graph architecture (graph_complete, graph_star)",
+                                    ("sending task j", "receiving task k")))
     sections.append(_matrix_section(run, add, "affinity", "Task affinity",
                                     "How a step on one task's loss changes the other tasks' losses (rows: the "
-                                    "task stepped on).", "task affinity is not recorded by this run"))
+                                    "task stepped on).", "task affinity is not recorded by this run",
+                                    ("task whose loss changes", "task stepped on")))
     gates = _mmoe_section(run, add, tasks)
     if gates is not None:
         sections.append(gates)
@@ -299,7 +301,8 @@ def run_report(run: RunData) -> Report:
     return Report(f"textmtl run {run.name}", facts, tasks, sections, images, run.path)
 
 
-def _matrix_section(run: RunData, add, key: str, title: str, intro: str, missing: str) -> Section:
+def _matrix_section(run: RunData, add, key: str, title: str, intro: str, missing: str,
+                    axes: tuple[str, str] = ("", "")) -> Section:
     """A K x K matrix an architecture records as `{tasks, matrix}` under `key` (last dev evaluation;
     the test one of metrics.json too)."""
     s = Section(title)
@@ -324,7 +327,8 @@ def _matrix_section(run: RunData, add, key: str, title: str, intro: str, missing
         a = np.asarray(matrix, dtype=float)
         diverging = bool(np.nanmin(a) < 0) if np.isfinite(a).any() else False
         s.figures.append((add(f"{key}-{i + 1}.png", figures.heatmap(matrix, names, cols, f"{title.lower()}, {where}",
-                                                                   key, diverging=diverging)), f"{title} {where}"))
+                                                                   key, diverging=diverging, xlabel=axes[0],
+                                                                   ylabel=axes[1])), f"{title} {where}"))
     return s
 
 
