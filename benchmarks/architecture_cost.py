@@ -12,12 +12,15 @@ embedding 50; the ASP-MTL BiLSTM, hidden 100):
   private BiLSTMs of hidden 100; `mmoe`: 4 experts; graphs: node size 64, 1 round). The
   `hierarchical` row needs a 2-layer BiLSTM, so it is compared with its own `hard_2layer` row
   (`ratio_to_hard` of both is still to the 1-layer `hard`).
+- `architectures` also has `adversarial_aux_apart`: ASP-MTL with its auxiliary loss back-propagated
+  on its own before `ls` (what gradient methods need), against the fused single pass of `ls`.
 - `graph_scaling`: `hard`, `graph_complete` and `graph_star` at K = 4, 8, 16 (a model per K;
   ratios to `hard` at the same K): the complete graph's pairwise part grows with K².
 
 Run on a quiet machine (other processes distort the times):
     .venv/bin/python benchmarks/architecture_cost.py               # -> benchmarks/results/architecture_cost.json
     .venv/bin/python benchmarks/architecture_cost.py --quick       # smoke test, tiny sizes -> /tmp (< 1 minute)
+    .venv/bin/python benchmarks/architecture_cost.py --scenarios architectures --out X.json  # one scenario
 """
 
 from __future__ import annotations
@@ -74,8 +77,10 @@ def make_batches(model: Architecture, size: dict, seed: int) -> dict[str, Batch]
     return out
 
 
-def step_of(model: Architecture, batches: dict[str, Batch]):
-    """One training step as Trainer.step does it (ls, Adam)."""
+def step_of(model: Architecture, batches: dict[str, Batch], fuse: bool = True):
+    """One training step as Trainer.step does it (ls, Adam): the auxiliary loss joins ls's backward
+    pass (`Method.fuses_auxiliary`); `fuse=False` back-propagates it on its own first, as gradient
+    methods need (a second backward pass through the encoders)."""
     method = make_method("ls")
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     model.train()
@@ -84,21 +89,24 @@ def step_of(model: Architecture, batches: dict[str, Batch]):
         optimizer.zero_grad(set_to_none=True)
         outputs = model.forward_batches(batches)
         losses = {t: task_loss(model.specs[t].kind, outputs[t].logits, b.labels) for t, b in batches.items()}
+        ctx = StepContext(model, 1, 2, batches, outputs)
         aux = model.auxiliary_loss(outputs, batches)
-        if aux is not None:
+        if aux is not None and fuse and method.fuses_auxiliary:
+            ctx.auxiliary = aux
+        elif aux is not None:
             aux.backward(retain_graph=True)
-        method.backward(losses, StepContext(model, 1, 2, batches, outputs))
+        method.backward(losses, ctx)
         optimizer.step()
 
     return step
 
 
-def row(label: str, arch: str, k: int, size: dict, layers: int = 1) -> TimedRow:
+def row(label: str, arch: str, k: int, size: dict, layers: int = 1, fuse: bool = True) -> TimedRow:
     model = make_model(arch, k, size, layers)
     counts = model.parameter_counts()
     info = {"label": label, "architecture": arch, "tasks": k, "bilstm_layers": layers,
-            "parameters": counts["total"], "shared_parameters": counts["shared"]}
-    return TimedRow(label, step_of(model, make_batches(model, size, seed=k)), info)
+            "parameters": counts["total"], "shared_parameters": counts["shared"], "auxiliary_fused": fuse}
+    return TimedRow(label, step_of(model, make_batches(model, size, seed=k), fuse), info)
 
 
 def summarize(rows: list[TimedRow], baseline: str) -> list[dict]:
@@ -118,7 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--scenarios", default="architectures,graph_scaling",
+                        help="comma-separated: architectures, graph_scaling")
     args = parser.parse_args(argv)
+    scenarios = {x.strip() for x in args.scenarios.split(",") if x.strip()}
+    unknown = scenarios - {"architectures", "graph_scaling"}
+    if unknown:
+        parser.error(f"--scenarios: unknown {', '.join(sorted(unknown))}")
     size = dict(QUICK if args.quick else FULL)
     if args.rounds:
         size["rounds"] = args.rounds
@@ -133,15 +147,18 @@ def main(argv: list[str] | None = None) -> int:
         out_path.write_text(json.dumps(result, indent=2))
 
     k = size["tasks"]
-    rows = [row(a, a, k, size) for a in ARCHITECTURES if a != "hierarchical"]
-    rows += [row("hard_2layer", "hard", k, size, layers=2), row("hierarchical", "hierarchical", k, size, layers=2)]
-    print(f"architectures, K={k}: {len(rows)} rows x {size['rounds']} rounds", flush=True)
-    run_interleaved(rows, size["rounds"], progress=lambda m: print(m, flush=True))
-    result["scenarios"]["architectures"] = summarize(rows, "hard")
-    save()
+    if "architectures" in scenarios:
+        rows = [row(a, a, k, size) for a in ARCHITECTURES if a != "hierarchical"]
+        rows += [row("adversarial_aux_apart", "adversarial", k, size, fuse=False),
+                 row("hard_2layer", "hard", k, size, layers=2),
+                 row("hierarchical", "hierarchical", k, size, layers=2)]
+        print(f"architectures, K={k}: {len(rows)} rows x {size['rounds']} rounds", flush=True)
+        run_interleaved(rows, size["rounds"], progress=lambda m: print(m, flush=True))
+        result["scenarios"]["architectures"] = summarize(rows, "hard")
+        save()
 
     scaling = []
-    for kk in size["graph_tasks"]:
+    for kk in size["graph_tasks"] if "graph_scaling" in scenarios else ():
         group = [row(f"{a}@K={kk}", a, kk, size) for a in ("hard", "graph_complete", "graph_star")]
         print(f"graph scaling, K={kk}", flush=True)
         run_interleaved(group, size["rounds"], progress=lambda m: print(m, flush=True))

@@ -25,6 +25,8 @@ from textmtl.training.run_directory import load_run
 
 ARCHS = list(ARCHITECTURES)
 METHODS = [("ls", {}), ("pcgrad", {"seed": 0}), ("mgda", {"backend": "representation"})]
+# methods whose gradient is one backward pass (`fuses_auxiliary`): the auxiliary loss joins that pass
+FUSING = [("uw", {}), ("imtl_l", {}), ("dwa", {}), ("rlw", {"seed": 0}), ("famo", {}), ("tchebycheff", {}), ("gls", {})]
 SPECS = [
     TaskSpec("cls", TaskKind.CLASSIFICATION, ("neg", "pos")),
     TaskSpec("pair", TaskKind.PAIR_CLASSIFICATION, ("no", "yes", "maybe")),
@@ -234,7 +236,7 @@ def _grads(model) -> dict[str, torch.Tensor]:
     return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
-@pytest.mark.parametrize("method, params", METHODS)
+@pytest.mark.parametrize("method, params", METHODS + FUSING)
 def test_auxiliary_gradient_survives_every_kind_of_method(method, params):
     model = build("adversarial", specs=SPECS[:2] + SPECS[3:], orthogonality_weight=0.5)
     batches = batches_for(SPECS[:2] + SPECS[3:])
@@ -251,6 +253,17 @@ def test_auxiliary_gradient_survives_every_kind_of_method(method, params):
         return _grads(model)
 
     both, task_only, aux_only = run(True, True), run(True, False), run(False, True)
+    if make_method(method, params).fuses_auxiliary:  # the trainer's one-pass form gives the same gradients
+        model.zero_grad(set_to_none=True)
+        outputs = model.forward_batches(batches)
+        losses = {t: task_loss(model.specs[t].kind, outputs[t].logits, b.labels) for t, b in batches.items()}
+        ctx = StepContext(model, 1, 2, batches, outputs)
+        ctx.auxiliary = model.auxiliary_loss(outputs, batches)
+        make_method(method, params).backward(losses, ctx)
+        fused = _grads(model)
+        assert fused.keys() == both.keys()
+        for name, g in both.items():
+            torch.testing.assert_close(fused[name], g, msg=name)
     assert set(aux_only) >= {n for n, _ in model.discriminator.named_parameters(prefix="discriminator")}
     for name, g in both.items():
         expected = task_only.get(name, torch.zeros_like(g)) + aux_only.get(name, torch.zeros_like(g))

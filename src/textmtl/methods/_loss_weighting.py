@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from .base import StepContext
 
 # Learnable log-scales (UW's s_k, IMTL-L's s_k) are kept in [-LOG_SCALE_BOUND, LOG_SCALE_BOUND]:
 # e^30 ≈ 1e13 is far beyond any useful weight, and the bound keeps e^{±s}·ℓ finite when a loss
@@ -124,11 +127,11 @@ class LearnedLogScale:
         s = self._scales(tasks, vec)
         return (torch.exp(self.sign * s) * vec - self.sign * s).sum()
 
-    def _step(self, losses: Mapping[str, torch.Tensor]) -> dict[str, float]:
+    def _step(self, losses: Mapping[str, torch.Tensor], ctx: StepContext) -> dict[str, float]:
         tasks, vec = stack_losses(losses)
         s = self._scales(tasks, vec)
         w = torch.exp(self.sign * s)
-        (w * vec).sum().backward()  # the −σ s_k term has no model gradient
+        ctx.backward((w * vec).sum())  # the −σ s_k term has no model gradient
         grad = self.sign * (w * vec.detach() - 1.0)
         weights = dict(zip(tasks, w.tolist()))
         new = self._adam.step(self.s, dict(zip(tasks, grad.tolist())))

@@ -42,6 +42,13 @@ class StepContext:
     # Set by the trainer when a step is cut into parts (processes, micro-batches, fp16 scaling):
     sync: StepSync | None = None  # collectives and the loss scale s (see training.distributed)
     global_losses: torch.Tensor | None = None  # K global loss values, known once every part is done
+    # An architecture's own loss (ASP-MTL) handed to a method with `fuses_auxiliary`, which adds it to
+    # its one backward pass (`ctx.backward`) instead of the trainer back-propagating it on its own.
+    auxiliary: torch.Tensor | None = None
+
+    def backward(self, total: torch.Tensor) -> None:
+        """`total.backward()`, with the auxiliary loss (if any) added: one pass through the model."""
+        (total if self.auxiliary is None else total + self.auxiliary).backward()
 
 
 @dataclass
@@ -61,6 +68,11 @@ class Method(ABC):
     # Under gradient accumulation the loss VALUES a method sees must be the whole step's (a no-grad
     # pre-pass computes them); methods whose update ignores the values (LS) skip that pass.
     uses_loss_values: ClassVar[bool] = True
+    # A method whose gradient is one backward pass of a scalar (LS, loss weighting) calls
+    # `ctx.backward(scalar)`: the trainer then lets it add the architecture's auxiliary loss to that
+    # pass (`ctx.auxiliary`) rather than back-propagating the auxiliary loss separately (a second
+    # pass through the encoders). Methods that take per-task gradients leave this False.
+    fuses_auxiliary: ClassVar[bool] = False
 
     @abstractmethod
     def backward(self, losses: Mapping[str, torch.Tensor], ctx: StepContext) -> StepStats:

@@ -34,6 +34,7 @@ class DynamicWeightAverage(Method):
     """DWA (Liu et al. 2019): w = K·softmax(r/T), r = ratio of the last two window-mean losses."""
 
     name = "dwa"
+    fuses_auxiliary = True
     backends = ("loss",)
 
     def __init__(self, *, temperature: float = 2.0, window: int = 100) -> None:
@@ -63,7 +64,7 @@ class DynamicWeightAverage(Method):
     def backward(self, losses: Mapping[str, torch.Tensor], ctx: StepContext) -> StepStats:
         tasks, vec = stack_losses(losses)
         w = self.weights(tasks, vec)
-        (w * vec).sum().backward()
+        ctx.backward((w * vec).sum())
         self.observe(dict(zip(tasks, vec.detach().tolist())))
         return StepStats(weights=dict(zip(tasks, w.tolist())))
 

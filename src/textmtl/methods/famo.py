@@ -46,6 +46,7 @@ class FAMO(Method):
     """FAMO (Liu et al. 2023, Alg. 2): softmax-logit weights on log-losses, logits updated after the step."""
 
     name = "famo"
+    fuses_auxiliary = True
     backends = ("loss",)
 
     def __init__(self, *, w_lr: float = 0.025, gamma: float = 1e-3, min_losses: float = 0.0,
@@ -70,7 +71,7 @@ class FAMO(Method):
         log_d = self._log_d(vec)
         inv_d = torch.exp(-log_d.detach())  # 1 / D
         c = (z * inv_d).sum()
-        (z / c * log_d).sum().backward()
+        ctx.backward((z / c * log_d).sum())
         self._pending = (tasks, log_d.detach())
         stats = StepStats(weights=dict(zip(tasks, (z * inv_d / c).tolist())))
         if ctx.record:

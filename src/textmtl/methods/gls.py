@@ -27,6 +27,7 @@ class GeometricLossStrategy(Method):
     """GLS (Chennupati et al. 2019): L = (Π_k ℓ_k)^{1/K}, computed in log space."""
 
     name = "gls"
+    fuses_auxiliary = True
     backends = ("loss",)
 
     def __init__(self) -> None:
@@ -42,6 +43,6 @@ class GeometricLossStrategy(Method):
     def backward(self, losses: Mapping[str, torch.Tensor], ctx: StepContext) -> StepStats:
         tasks, vec = stack_losses(losses)
         total = self._geometric_mean(vec)
-        total.backward()
+        ctx.backward(total)
         eff = total.detach() / (len(tasks) * vec.detach().clamp_min(_EPS))
         return StepStats(weights=dict(zip(tasks, eff.tolist())))

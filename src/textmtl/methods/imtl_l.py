@@ -24,6 +24,7 @@ class IMTLL(LearnedLogScale, Method):
     """IMTL-L (Liu et al. 2021): L = Σ e^{s_k} ℓ_k − s_k, learnable log-scales s_k (own Adam)."""
 
     name = "imtl_l"
+    fuses_auxiliary = True
     backends = ("loss",)
     sign = 1.0
 
@@ -31,4 +32,4 @@ class IMTLL(LearnedLogScale, Method):
         self._init_scales(init, s_lr)
 
     def backward(self, losses: Mapping[str, torch.Tensor], ctx: StepContext) -> StepStats:
-        return StepStats(weights=self._step(losses))
+        return StepStats(weights=self._step(losses, ctx))

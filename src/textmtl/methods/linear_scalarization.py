@@ -17,6 +17,7 @@ class LinearScalarization(Method):
     name = "ls"
     backends = ("loss",)
     uses_loss_values = False
+    fuses_auxiliary = True
 
     def __init__(self, *, reduction: Literal["sum", "mean"] = "sum") -> None:
         if reduction not in ("sum", "mean"):
@@ -26,7 +27,7 @@ class LinearScalarization(Method):
     def backward(self, losses: Mapping[str, torch.Tensor], ctx: StepContext) -> StepStats:
         w = 1.0 if self.reduction == "sum" else 1.0 / len(losses)
         total = torch.stack(list(losses.values())).sum() * w
-        total.backward()
+        ctx.backward(total)
         return StepStats(weights={t: w for t in losses})
 
 

@@ -29,6 +29,7 @@ class RandomLossWeighting(Method):
     """RLW (Lin et al. 2022): λ = softmax(N(0, I)) drawn afresh each step (seeded), L = Σ λ_k ℓ_k."""
 
     name = "rlw"
+    fuses_auxiliary = True
     backends = ("loss",)
 
     def __init__(self, *, seed: int = 0) -> None:
@@ -46,5 +47,5 @@ class RandomLossWeighting(Method):
         tasks, vec = stack_losses(losses)
         w64 = self.draw(ctx.step, len(tasks))
         w = w64.to(device=vec.device, dtype=vec.dtype)
-        (w * vec).sum().backward()
+        ctx.backward((w * vec).sum())
         return StepStats(weights=dict(zip(tasks, w64.tolist())))

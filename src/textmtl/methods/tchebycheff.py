@@ -37,6 +37,7 @@ class Tchebycheff(Method):
     """Tchebycheff loss (Mao et al. 2020): L = max_t λ_t ℓ_t, λ_t ∝ 1/l̄_t (running mean), Σ over present tasks."""
 
     name = "tchebycheff"
+    fuses_auxiliary = True
     backends = ("loss",)
 
     def __init__(self, *, momentum: float | None = None) -> None:
@@ -65,7 +66,7 @@ class Tchebycheff(Method):
         lam = self.lambdas(tasks, vec)
         scaled = lam * vec
         top = int(torch.argmax(scaled.detach()))
-        scaled[top].backward()
+        ctx.backward(scaled[top])
         values = vec.detach().tolist()
         lam_top = float(lam[top])
         self.observe(dict(zip(tasks, values)))

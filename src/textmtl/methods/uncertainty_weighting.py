@@ -30,6 +30,7 @@ class UncertaintyWeighting(LearnedLogScale, Method):
     """UW (Kendall et al. 2018): L = Σ e^{−s_k} ℓ_k + s_k, learnable log-variances s_k (own Adam)."""
 
     name = "uw"
+    fuses_auxiliary = True
     backends = ("loss",)
     sign = -1.0
 
@@ -37,4 +38,4 @@ class UncertaintyWeighting(LearnedLogScale, Method):
         self._init_scales(init, s_lr)
 
     def backward(self, losses: Mapping[str, torch.Tensor], ctx: StepContext) -> StepStats:
-        return StepStats(weights=self._step(losses))
+        return StepStats(weights=self._step(losses, ctx))

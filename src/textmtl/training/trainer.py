@@ -152,12 +152,15 @@ class Trainer:
             with autocast(self.device, self.precision):
                 outputs = self.model.forward_batches(batches)  # one forward pass for tasks sharing inputs
                 losses = {t: task_loss(self.model.specs[t].kind, outputs[t].logits, batches[t].labels) for t in tasks}
-                # an architecture's own loss (ASP-MTL: λ L_adv + γ L_diff) is not a task: back-propagated
-                # here, before the method, which accumulates its gradients on top (the graph is kept for it)
+                # an architecture's own loss (ASP-MTL: λ L_adv + γ L_diff) is not a task: a method whose
+                # gradient is one backward pass adds it to that pass (`fuses_auxiliary`); otherwise it is
+                # back-propagated here, before the method, whose gradients accumulate on top
                 aux = self.model.auxiliary_loss(outputs, batches)
-            if aux is not None:
-                aux.backward(retain_graph=True)
             ctx = StepContext(self.model, step, self.total_steps, batches, outputs, self._forward_loss, record)
+            if aux is not None and self.method.fuses_auxiliary:
+                ctx.auxiliary = aux
+            elif aux is not None:
+                aux.backward(retain_graph=True)
             stats = self.method.backward(losses, ctx)
         skipped, values = self._guard(losses, method_state)
         if skipped:
