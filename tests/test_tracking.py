@@ -199,3 +199,20 @@ def test_a_resumed_run_goes_on_in_the_same_tensorboard_dir_and_mlflow_run(toy_cs
     # the resumed event file tells TensorBoard to drop what the first one logged from step 5 on
     second = max((run / "tensorboard").glob("events.out.tfevents.*"))
     assert any(e.session_log.status == SessionLog.START and e.step == 5 for e in events(second))
+
+
+def test_a_resume_in_the_same_second_keeps_the_first_event_file(tmp_path, monkeypatch):
+    pytest.importorskip("tensorboardX")
+    import tensorboardX.event_file_writer as efw
+
+    from textmtl.training.tracking import TensorBoardTracker
+
+    monkeypatch.setattr(efw.time, "time", lambda: 1_700_000_000.25)  # both writers open in the same second
+    first = TensorBoardTracker(tmp_path / "tb")
+    first.log({"step": 4, "dev_average": 0.5})
+    first.close("KILLED", tmp_path)
+    second = TensorBoardTracker(tmp_path / "tb", purge_step=5)
+    second.log({"step": 8, "dev_average": 0.75})
+    second.close("FINISHED", tmp_path)
+    assert len(list((tmp_path / "tb").glob("events.out.tfevents.*"))) == 2
+    assert read_tensorboard(tmp_path / "tb")["dev_average"] == {4: 0.5, 8: 0.75}

@@ -94,7 +94,11 @@ class TensorBoardTracker(Tracker):
         from tensorboardX import SummaryWriter
 
         self.logdir = logdir
-        self.writer = SummaryWriter(str(logdir), purge_step=purge_step, flush_secs=30)
+        # event files are named by the second they were opened in: a resumed run's writer gets a suffix
+        # so that it never reopens (and truncates) the first file, and sorts after it when read
+        earlier = len(list(logdir.glob("events.out.tfevents.*"))) if logdir.is_dir() else 0
+        self.writer = SummaryWriter(str(logdir), purge_step=purge_step, flush_secs=30,
+                                    filename_suffix=f".resume{earlier}" if earlier else "")
 
     def log(self, record: Mapping[str, Any]) -> None:
         step = int(record["step"])
