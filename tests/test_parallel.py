@@ -169,7 +169,6 @@ def test_cli_nproc_launches_torchrun_and_rank0_writes_the_run(toy_csv_task, tmp_
     assert metrics["processes"] == 2 and metrics["steps"] == 6
 
 
-
 def test_cli_nproc_bad_input_is_one_error_before_launch(tmp_path):
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text("training:\n  stepz: 3\n")
