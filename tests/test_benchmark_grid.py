@@ -12,7 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
+from safetensors.torch import load_file
 
 from textmtl.benchmarking import plan_runs, resolve_suite, run_benchmark
 from textmtl.benchmarking.runner import available_cores
@@ -21,7 +23,7 @@ from textmtl.reporting.grid_metrics import delta_m
 from textmtl.reporting.grid_summary import RESULT_COLUMNS, read_results_csv
 
 
-def write_suite(folder: Path, steps: int = 4, **extra) -> Path:
+def write_suite(folder: Path, steps: int = 4, training: dict | None = None, **extra) -> Path:
     files = {"train": "train.csv", "dev": "dev.csv", "test": "test.csv"}  # relative to the suite file
     suite = {
         "name": "toy",
@@ -31,7 +33,7 @@ def write_suite(folder: Path, steps: int = 4, **extra) -> Path:
                                                          {"name": "toy_b", "files": files}]},
             "model": {"encoder": {"type": "textcnn", "glove": False, "embedding_dim": 8, "num_filters": 4,
                                   "kernel_sizes": [2]}},
-            "training": {"steps": steps, "batch_size": 8, "lr": 0.01, "eval_every": steps},
+            "training": {"steps": steps, "batch_size": 8, "lr": 0.01, "eval_every": steps, **(training or {})},
         },
         "methods": ["stl", "ls"],
         "seeds": [1, 2],
@@ -135,6 +137,79 @@ def test_resume_skips_finished_runs_and_redoes_partial_ones(toy_csv_task):
     # a changed suite flags finished runs whose config differs (they are kept, not retrained)
     changed = resolve_suite(write_suite(toy_csv_task, steps=5))
     assert len(run_benchmark(changed, out=out, workers=0, dry_run=True).stale) == 4
+
+
+def _same_result(a: Path, b: Path) -> bool:
+    ma, mb = (json.loads((r / "metrics.json").read_text()) for r in (a, b))
+    for m in (ma, mb):
+        m.pop("wall_seconds"), m["architecture"].pop("wall_seconds_per_step")
+    wa, wb = (load_file(str(r / "model.safetensors")) for r in (a, b))
+    return ma == mb and wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_killed_run_continues_from_its_checkpoint(toy_csv_task, monkeypatch, capsys, workers):
+    from textmtl.benchmarking.runner import BenchmarkInterrupted
+    from textmtl.training.trainer import Trainer
+
+    suite = resolve_suite(write_suite(toy_csv_task, steps=8, training={"checkpoint_every": 3}))
+    reference = run_benchmark(suite, out=toy_csv_task / "reference", workers=0, methods=["ls"], seeds=[1])
+    assert reference.outcomes[0].ok
+    out = toy_csv_task / "out"
+    original, calls = Trainer.step, {"n": 0}
+
+    def step(self, n):  # killed during step 5: the checkpoint of step 3 is on disk
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return original(self, n)
+
+    with monkeypatch.context() as m:
+        m.setattr(Trainer, "step", step)
+        with pytest.raises(BenchmarkInterrupted, match="continues them from their last checkpoint"):
+            run_benchmark(suite, out=out, workers=0, methods=["ls"], seeds=[1])
+    partial = out / "runs" / "ls-s1.partial"
+    assert (partial / "checkpoint").is_dir()
+    capsys.readouterr()
+    code, stdout, _ = cli(monkeypatch, capsys, "benchmark", str(toy_csv_task / "toy-suite.yaml"), "--out", str(out),
+                          "--methods", "ls", "--seeds", "1", "--dry-run")
+    assert code == 0 and "partial: resume" in stdout
+    report = run_benchmark(suite, out=out, workers=workers, methods=["ls"], seeds=[1])
+    assert report.outcomes[0].ok and not partial.exists()
+    run = out / "runs" / "ls-s1"
+    steps = [json.loads(line)["step"] for line in (run / "history.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps)) and steps[-1] == 8  # no step recorded twice
+    assert _same_result(toy_csv_task / "reference" / "runs" / "ls-s1", run)
+    if workers:
+        log = (out / "logs" / "ls-s1.log").read_text()
+        assert "--resume" in log and "training.num_threads=" in log
+        # the resumed worker's thread count (the in-process attempt set none) is what config.yaml records
+        assert yaml.safe_load((run / "config.yaml").read_text())["training"]["num_threads"] == available_cores()
+
+
+def test_a_partial_run_with_another_config_is_redone(toy_csv_task, monkeypatch):
+    from textmtl.benchmarking.runner import BenchmarkInterrupted
+    from textmtl.training.trainer import Trainer
+
+    out = toy_csv_task / "out"
+    original, calls = Trainer.step, {"n": 0}
+
+    def step(self, n):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return original(self, n)
+
+    with monkeypatch.context() as m:
+        m.setattr(Trainer, "step", step)
+        with pytest.raises(BenchmarkInterrupted):
+            run_benchmark(resolve_suite(write_suite(toy_csv_task, steps=8, training={"checkpoint_every": 3})),
+                          out=out, workers=0, methods=["ls"], seeds=[1])
+    assert (out / "runs" / "ls-s1.partial" / "checkpoint").is_dir()
+    changed = resolve_suite(write_suite(toy_csv_task, steps=8, training={"checkpoint_every": 3, "lr": 0.02}))
+    assert run_benchmark(changed, out=out, workers=0, methods=["ls"], seeds=[1]).outcomes[0].ok
+    cfg = yaml.safe_load((out / "runs" / "ls-s1" / "config.yaml").read_text())
+    assert cfg["training"]["lr"] == 0.02  # redone from scratch with the suite's config, not resumed
 
 
 def test_a_failing_run_does_not_stop_the_grid(toy_csv_task, monkeypatch, capsys):

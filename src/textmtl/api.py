@@ -308,7 +308,9 @@ def find_resumable(path: str | Path) -> Path:
 
 
 def resume_config(partial: Path, config: Config | dict | str | Path | None, overrides: list[str] | None) -> Config:
-    """The run's saved config; a given config (or overrides) must agree with it."""
+    """The run's saved config; a given config (or overrides) must agree with it, except in
+    `training.num_threads`, which a resumed run may change (the given value is used and written
+    to the run's config.yaml; results then match an uninterrupted run up to float rounding)."""
     import yaml
 
     source = partial / "config.yaml"
@@ -316,11 +318,18 @@ def resume_config(partial: Path, config: Config | dict | str | Path | None, over
     if config is None and not overrides:
         return saved
     given = as_config(config if config is not None else saved.model_dump(mode="json"), overrides)
-    diff = _first_difference(saved.model_dump(mode="json"), given.model_dump(mode="json"))
+    saved_dump, given_dump = saved.model_dump(mode="json"), given.model_dump(mode="json")
+    saved_dump["training"]["num_threads"] = given_dump["training"]["num_threads"]
+    diff = _first_difference(saved_dump, given_dump)
     if diff is not None:
         key, a, b = diff
         raise ConfigError(f"--resume: '{key}' differs from the run's config.yaml (run: {a!r}, given: {b!r}); "
                           "a resumed run keeps its own config")
+    if given.training.num_threads != saved.training.num_threads:
+        saved.training.num_threads = given.training.num_threads
+        tmp = source.with_name(source.name + ".tmp")
+        tmp.write_text(saved.to_yaml(), encoding="utf-8")
+        os.replace(tmp, source)
     return saved
 
 

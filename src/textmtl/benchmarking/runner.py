@@ -10,7 +10,9 @@ Layout of the output directory (default `benchmarks/<suite>/`, `benchmarks/<suit
     summary.md            the tables
 
 Resuming: a run whose `runs/<run>/metrics.json` exists is done and skipped. A leftover
-`runs/<run>.partial/` (a crashed or killed run) is deleted and the run redone. Workers are
+`runs/<run>.partial/` (a crashed or killed run) continues from its last checkpoint
+(`textmtl train --resume`) when it has one and its config is the one the suite gives now;
+otherwise it is deleted and the run redone. Workers are
 `textmtl train` subprocesses in their own sessions; SIGINT / SIGTERM to the benchmark stops
 them (SIGTERM, then SIGKILL), which leaves only `.partial` directories behind.
 """
@@ -45,6 +47,7 @@ from rich.text import Text
 
 from ..config import validate_config
 from ..errors import ConfigError, TextmtlError
+from ..training.checkpoint import has_checkpoint
 from ..reporting.grid_summary import PublishedColumns, SummaryContext, render_summary, write_results_csv
 from .suite import Suite
 
@@ -60,7 +63,7 @@ class BenchmarkInterrupted(TextmtlError):
         self.exit_code = 128 + signum
         name = signal.Signals(signum).name
         super().__init__(f"{name}: stopped {len(stopped)} running run(s) ({', '.join(stopped) or 'none'}); "
-                         f"the next invocation redoes them")
+                         f"the next invocation continues them from their last checkpoint (or redoes them if they have none)")
 
 
 class _Stop(BaseException):
@@ -156,6 +159,15 @@ def _comparable(data: dict[str, Any]) -> dict[str, Any]:
     for task in dumped.get("data", {}).get("custom_tasks", []):
         task["files"] = {k: str(Path(v).resolve()) for k, v in task["files"].items()}
     return dumped
+
+
+def resumable(run: PlannedRun, runs_dir: Path) -> Path | None:
+    """The run's `.partial` directory if it holds a checkpoint and was started with the config the
+    suite gives now (a resume then ends as an uninterrupted run would); else None."""
+    partial = runs_dir / f"{run.name}.partial"
+    if has_checkpoint(partial / "checkpoint") and not (runs_dir / run.name).exists() and config_matches(run, partial):
+        return partial
+    return None
 
 
 def config_matches(run: PlannedRun, run_dir: Path) -> bool:
@@ -323,11 +335,11 @@ class GridProgress:
         if self.live is not None:
             self.live.update(self._render(), refresh=True)
 
-    def started(self, run: PlannedRun) -> None:
+    def started(self, run: PlannedRun, resumed: bool = False) -> None:
         self.running[run.name] = time.monotonic()
         self.pending = max(0, self.pending - 1)
         if self.live is None:
-            self.console.print(f"start {run.name}", highlight=False)
+            self.console.print(f"{'resume' if resumed else 'start'} {run.name}", highlight=False)
         self.refresh()
 
     def finished(self, outcome: RunOutcome) -> None:
@@ -370,15 +382,20 @@ class _Workers:
         if self._prctl is not None:
             self._prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: the worker gets SIGTERM if we die
 
-    def start(self, run: PlannedRun, config_path: Path, threads: int | None) -> None:
-        cmd = [sys.executable, "-m", "textmtl", "train", str(config_path), "--name", run.name,
-               "--runs-dir", str(self.runs_dir), "--quiet"]
+    def start(self, run: PlannedRun, config_path: Path, threads: int | None, resume: Path | None = None) -> None:
+        if resume is None:
+            cmd = [sys.executable, "-m", "textmtl", "train", str(config_path), "--name", run.name,
+                   "--runs-dir", str(self.runs_dir), "--quiet"]
+        else:  # the run's own config.yaml; only the thread count may change
+            cmd = [sys.executable, "-m", "textmtl", "train", "--resume", str(resume), "--quiet"]
+            if threads is not None:
+                cmd += ["--set", f"training.num_threads={threads}"]
         if self.data_dir is not None:
             cmd += ["--data-dir", str(self.data_dir)]
         env = dict(os.environ)
         if threads is not None:
             env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
-        log = open(self.out / "logs" / f"{run.name}.log", "w", encoding="utf-8")
+        log = open(self.out / "logs" / f"{run.name}.log", "a" if resume is not None else "w", encoding="utf-8")
         log.write(f"$ {shlex.join(cmd)}\n")
         log.flush()
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
@@ -418,12 +435,17 @@ class _Workers:
         return names
 
 
-def _prepare(run: PlannedRun, runs_dir: Path) -> None:
-    """Remove what a crashed or killed attempt left behind."""
+def _prepare(run: PlannedRun, runs_dir: Path) -> Path | None:
+    """The `.partial` directory to resume, if there is one (see `resumable`); otherwise remove what
+    a crashed or killed attempt left behind and return None."""
+    partial = resumable(run, runs_dir)
+    if partial is not None:
+        return partial
     shutil.rmtree(runs_dir / f"{run.name}.partial", ignore_errors=True)
     final = runs_dir / run.name
     if final.exists() and not is_done(final):
         shutil.rmtree(final, ignore_errors=True)
+    return None
 
 
 def _write_config(run: PlannedRun, out: Path, runs_dir: Path, threads: int | None) -> tuple[Path, dict]:
@@ -439,12 +461,18 @@ def _write_config(run: PlannedRun, out: Path, runs_dir: Path, threads: int | Non
     return path, data
 
 
-def _run_in_process(run: PlannedRun, data: dict, runs_dir: Path, data_dir: Path | None, out: Path) -> RunOutcome:
+def _run_in_process(run: PlannedRun, data: dict, runs_dir: Path, data_dir: Path | None, out: Path,
+                    resume: Path | None = None) -> RunOutcome:
     from ..api import train
 
     t0 = time.monotonic()
     try:
-        train(data, name=run.name, runs_dir=runs_dir, data_dir=data_dir, progress=False)
+        if resume is None:
+            train(data, name=run.name, runs_dir=runs_dir, data_dir=data_dir, progress=False)
+        else:
+            threads = data["training"].get("num_threads")
+            train(overrides=[f"training.num_threads={threads}"] if threads else None, data_dir=data_dir,
+                  progress=False, resume=resume)
     except TextmtlError as exc:
         (out / "logs" / f"{run.name}.log").write_text(f"error: {exc}\n")
         return RunOutcome(run, False, time.monotonic() - t0, str(exc))
@@ -556,10 +584,10 @@ def _execute(todo: list[PlannedRun], pool: _Workers | None, progress: GridProgre
         while queue:
             run = queue.popleft()
             threads = threads_per_run(run, 0)
-            _prepare(run, runs_dir)
+            resume = _prepare(run, runs_dir)
             _, data = _write_config(run, out, runs_dir, threads)
-            progress.started(run)
-            outcome = _run_in_process(run, data, runs_dir, data_dir, out)
+            progress.started(run, resume is not None)
+            outcome = _run_in_process(run, data, runs_dir, data_dir, out, resume)
             report.outcomes.append(outcome)
             progress.finished(outcome)
         return
@@ -568,10 +596,10 @@ def _execute(todo: list[PlannedRun], pool: _Workers | None, progress: GridProgre
         while queue and len(pool.procs) < workers:
             run = queue.popleft()
             threads = threads_per_run(run, workers)
-            _prepare(run, runs_dir)
+            resume = _prepare(run, runs_dir)
             path, _ = _write_config(run, out, runs_dir, threads)
-            pool.start(run, path, threads)
-            progress.started(run)
+            pool.start(run, path, threads, resume)
+            progress.started(run, resume is not None)
         for outcome in pool.poll():
             report.outcomes.append(outcome)
             progress.finished(outcome)
@@ -655,6 +683,8 @@ def _print_plan(console: Console, title: str, planned: list[PlannedRun], selecte
     for r in selected:
         if r.name in done:
             status = "done (config differs from the suite now)" if r.name in stale_names else "done: skip"
+        elif resumable(r, runs_dir) is not None:
+            status = "partial: resume"
         elif (runs_dir / f"{r.name}.partial").exists():
             status = "partial: redo"
         else:
@@ -662,7 +692,7 @@ def _print_plan(console: Console, title: str, planned: list[PlannedRun], selecte
         threads = threads_per_run(r, workers)
         table.add_row(r.name, r.variant, r.method, str(r.seed),
                       status + (f" ({threads} thread{'s' if threads != 1 else ''})"
-                                if status in ("to run", "partial: redo") and threads else ""))
+                                if status.startswith(("to run", "partial")) and threads else ""))
     console.print(table)
     todo = sum(1 for r in selected if r.name not in done)
     console.print(f"{todo} to train, {len(selected) - todo} already done; output: {runs_dir.parent}",
