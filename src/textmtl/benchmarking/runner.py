@@ -63,7 +63,8 @@ class BenchmarkInterrupted(TextmtlError):
         self.exit_code = 128 + signum
         name = signal.Signals(signum).name
         super().__init__(f"{name}: stopped {len(stopped)} running run(s) ({', '.join(stopped) or 'none'}); "
-                         f"the next invocation continues them from their last checkpoint (or redoes them if they have none)")
+                         "the next invocation continues them from their last checkpoint "
+                         "(or redoes them if they have none)")
 
 
 class _Stop(BaseException):
