@@ -60,6 +60,15 @@ def test_transformer_encoder_from_folder_and_from_config(tiny_bert):
         assert torch.allclose(rebuilt(b).pooled, enc(b).pooled, atol=1e-6)
 
 
+def test_loading_a_transformer_draws_no_progress_bar(tiny_bert, capfd):
+    from transformers.utils import logging as hf_logging
+
+    assert hf_logging.is_progress_bar_enabled()
+    PretrainedTransformer.from_folder(tiny_bert)
+    assert "Loading weights" not in capfd.readouterr().err
+    assert hf_logging.is_progress_bar_enabled()  # the user's setting is restored
+
+
 def test_transformer_rejects_a_folder_that_is_not_a_model(tmp_path):
     with pytest.raises(ModelError, match="config.json"):
         PretrainedTransformer.from_folder(tmp_path)

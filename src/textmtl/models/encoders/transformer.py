@@ -55,11 +55,18 @@ class PretrainedTransformer(Encoder):
 
         path = Path(folder) if folder else default_model_folder()
         check_model_folder(path)
+        from transformers.utils import logging as hf_logging
+
         kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
+        bar_was_on = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar in every run's output
         try:
             model = AutoModel.from_pretrained(str(path), local_files_only=True, use_safetensors=True, **kwargs)
         except Exception as exc:  # broken folders raise many different types
             raise ModelError(f"{path}: cannot load model ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+        finally:
+            if bar_was_on:
+                hf_logging.enable_progress_bar()
         return cls(model, pooling, dropout)
 
     @classmethod
