@@ -147,7 +147,8 @@ class Trainer:
         self.model.train()
         tasks = self.sampler.sample((step - 1) / max(1, self.total_steps - 1))
         batches = {t: next(self.streams[t]).to(self.device) for t in tasks}
-        unlabelled = {t: next(self.unlabelled_streams[t]).to(self.device) for t in tasks if t in self.unlabelled_streams}
+        unlabelled = {t: next(self.unlabelled_streams[t]).to(self.device)
+                      for t in tasks if t in self.unlabelled_streams}
         self.optimizer.zero_grad(set_to_none=True)
         record = step % self.eval_every == 0 or step == self.total_steps
         method_state = self.method.state_dict()  # restored if the step is skipped
