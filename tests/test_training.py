@@ -150,6 +150,11 @@ def test_unlabelled_text_trains_the_adversarial_discriminator(toy_csv_task, tmp_
     assert not torch.equal(a["discriminator.weight"], b["discriminator.weight"])  # it saw the extra text
     for key in ("heads.toy_a.linear.weight", "private.toy_a.convs.0.weight"):  # and through it everything else
         assert not torch.equal(a[key], b[key])
+    # micro-batches: each part of the step gets its part of the unlabelled batch
+    cfg = unlabelled_config(toy_csv_task, runs)
+    cfg["training"]["accumulation_steps"] = 2
+    parts = textmtl.train(cfg, name="parts", progress=False)
+    assert parts.metrics["steps"] == 8 and (parts.path / "model.safetensors").is_file()
 
 
 def test_unlabelled_text_needs_an_architecture_and_text_for_every_task(toy_csv_task, tmp_path):
