@@ -131,7 +131,7 @@ def test_fdu_dev_split_options(tmp_path: Path) -> None:
     assert len(task.train) == 7 and task.unlabelled == [] and task.spec.labels == ("0", "1")
     (merged,) = bench.load(tmp_path, ["books"], dev_size=3, merge_dev_into_train=True)
     assert len(merged.train) == 10 and merged.dev == task.dev
-    assert merged.unlabelled == [Example("Raw One"), Example("Raw Two")]
+    assert merged.unlabelled == [Example("raw one"), Example("raw two")]  # tokenised like the labelled files
     (capped,) = bench.load(tmp_path, ["books"], dev_size=3, max_train_examples=2)
     assert [e.text for e in capped.train] == ["train text 0", "train text 1"]
     with pytest.raises(ConfigError, match="dev_size"):
