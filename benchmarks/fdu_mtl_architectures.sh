@@ -6,7 +6,9 @@
 #   bash benchmarks/fdu_mtl_architectures.sh "graph_star graph_complete mmoe adversarial shared_private" 3 2 1 &
 # METHOD=cagrad (environment; default ls) trains the architectures with another method, into
 # runs/fdu-mtl-textcnn-<architecture>-<method>-s<seed>. The `hard` rows are the runs of
-# benchmarks/fdu_mtl_ls.sh and fdu_mtl_methods.sh. Finished runs are skipped.
+# benchmarks/fdu_mtl_ls.sh and fdu_mtl_methods.sh. UNLABELLED=1 (adversarial) also feeds the
+# unlabelled reviews to the discriminator (data.unlabelled), into runs/...-<architecture>-unlabelled-s<seed>.
+# Finished runs are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 architectures=${1:?usage: fdu_mtl_architectures.sh "ARCHITECTURE ..." [SEED ...]}
@@ -18,12 +20,14 @@ for seed in $seeds; do
     method=${METHOD:-ls}
     name="fdu-mtl-textcnn-$arch-s$seed"
     [ "$method" = ls ] || name="fdu-mtl-textcnn-$arch-$method-s$seed"
+    extra=()
+    if [ -n "${UNLABELLED:-}" ]; then name="${name%-s$seed}-unlabelled-s$seed"; extra=(--set data.unlabelled=true); fi
     [ -f "runs/$name/metrics.json" ] && continue
     mkdir "runs/$name.lock" 2>/dev/null || continue
     rm -rf "runs/$name.partial"
     status=0
     .venv/bin/textmtl train configs/fdu-mtl-textcnn.yaml --set "model.architecture=$arch" --method "$method" --seed "$seed" \
-      --name "$name" --quiet || status=$?
+      "${extra[@]}" --name "$name" --quiet || status=$?
     rmdir "runs/$name.lock"
     [ "$status" -eq 0 ] || exit "$status"
   done

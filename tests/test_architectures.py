@@ -161,6 +161,41 @@ def test_adversarial_loss_trains_the_discriminator_and_reverses_into_the_encoder
     assert not any(id(p) in {id(q) for q in disc} for t in model.task_names for p in model.task_parameters(t))
 
 
+def test_unlabelled_text_joins_each_tasks_discriminator_term():
+    """ASP-MTL with unlabelled text: task k's term of L_adv is one cross-entropy over its labelled
+    and unlabelled shared features, and the unlabelled rows' gradient reaches the encoder reversed."""
+    specs = [SPECS[0], SPECS[1]]
+    model = build("adversarial", specs=specs, encoder=TEXTCNN, adversarial_weight=0.3).eval()
+    batches = batches_for(specs)
+    unlabelled = {"cls": make_batch(TaskKind.CLASSIFICATION, 2, rows=5, seed=7)}
+    unlabelled["cls"].labels = None
+    outputs = model.forward_batches(batches)
+    adv = model.adversarial_loss(outputs, unlabelled)
+    ce = torch.nn.functional.cross_entropy
+    expected = 0.0
+    for t, o in outputs.items():
+        feats = o.extras["shared_pooled"]
+        if t in unlabelled:
+            feats = torch.cat([feats, model.encoder(unlabelled[t]).pooled])
+        expected = expected + ce(model.discriminator(feats), torch.full((feats.shape[0],), model.task_index[t]))
+    torch.testing.assert_close(adv, expected)
+    assert not torch.allclose(adv, model.adversarial_loss(outputs))
+    # the unlabelled term alone: the discriminator gets +∇, the shared encoder −λ∇
+    enc, disc = model.shared_parameters(), list(model.discriminator.parameters())
+    feats_u = model.encoder(unlabelled["cls"]).pooled
+    target = torch.zeros(5, dtype=torch.long)
+    rev = ce(model.discriminator(gradient_reversal(feats_u, 0.3)), target)
+    plain = ce(model.discriminator(feats_u), target)
+    g_rev = torch.autograd.grad(rev, enc + disc, retain_graph=True, allow_unused=True, materialize_grads=True)
+    g_plain = torch.autograd.grad(plain, enc + disc, allow_unused=True, materialize_grads=True)
+    for a, b in zip(g_rev[len(enc):], g_plain[len(enc):]):
+        torch.testing.assert_close(a, b)
+    assert any(b.abs().sum() > 0 for b in g_plain[: len(enc)])
+    for a, b in zip(g_rev[: len(enc)], g_plain[: len(enc)]):
+        torch.testing.assert_close(a, -0.3 * b)
+    assert model.uses_unlabelled and not build("shared_private", specs=specs).uses_unlabelled
+
+
 @pytest.mark.parametrize("normalized", [True, False])
 def test_orthogonality_penalty_is_zero_exactly_for_orthogonal_features(normalized):
     q, _ = torch.linalg.qr(torch.randn(6, 6, dtype=torch.float64))

@@ -21,6 +21,7 @@ from textmtl.data.benchmarks import (
 )
 from textmtl.data.checksums import checksum_groups, known_checksums, verify
 from textmtl.data.tasks import Example, TaskKind
+from textmtl.data.treebank import treebank_like
 from textmtl.errors import ConfigError, DataError
 
 # --------------------------------------------------------------------------- helpers
@@ -130,7 +131,7 @@ def test_fdu_dev_split_options(tmp_path: Path) -> None:
     assert len(task.train) == 7 and task.unlabelled == [] and task.spec.labels == ("0", "1")
     (merged,) = bench.load(tmp_path, ["books"], dev_size=3, merge_dev_into_train=True)
     assert len(merged.train) == 10 and merged.dev == task.dev
-    assert merged.unlabelled == [Example("Raw One"), Example("Raw Two")]
+    assert merged.unlabelled == [Example("raw one"), Example("raw two")]  # tokenised like the labelled files
     (capped,) = bench.load(tmp_path, ["books"], dev_size=3, max_train_examples=2)
     assert [e.text for e in capped.train] == ["train text 0", "train text 1"]
     with pytest.raises(ConfigError, match="dev_size"):
@@ -266,6 +267,34 @@ def test_real_fdu_latin1_files(fdu_all) -> None:
     assert (len(mr.train) + len(mr.dev), len(mr.test), len(mr.unlabelled)) == (1600, 400, 2000)
     assert len(dvd.train) + len(dvd.dev) == 1600
     assert any("\x85" in e.text for e in mr.train + mr.dev)  # kept inside a line, not split on
+
+
+@needs_real
+def test_real_fdu_unlabelled_text_is_tokenised_like_the_labelled_text(fdu_all) -> None:
+    """The Amazon domains' raw unlabelled reviews are re-tokenised (data/treebank.py): their share
+    of words outside the training vocabulary drops to that of the test set; imdb's and MR's,
+    already tokenised, are kept as they are."""
+    def unknown_share(texts: list[str], vocab: set[str]) -> float:
+        words = [w for t in texts for w in t.split()]
+        return sum(w not in vocab for w in words) / len(words)
+
+    raw = (REAL / "fdu-mtl" / "books.task.unlabel").read_text(encoding="utf-8").split("\n")
+    for name in ("books", "software", "MR"):
+        task = fdu_all[name]
+        vocab = {w for e in task.train for w in e.text.split()}
+        unlabelled = unknown_share([e.text for e in task.unlabelled], vocab)
+        assert abs(unlabelled - unknown_share([e.text for e in task.test], vocab)) < 0.02, name
+    assert fdu_all["books"].unlabelled[0].text == treebank_like(raw[0])
+    assert fdu_all["books"].unlabelled[0].text != raw[0].strip()
+    assert all(e.label is None for e in fdu_all["MR"].unlabelled)
+
+
+def test_treebank_like_matches_the_labelled_files_style() -> None:
+    text = 'McCarthy\'s "new" book, which I didn\'t like... costs $1,000. Mr. Smith (in the U.S.) agrees; see p. 3!'
+    assert treebank_like(text) == ("mccarthy 's `` new '' book , which i did n't like ... costs $ 1,000 . "
+                                   "mr. smith ( in the u.s. ) agrees ; see p. 3 !")
+    assert treebank_like("it was -- well -- great: http://x.org") == "it was -- well -- great : http://x.org"
+    assert treebank_like("") == ""
 
 
 @needs_real

@@ -209,6 +209,23 @@ def test_interrupted_run_resumes_to_the_same_result(method, training, cut, toy_d
         assert reference.metrics["steps"] == 6  # the early stop did happen
 
 
+def test_unlabelled_streams_resume_exactly(toy_csv_task, tmp_path, monkeypatch):
+    """ASP-MTL with unlabelled text: the unlabelled batch streams are part of the checkpoint."""
+    from .test_training import unlabelled_config
+
+    cfg = unlabelled_config(toy_csv_task, tmp_path / "runs")
+    cfg["training"].update({"steps": 12, "checkpoint_every": 3})
+    reference = textmtl.train(cfg, progress=False, name="reference")
+    with monkeypatch.context() as m:
+        interrupt_at(m, 8)
+        with pytest.raises(KeyboardInterrupt):
+            textmtl.train(cfg, progress=False, name="cut")
+    state = read_checkpoint(tmp_path / "runs" / "cut.partial" / "checkpoint")
+    assert set(state["trainer"]["unlabelled_streams"]) == {"toy_a", "toy_b"}
+    resumed = textmtl.train(resume=tmp_path / "runs" / "cut", progress=False)
+    assert_same_run(reference.path, resumed.path)
+
+
 def test_resume_errors_are_one_line(toy_dir, tmp_path, monkeypatch):
     runs = tmp_path / "runs"
     cfg = toy_config(toy_dir, runs, training={"steps": 6, "eval_every": 2, "batch_size": 8})

@@ -125,6 +125,47 @@ def test_fdu_mtl_slices_train_end_to_end(data_dir, tmp_path):
     assert result.metrics["average"]["test"] > 0.55  # better than chance after 3 short epochs
 
 
+def unlabelled_config(task_dir: Path, runs: Path, architecture: str = "adversarial", unlabelled: bool = True) -> dict:
+    """toy_config with an unlabelled CSV (text column only) for toy_a; toy_b's files also get it
+    unless `unlabelled` is "toy_a only"."""
+    words = ["the", "movie", "was", "good", "bad", "plot", "story", "fun", "boring"]
+    rows = [" ".join(words[(i * k) % len(words)] for k in range(1, 6)) for i in range(40)]
+    (task_dir / "unlabelled.csv").write_text("text\n" + "\n".join(rows) + "\n")
+    cfg = toy_config(task_dir, runs, training={"steps": 8, "eval_every": 4, "batch_size": 8, "lr": 0.01})
+    cfg["model"]["architecture"] = architecture
+    for task in cfg["data"]["custom_tasks"]:
+        task["files"] = {**task["files"], "unlabelled": str(task_dir / "unlabelled.csv")}
+    if unlabelled == "toy_a only":
+        del cfg["data"]["custom_tasks"][1]["files"]["unlabelled"]
+    cfg["data"]["unlabelled"] = bool(unlabelled)
+    return cfg
+
+
+def test_unlabelled_text_trains_the_adversarial_discriminator(toy_csv_task, tmp_path):
+    runs = tmp_path / "runs"
+    with_text = textmtl.train(unlabelled_config(toy_csv_task, runs), name="with", progress=False)
+    without = textmtl.train(unlabelled_config(toy_csv_task, runs, unlabelled=False), name="without", progress=False)
+    a, b = (load_file(str(r.path / "model.safetensors")) for r in (with_text, without))
+    assert a.keys() == b.keys()
+    assert not torch.equal(a["discriminator.weight"], b["discriminator.weight"])  # it saw the extra text
+    for key in ("heads.toy_a.linear.weight", "private.toy_a.convs.0.weight"):  # and through it everything else
+        assert not torch.equal(a[key], b[key])
+    # micro-batches: each part of the step gets its part of the unlabelled batch
+    cfg = unlabelled_config(toy_csv_task, runs)
+    cfg["training"]["accumulation_steps"] = 2
+    parts = textmtl.train(cfg, name="parts", progress=False)
+    assert parts.metrics["steps"] == 8 and (parts.path / "model.safetensors").is_file()
+
+
+def test_unlabelled_text_needs_an_architecture_and_text_for_every_task(toy_csv_task, tmp_path):
+    runs = tmp_path / "runs"
+    with pytest.raises(ConfigError, match="data.unlabelled: architecture 'hard' does not use unlabelled text"):
+        textmtl.train(unlabelled_config(toy_csv_task, runs, architecture="hard"), progress=False)
+    with pytest.raises(ConfigError, match="data.unlabelled: no unlabelled text for task.s. toy_b"):
+        textmtl.train(unlabelled_config(toy_csv_task, runs, unlabelled="toy_a only"), progress=False)
+    assert not runs.exists() or not any(runs.iterdir())
+
+
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "textmtl", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=300)

@@ -29,6 +29,7 @@ from .data.tasks import Example, TaskData, TaskKind, TaskSpec
 from .data.text_encoders import TextEncoder
 from .errors import ConfigError, TextmtlError, TrainingError
 from .methods import make_method
+from .models.architectures import Architecture
 from .models.build import build_model, build_text_encoder
 from .training.evaluation import EncodedTask, Evaluator, predict_batches, task_average
 from .training.progress import Reporter, RichReporter
@@ -68,6 +69,8 @@ def load_tasks(config: Config, data_dir: str | Path | None = None) -> list[TaskD
     for custom in d.custom_tasks:
         spec = custom.model_dump()
         spec["fmt"] = spec.pop("format")
+        if not d.unlabelled:
+            spec["files"].pop("unlabelled", None)
         tasks.append(load_custom_task(**spec, max_train_examples=d.max_train_examples,
                                       skip_bad_lines=d.skip_bad_lines))
     names = [t.name for t in tasks]
@@ -91,9 +94,21 @@ def encode_tasks(tasks: list[TaskData], text_encoder: TextEncoder) -> dict[str, 
 
     return {
         t.name: EncodedTask(t.spec, split(t.spec.kind, t.train), split(t.spec.kind, t.dev), split(t.spec.kind, t.test),
-                            t.input_group)
+                            t.input_group, split(t.spec.kind, t.unlabelled) if t.unlabelled else None)
         for t in tasks
     }
+
+
+def check_unlabelled(cfg: Config, model: Architecture, tasks: list[TaskData]) -> None:
+    """`data.unlabelled` needs an architecture that reads unlabelled text and such text for every task."""
+    if not cfg.data.unlabelled:
+        return
+    if not model.uses_unlabelled:
+        raise ConfigError(f"data.unlabelled: architecture '{model.name}' does not use unlabelled text "
+                          "(only 'adversarial' does: its task discriminator reads it)")
+    missing = [t.name for t in tasks if not t.unlabelled]
+    if missing:
+        raise ConfigError(f"data.unlabelled: no unlabelled text for task(s) {', '.join(missing)}")
 
 
 def seed_everything(seed: int) -> None:
@@ -170,6 +185,7 @@ def _train(cfg: Config, sync: StepSync, saved: dict | None, partial: Path | None
         raise TrainingError(f"--resume: the data or vocabulary of {partial} differ from those the run started with")
     seed_everything(cfg.seed)
     model = build_model(cfg.model, specs, text_encoder, separate=method.trains_tasks_separately, seed=cfg.seed)
+    check_unlabelled(cfg, model, tasks)
     model.to(cfg.training.device)
     sync.broadcast_parameters(model)
 

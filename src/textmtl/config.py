@@ -23,7 +23,8 @@ class CustomTaskConfig(_Strict):
     name: str
     kind: Literal["classification", "pair_classification", "regression", "tagging"] = "classification"
     format: Literal["csv", "tsv", "jsonl"] = "csv"
-    files: dict[Literal["train", "dev", "test"], str]
+    files: dict[Literal["train", "dev", "test", "unlabelled"], str]  # unlabelled: text columns only, read
+    # when data.unlabelled is true
     columns: dict[Literal["text", "text_pair", "label", "tokens"], str | int] = Field(
         default_factory=lambda: {"text": "text", "label": "label"}
     )
@@ -50,7 +51,9 @@ class DataConfig(_Strict):
     max_train_examples: int | None = Field(default=None, ge=1)
     max_eval_examples: int | None = Field(default=None, ge=1)
     merge_dev_into_train: bool = False
-    unlabelled: bool = False  # also read unlabelled text (FDU-MTL .task.unlabel)
+    # read the unlabelled text (FDU-MTL .task.unlabel) and feed it to an architecture that uses it
+    # (adversarial: ASP-MTL's task discriminator); any other architecture rejects it
+    unlabelled: bool = False
     skip_bad_lines: bool = False
 
 

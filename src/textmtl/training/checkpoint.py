@@ -191,6 +191,7 @@ def trainer_state(trainer: Trainer, fit: FitState) -> dict[str, Any]:
         "optimizer": trainer.optimizer.state_dict(),
         "scheduler": trainer.scheduler.state_dict(),
         "streams": {t: s.state_dict() for t, s in trainer.streams.items()},
+        "unlabelled_streams": {t: s.state_dict() for t, s in trainer.unlabelled_streams.items()},
         "sampler": trainer.sampler.state_dict(),
         "method": trainer.method.state_dict(),
         "last_stats": {"weights": trainer.last_stats.weights, "extra": trainer.last_stats.extra},
@@ -210,6 +211,8 @@ def restore_trainer(trainer: Trainer, state: Mapping[str, Any]) -> FitState:
     trainer.scheduler.load_state_dict(state["scheduler"])
     for t, s in state["streams"].items():
         trainer.streams[t].load_state_dict(s)
+    for t, s in state.get("unlabelled_streams", {}).items():
+        trainer.unlabelled_streams[t].load_state_dict(s)
     trainer.sampler.load_state_dict(state["sampler"])
     trainer.method.load_state_dict(state["method"])
     trainer.last_stats = StepStats(dict(state["last_stats"]["weights"]), dict(state["last_stats"]["extra"]))
@@ -229,8 +232,10 @@ def data_fingerprint(encoded: Mapping[str, EncodedTask]) -> str:
     h = hashlib.sha256()
     for name, task in encoded.items():
         h.update(json.dumps([name, task.spec.to_dict()], sort_keys=True, default=str).encode())
-        for split in ("train", "dev", "test"):
-            part = task.split(split)
+        splits = [(s, task.split(s)) for s in ("train", "dev", "test")]
+        if task.unlabelled is not None:
+            splits.append(("unlabelled", task.unlabelled))
+        for split, part in splits:
             h.update(f"{split}:{len(part)}".encode())
             for text, example in zip(part.texts, part.examples):
                 h.update(array.array("q", text.input_ids).tobytes())

@@ -24,6 +24,7 @@ class EncodedTask:
     dev: EncodedSplit
     test: EncodedSplit
     input_group: str | None = None  # see TaskData.input_group
+    unlabelled: EncodedSplit | None = None  # extra raw text without labels (data.unlabelled)
 
     def split(self, name: str) -> EncodedSplit:
         return {"train": self.train, "dev": self.dev, "test": self.test}[name]

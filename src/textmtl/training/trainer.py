@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from ..config import TrainingConfig
-from ..data.batching import make_streams
+from ..data.batching import BatchStream, make_streams
 from ..data.sampling import make_sampler
 from ..errors import TrainingError
 from ..methods import Method, StepContext, StepStats
@@ -110,6 +110,12 @@ class Trainer:
         # [arch] tasks labelling the same inputs (CoNLL-2003) read one shared stream; the others as before
         self.streams = make_streams({t: d.train for t, d in self.tasks.items()}, cfg.batch_size, pad_id, seed,
                                     {t: d.input_group for t, d in self.tasks.items()} if cfg.shared_forward else None)
+        # unlabelled text (data.unlabelled) for an architecture that reads it: one stream per task,
+        # seeded apart from the labelled streams; a batch of it per sampled task and step
+        self.unlabelled_streams = {
+            t: BatchStream(d.unlabelled, cfg.batch_size, pad_id, seed=seed * 1000 + 500 + i)
+            for i, (t, d) in enumerate(self.tasks.items()) if model.uses_unlabelled and d.unlabelled is not None
+        }
         opts = {"temperature": cfg.sampling.temperature} if cfg.sampling.strategy == "temperature" else {}
         if cfg.sampling.strategy == "annealed":
             opts = {"final_exponent": cfg.sampling.final_exponent}
@@ -141,11 +147,13 @@ class Trainer:
         self.model.train()
         tasks = self.sampler.sample((step - 1) / max(1, self.total_steps - 1))
         batches = {t: next(self.streams[t]).to(self.device) for t in tasks}
+        unlabelled = {t: next(self.unlabelled_streams[t]).to(self.device)
+                      for t in tasks if t in self.unlabelled_streams}
         self.optimizer.zero_grad(set_to_none=True)
         record = step % self.eval_every == 0 or step == self.total_steps
         method_state = self.method.state_dict()  # restored if the step is skipped
         if self.in_parts:
-            stats, losses, ctx = self._backward_in_parts(step, batches, record)
+            stats, losses, ctx = self._backward_in_parts(step, batches, unlabelled, record)
             if self.loss_scale is not None and self._overflow(losses, method_state):
                 return {t: float(v) for t, v in losses.items()}
         else:
@@ -155,7 +163,7 @@ class Trainer:
                 # an architecture's own loss (ASP-MTL: λ L_adv + γ L_diff) is not a task: a method whose
                 # gradient is one backward pass adds it to that pass (`fuses_auxiliary`); otherwise it is
                 # back-propagated here, before the method, whose gradients accumulate on top
-                aux = self.model.auxiliary_loss(outputs, batches)
+                aux = self.model.auxiliary_loss(outputs, batches, unlabelled or None)
             ctx = StepContext(self.model, step, self.total_steps, batches, outputs, self._forward_loss, record)
             if aux is not None and self.method.fuses_auxiliary:
                 ctx.auxiliary = aux
@@ -173,7 +181,7 @@ class Trainer:
         self.method.after_step(ctx)
         return values
 
-    def _backward_in_parts(self, step: int, batches: dict, record: bool
+    def _backward_in_parts(self, step: int, batches: dict, unlabelled: dict, record: bool
                            ) -> tuple[StepStats, dict[str, torch.Tensor], StepContext]:
         """This process's share of the step, in `accumulation_steps` micro-batches, through loss
         views (training.distributed); leaves the whole step's unscaled gradient in `.grad` and
@@ -182,6 +190,8 @@ class Trainer:
         sync.grad_scale = self.loss_scale.scale if self.loss_scale is not None else 1.0
         kinds = {t: self.model.specs[t].kind for t in tasks}
         parts = {t: batch_parts(batches[t], kinds[t], sync.rank, sync.world, self.accumulation) for t in tasks}
+        unlabelled_parts = {t: batch_parts(b, kinds[t], sync.rank, sync.world, self.accumulation)
+                            for t, b in unlabelled.items()}
         ctx = StepContext(self.model, step, self.total_steps, batches, {}, self._global_forward, record, sync=sync)
         known: torch.Tensor | None = None
         if self.accumulation > 1 and self.method.uses_loss_values:
@@ -200,7 +210,8 @@ class Trainer:
                 with autocast(self.device, self.precision):
                     outputs = self.model.forward_batches(present)
                     losses = {t: task_loss(kinds[t], outputs[t].logits, b.labels) for t, b in present.items()}
-                    aux = self.model.auxiliary_loss(outputs, present) if present else None
+                    extra = {t: p[m][0] for t, p in unlabelled_parts.items() if t in present and p[m][0] is not None}
+                    aux = self.model.auxiliary_loss(outputs, present, extra or None) if present else None
                 if aux is not None:  # the mean over the step's parts (an approximation of the whole batch's)
                     (aux * (sync.grad_scale / (self.accumulation * sync.world))).backward(retain_graph=True)
                 for i, t in enumerate(tasks):

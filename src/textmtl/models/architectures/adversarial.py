@@ -21,8 +21,11 @@ Defaults λ = 0.05, γ = 0.01 (paper §5.3). With tasks that share their inputs 
 discriminator gets the same sentence under three labels and cannot beat chance: L_adv is then
 uninformative (it stays near log K).
 
-Not done: the unlabelled text (FDU-MTL `*.task.unlabel`) is not fed to the adversarial loss;
-it would need unlabelled batch streams in the trainer (`data.unlabelled` is read but unused).
+Unlabelled text (`data.unlabelled: true`, FDU-MTL `*.task.unlabel`): the discriminator needs no
+task labels, so ASP-MTL also trains it on unlabelled text (§4, "semi-supervised"). Every step
+then draws a batch of each sampled task's unlabelled reviews (as many as its labelled batch);
+their shared features join the labelled ones in that task's term of L_adv (one cross-entropy
+over both). L_diff stays on the labelled batch (it needs the private features of the head's input).
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ class AdversarialSharedPrivate(SharedPrivate):
     """ASP-MTL: SP-MTL + task discriminator through gradient reversal + orthogonality penalty."""
 
     name = "adversarial"
+    uses_unlabelled = True
 
     def __init__(self, specs: list[TaskSpec], encoder: Encoder, private: dict[str, Encoder],
                  settings: AdversarialConfig | None = None) -> None:
@@ -89,12 +93,16 @@ class AdversarialSharedPrivate(SharedPrivate):
         private = {s.name: build_private_encoder(cfg, encoder, settings.private_size) for s in specs}
         return cls(specs, encoder, private, settings)
 
-    def adversarial_loss(self, outputs: Mapping[str, TaskOutput]) -> torch.Tensor:
-        """Σ_k mean_i CE(D(GRL_λ(s_i^k)), k): the discriminator's loss; its gradient reaches the
-        shared encoder reversed and scaled by λ."""
+    def adversarial_loss(self, outputs: Mapping[str, TaskOutput],
+                         unlabelled: Mapping[str, Batch] | None = None) -> torch.Tensor:
+        """Σ_k mean_i CE(D(GRL_λ(s_i^k)), k) over task k's labelled batch and, if given, its
+        unlabelled batch: the discriminator's loss; its gradient reaches the shared encoder
+        reversed and scaled by λ."""
         terms = []
         for task, out in outputs.items():
             pooled = out.extras["shared_pooled"]
+            if unlabelled and task in unlabelled:
+                pooled = torch.cat([pooled, self.encoder(unlabelled[task]).pooled])
             logits = self.discriminator(gradient_reversal(pooled, self.settings.adversarial_weight))
             target = torch.full((pooled.shape[0],), self.task_index[task], dtype=torch.long, device=pooled.device)
             terms.append(F.cross_entropy(logits, target))
@@ -110,11 +118,12 @@ class AdversarialSharedPrivate(SharedPrivate):
             terms.append(orthogonality_penalty(s, h, self.settings.orthogonality == "normalized"))
         return torch.stack(terms).sum()
 
-    def auxiliary_loss(self, outputs: Mapping[str, TaskOutput], batches: Mapping[str, Batch]) -> torch.Tensor | None:
+    def auxiliary_loss(self, outputs: Mapping[str, TaskOutput], batches: Mapping[str, Batch],
+                       unlabelled: Mapping[str, Batch] | None = None) -> torch.Tensor | None:
         del batches
         if not outputs:
             return None
-        adv, diff = self.adversarial_loss(outputs), self.difference_loss(outputs)
+        adv, diff = self.adversarial_loss(outputs, unlabelled), self.difference_loss(outputs)
         # reported by `evaluation_record` (the training step's values, not the evaluation data's)
         self.last_auxiliary = {"last_step_adversarial_loss": adv.detach(),
                                "last_step_orthogonality_loss": diff.detach()}

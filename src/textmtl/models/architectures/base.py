@@ -15,8 +15,10 @@ Optional hooks, all with neutral defaults (so the trainer stays architecture-agn
 - `forward_shared(tasks, batch)`: several tasks labelling the same inputs, one encoder pass;
 - `forward_batches(batches)`: the trainer's entry point; groups batches that share inputs
   (same `Batch.input_key`) and calls `forward_shared` for them;
-- `auxiliary_loss(outputs, batches)`: an extra loss that is not a task (ASP-MTL's adversarial
-  and orthogonality terms); the trainer back-propagates it on its own, before the method;
+- `auxiliary_loss(outputs, batches, unlabelled)`: an extra loss that is not a task (ASP-MTL's
+  adversarial and orthogonality terms); the trainer back-propagates it with or before the
+  method. An architecture with `uses_unlabelled = True` also gets a batch of each sampled
+  task's unlabelled text there (`data.unlabelled`);
 - `evaluation_record(batches)`: extra entries of a history record at evaluation (e.g. the
   task-communication matrix of the graph architectures).
 """
@@ -46,6 +48,7 @@ class Architecture(nn.Module, ABC):
     """Multi-task model over a fixed list of tasks."""
 
     name: str = "?"
+    uses_unlabelled: bool = False  # reads unlabelled text in `auxiliary_loss` (data.unlabelled)
 
     def __init__(self, specs: list[TaskSpec]) -> None:
         super().__init__()
@@ -97,10 +100,13 @@ class Architecture(nn.Module, ABC):
                 outputs.update(self.forward_shared(tasks, batches[tasks[0]]))
         return {t: outputs[t] for t in batches}
 
-    def auxiliary_loss(self, outputs: Mapping[str, TaskOutput], batches: Mapping[str, Batch]) -> torch.Tensor | None:
+    def auxiliary_loss(self, outputs: Mapping[str, TaskOutput], batches: Mapping[str, Batch],
+                       unlabelled: Mapping[str, Batch] | None = None) -> torch.Tensor | None:
         """A loss that is not a task loss (already weighted), or None. Back-propagated by the trainer
-        before the method, whose gradients then accumulate on top of it."""
-        del outputs, batches
+        with the method's single backward pass (`Method.fuses_auxiliary`) or before the method,
+        whose gradients then accumulate on top of it. `unlabelled`: a batch of unlabelled text per
+        sampled task, given only to architectures with `uses_unlabelled`."""
+        del outputs, batches, unlabelled
         return None
 
     def evaluation_record(self, batches: Mapping[str, Sequence[Batch]]) -> dict[str, Any]:
