@@ -147,18 +147,14 @@ def _same_result(a: Path, b: Path) -> bool:
     return ma == mb and wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
-@pytest.mark.parametrize("workers", [0, 1])
-def test_a_killed_run_continues_from_its_checkpoint(toy_csv_task, monkeypatch, capsys, workers):
+def kill_during_step_5(suite, out: Path, monkeypatch) -> None:
+    """Run ls-s1 of `suite` in process and interrupt it (like Ctrl-C) during its 5th step."""
     from textmtl.benchmarking.runner import BenchmarkInterrupted
     from textmtl.training.trainer import Trainer
 
-    suite = resolve_suite(write_suite(toy_csv_task, steps=8, training={"checkpoint_every": 3}))
-    reference = run_benchmark(suite, out=toy_csv_task / "reference", workers=0, methods=["ls"], seeds=[1])
-    assert reference.outcomes[0].ok
-    out = toy_csv_task / "out"
     original, calls = Trainer.step, {"n": 0}
 
-    def step(self, n):  # killed during step 5: the checkpoint of step 3 is on disk
+    def step(self, n):
         calls["n"] += 1
         if calls["n"] == 5:
             raise KeyboardInterrupt
@@ -168,6 +164,15 @@ def test_a_killed_run_continues_from_its_checkpoint(toy_csv_task, monkeypatch, c
         m.setattr(Trainer, "step", step)
         with pytest.raises(BenchmarkInterrupted, match="continues them from their last checkpoint"):
             run_benchmark(suite, out=out, workers=0, methods=["ls"], seeds=[1])
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_killed_run_continues_from_its_checkpoint(toy_csv_task, monkeypatch, capsys, workers):
+    suite = resolve_suite(write_suite(toy_csv_task, steps=8, training={"checkpoint_every": 3}))
+    reference = run_benchmark(suite, out=toy_csv_task / "reference", workers=0, methods=["ls"], seeds=[1])
+    assert reference.outcomes[0].ok
+    out = toy_csv_task / "out"
+    kill_during_step_5(suite, out, monkeypatch)
     partial = out / "runs" / "ls-s1.partial"
     assert (partial / "checkpoint").is_dir()
     capsys.readouterr()
@@ -188,23 +193,9 @@ def test_a_killed_run_continues_from_its_checkpoint(toy_csv_task, monkeypatch, c
 
 
 def test_a_partial_run_with_another_config_is_redone(toy_csv_task, monkeypatch):
-    from textmtl.benchmarking.runner import BenchmarkInterrupted
-    from textmtl.training.trainer import Trainer
-
     out = toy_csv_task / "out"
-    original, calls = Trainer.step, {"n": 0}
-
-    def step(self, n):
-        calls["n"] += 1
-        if calls["n"] == 5:
-            raise KeyboardInterrupt
-        return original(self, n)
-
-    with monkeypatch.context() as m:
-        m.setattr(Trainer, "step", step)
-        with pytest.raises(BenchmarkInterrupted):
-            run_benchmark(resolve_suite(write_suite(toy_csv_task, steps=8, training={"checkpoint_every": 3})),
-                          out=out, workers=0, methods=["ls"], seeds=[1])
+    kill_during_step_5(resolve_suite(write_suite(toy_csv_task, steps=8, training={"checkpoint_every": 3})), out,
+                       monkeypatch)
     assert (out / "runs" / "ls-s1.partial" / "checkpoint").is_dir()
     changed = resolve_suite(write_suite(toy_csv_task, steps=8, training={"checkpoint_every": 3, "lr": 0.02}))
     assert run_benchmark(changed, out=out, workers=0, methods=["ls"], seeds=[1]).outcomes[0].ok
