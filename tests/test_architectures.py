@@ -5,6 +5,7 @@ methods, and save/load round trips."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -194,6 +195,33 @@ def test_unlabelled_text_joins_each_tasks_discriminator_term():
     for a, b in zip(g_rev[: len(enc)], g_plain[: len(enc)]):
         torch.testing.assert_close(a, -0.3 * b)
     assert model.uses_unlabelled and not build("shared_private", specs=specs).uses_unlabelled
+
+
+def test_confusion_objective_trains_the_discriminator_and_confuses_it_with_the_encoder():
+    """encoder_objective: confusion — D gets exactly its cross-entropy gradient; the encoder gets
+    λ ∇ CE(D̄(s), uniform) and nothing from D's own loss; the term is ≥ log K, = log K at uniform D."""
+    model = build("adversarial", encoder=TEXTCNN, adversarial_weight=0.3, encoder_objective="confusion").eval()
+    outputs = model.forward_batches(batches_for())
+    enc, disc = model.shared_parameters(), list(model.discriminator.parameters())
+    loss = model.adversarial_loss(outputs)
+    g = torch.autograd.grad(loss, enc + disc, retain_graph=True, allow_unused=True, materialize_grads=True)
+    ce = torch.nn.functional.cross_entropy
+    feats = {t: o.extras["shared_pooled"] for t, o in outputs.items()}
+    plain = sum(ce(model.discriminator(f), torch.full((f.shape[0],), model.task_index[t])) for t, f in feats.items())
+    g_disc = torch.autograd.grad(plain, disc, retain_graph=True)
+    for a, b in zip(g[len(enc):], g_disc):
+        torch.testing.assert_close(a, b)
+    k = len(model.task_names)
+    uniform = sum(ce(model.discriminator(f), torch.full((f.shape[0], k), 1.0 / k)) for f in feats.values())
+    g_enc = torch.autograd.grad(0.3 * uniform, enc, retain_graph=True, allow_unused=True, materialize_grads=True)
+    assert any(b.abs().sum() > 0 for b in g_enc)
+    for a, b in zip(g[: len(enc)], g_enc):
+        torch.testing.assert_close(a, b)
+    torch.testing.assert_close(model.last_discriminator_loss, plain.detach())
+    with torch.no_grad():  # a discriminator that cannot tell the tasks apart: the minimum, λ log K per task
+        model.discriminator.weight.zero_(), model.discriminator.bias.zero_()
+    at_uniform = model.adversarial_loss(outputs) - model.last_discriminator_loss
+    torch.testing.assert_close(at_uniform, torch.tensor(0.3 * len(feats) * math.log(k)))
 
 
 @pytest.mark.parametrize("normalized", [True, False])

@@ -111,9 +111,13 @@ class AdversarialConfig(SharedPrivateConfig):
 
     adversarial_weight: float = Field(default=0.05, ge=0)  # λ: scale of the reversed gradient into the shared encoder
     orthogonality_weight: float = Field(default=0.01, ge=0)  # γ
-    # 'normalized': Σ_k ||Ŝ_kᵀ Ĥ_k||²_F / n_k² with unit-length rows (each task's term in [0, 1]);
+    # 'normalized': Σ_k ||S_kᵀ H_k||²_F / (||S_k||²_F ||H_k||²_F) (each task's term in [0, 1]);
     # 'paper': Σ_k ||S_kᵀ H_k||²_F on the raw features (Eq. 14)
     orthogonality: Literal["normalized", "paper"] = "normalized"
+    # what the shared encoder does against the discriminator: 'reversal' (ASP-MTL: gradient reversal,
+    # i.e. maximise its cross-entropy, which is unbounded) or 'confusion' (minimise the cross-entropy
+    # of its prediction against the uniform distribution, Tzeng et al. 2015: bounded below by log K)
+    encoder_objective: Literal["reversal", "confusion"] = "reversal"
 
 
 class MMoEConfig(_Strict):

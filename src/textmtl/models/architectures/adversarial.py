@@ -13,6 +13,14 @@ SP-MTL (`shared_private`) plus two auxiliary losses, L = L_task + λ L_adv + γ 
   with batch size, sequence length and feature magnitude, and can be lowered by shrinking the
   features instead of decorrelating them); both forms are zero exactly when S_kᵀ H_k = 0.
 
+`encoder_objective: confusion` replaces the reversed gradient by a bounded objective for the
+encoder (the "domain confusion" loss of Tzeng et al. 2015): the discriminator still minimises its
+cross-entropy on detached shared features, while the shared encoder minimises
+λ · mean_i CE(D(s_i), uniform) = λ · mean_i (−1/K Σ_j log D_j(s_i)) through a frozen copy of D.
+It is ≥ λ log K, reached when D cannot tell the tasks apart, so it cannot drive the encoder to
+make D confidently wrong, which the reversed (unbounded) cross-entropy does on FDU-MTL with the
+unlabelled text (docs/RESULTS.md §8).
+
 Both terms enter through `auxiliary_loss`, which the trainer back-propagates before the task
 method: the method's gradients then add to them. The discriminator's parameters are neither
 shared nor a task's own (`parameter_counts()['other']`): no gradient method sees them.
@@ -85,6 +93,7 @@ class AdversarialSharedPrivate(SharedPrivate):
         self.discriminator = nn.Linear(encoder.output_dim, len(specs))
         self.task_index = {s.name: i for i, s in enumerate(specs)}
         self.last_auxiliary: dict[str, torch.Tensor] = {}
+        self.last_discriminator_loss = torch.zeros(())
 
     @classmethod
     def from_config(cls, specs: list[TaskSpec], encoder: Encoder, cfg: ModelConfig) -> "AdversarialSharedPrivate":
@@ -97,16 +106,25 @@ class AdversarialSharedPrivate(SharedPrivate):
                          unlabelled: Mapping[str, Batch] | None = None) -> torch.Tensor:
         """Σ_k mean_i CE(D(GRL_λ(s_i^k)), k) over task k's labelled batch and, if given, its
         unlabelled batch: the discriminator's loss; its gradient reaches the shared encoder
-        reversed and scaled by λ."""
-        terms = []
+        reversed and scaled by λ. With `encoder_objective: confusion`: the same cross-entropy on
+        detached features (the discriminator's gradient only) plus λ Σ_k mean_i CE(D̄(s_i^k), uniform)
+        through a frozen D̄ (the encoder's gradient only)."""
+        terms, confusion = [], []
+        weight = self.settings.adversarial_weight
         for task, out in outputs.items():
             pooled = out.extras["shared_pooled"]
             if unlabelled and task in unlabelled:
                 pooled = torch.cat([pooled, self.encoder(unlabelled[task]).pooled])
-            logits = self.discriminator(gradient_reversal(pooled, self.settings.adversarial_weight))
             target = torch.full((pooled.shape[0],), self.task_index[task], dtype=torch.long, device=pooled.device)
-            terms.append(F.cross_entropy(logits, target))
-        return torch.stack(terms).sum()
+            if self.settings.encoder_objective == "reversal":
+                terms.append(F.cross_entropy(self.discriminator(gradient_reversal(pooled, weight)), target))
+            else:
+                terms.append(F.cross_entropy(self.discriminator(pooled.detach()), target))
+                frozen = F.linear(pooled, self.discriminator.weight.detach(), self.discriminator.bias.detach())
+                confusion.append(-F.log_softmax(frozen, dim=-1).mean(dim=-1).mean())
+        self.last_discriminator_loss = torch.stack(terms).sum().detach()
+        loss = torch.stack(terms).sum()
+        return loss + weight * torch.stack(confusion).sum() if confusion else loss
 
     def difference_loss(self, outputs: Mapping[str, TaskOutput]) -> torch.Tensor:
         """Σ_k ||S_kᵀ H_k||²_F over the step's tasks (rows: sentences, or real tokens for tagging)."""
@@ -124,8 +142,9 @@ class AdversarialSharedPrivate(SharedPrivate):
         if not outputs:
             return None
         adv, diff = self.adversarial_loss(outputs, unlabelled), self.difference_loss(outputs)
-        # reported by `evaluation_record` (the training step's values, not the evaluation data's)
-        self.last_auxiliary = {"last_step_adversarial_loss": adv.detach(),
+        # reported by `evaluation_record` (the training step's values, not the evaluation data's):
+        # the discriminator's cross-entropy, whichever the encoder's objective
+        self.last_auxiliary = {"last_step_adversarial_loss": self.last_discriminator_loss,
                                "last_step_orthogonality_loss": diff.detach()}
         # λ is applied inside the gradient reversal (to the encoder's gradient only), γ here
         return adv + self.settings.orthogonality_weight * diff
