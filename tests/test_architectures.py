@@ -164,7 +164,7 @@ def test_adversarial_loss_trains_the_discriminator_and_reverses_into_the_encoder
 
 def test_unlabelled_text_joins_each_tasks_discriminator_term():
     """ASP-MTL with unlabelled text: task k's term of L_adv is one cross-entropy over its labelled
-    and unlabelled shared features, and the unlabelled rows' gradient reaches the encoder reversed."""
+    and unlabelled shared features."""
     specs = [SPECS[0], SPECS[1]]
     model = build("adversarial", specs=specs, encoder=TEXTCNN, adversarial_weight=0.3).eval()
     batches = batches_for(specs)
@@ -181,19 +181,6 @@ def test_unlabelled_text_joins_each_tasks_discriminator_term():
         expected = expected + ce(model.discriminator(feats), torch.full((feats.shape[0],), model.task_index[t]))
     torch.testing.assert_close(adv, expected)
     assert not torch.allclose(adv, model.adversarial_loss(outputs))
-    # the unlabelled term alone: the discriminator gets +∇, the shared encoder −λ∇
-    enc, disc = model.shared_parameters(), list(model.discriminator.parameters())
-    feats_u = model.encoder(unlabelled["cls"]).pooled
-    target = torch.zeros(5, dtype=torch.long)
-    rev = ce(model.discriminator(gradient_reversal(feats_u, 0.3)), target)
-    plain = ce(model.discriminator(feats_u), target)
-    g_rev = torch.autograd.grad(rev, enc + disc, retain_graph=True, allow_unused=True, materialize_grads=True)
-    g_plain = torch.autograd.grad(plain, enc + disc, allow_unused=True, materialize_grads=True)
-    for a, b in zip(g_rev[len(enc):], g_plain[len(enc):]):
-        torch.testing.assert_close(a, b)
-    assert any(b.abs().sum() > 0 for b in g_plain[: len(enc)])
-    for a, b in zip(g_rev[: len(enc)], g_plain[: len(enc)]):
-        torch.testing.assert_close(a, -0.3 * b)
     assert model.uses_unlabelled and not build("shared_private", specs=specs).uses_unlabelled
 
 

@@ -258,8 +258,9 @@ class FduMtl(Benchmark):
     Splits follow the MAN code: dev = the LAST `dev_size` (default 200) lines of
     `<domain>.task.train`, train = the lines before them, test = `<domain>.task.test`,
     unlabelled = `<domain>.task.unlabel` (the Amazon domains' raw reviews are lower-cased and
-    PTB-tokenised like the labelled files by `treebank.treebank_like`). With `merge_dev_into_train=True` (the GetMTL
-    protocol, which has no dev set) train is the whole `.task.train` file and dev still
+    PTB-tokenised like the labelled files by `treebank.treebank_like`). With
+    `merge_dev_into_train=True` (the GetMTL protocol, which has no dev set) train is the whole
+    `.task.train` file and dev still
     holds its last `dev_size` lines, for monitoring only: dev then overlaps train, so do not
     select checkpoints on it. `max_train_examples` keeps the first N training lines.
     Lines with an empty text are dropped and counted in `skipped_lines` (the real

@@ -122,8 +122,8 @@ class AdversarialSharedPrivate(SharedPrivate):
                 terms.append(F.cross_entropy(self.discriminator(pooled.detach()), target))
                 frozen = F.linear(pooled, self.discriminator.weight.detach(), self.discriminator.bias.detach())
                 confusion.append(-F.log_softmax(frozen, dim=-1).mean(dim=-1).mean())
-        self.last_discriminator_loss = torch.stack(terms).sum().detach()
         loss = torch.stack(terms).sum()
+        self.last_discriminator_loss = loss.detach()
         return loss + weight * torch.stack(confusion).sum() if confusion else loss
 
     def difference_loss(self, outputs: Mapping[str, TaskOutput]) -> torch.Tensor:
@@ -146,7 +146,7 @@ class AdversarialSharedPrivate(SharedPrivate):
         # the discriminator's cross-entropy, whichever the encoder's objective
         self.last_auxiliary = {"last_step_adversarial_loss": self.last_discriminator_loss,
                                "last_step_orthogonality_loss": diff.detach()}
-        # λ is applied inside the gradient reversal (to the encoder's gradient only), γ here
+        # λ is applied inside adversarial_loss (to the encoder's gradient only), γ here
         return adv + self.settings.orthogonality_weight * diff
 
     def evaluation_record(self, batches: Mapping[str, Sequence[Batch]]) -> dict[str, Any]:
