@@ -17,12 +17,12 @@ from collections import defaultdict
 from pathlib import Path
 
 
-def mean_std(values: list[float]) -> str:
+def mean_std(values: list[float], digits: int = 4) -> str:
     if not values:
         return "-"
     if len(values) == 1:
-        return f"{values[0]:.4f}"
-    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
 def main() -> None:
@@ -63,6 +63,8 @@ def main() -> None:
             print(f"| {main} | {r['seed']} | {ranking} | {trials} | {', '.join(r['selected']) or '(none)'} "
                   f"| {', '.join(r['baselines']['random']['aux']) or '(none)'} |")
     print()
+    print_tau_stability(by_main)
+    print()
     print("| main task | seed | GradTS: importance of all tasks (s) | GradTS: trials (s) | GradTS total (s) "
           "| exhaustive ≤ 2 (s, runs) | GradTS / exhaustive | GradTS set (dev) | exhaustive best (dev) |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -73,6 +75,17 @@ def main() -> None:
               f"| {c['exhaustive']:.0f} ({len(ex['runs'])}) | {c['gradts_total'] / c['exhaustive']:.2f} "
               f"| {', '.join(r['selected']) or '(none)'} ({chosen if chosen is None else f'{chosen:.4f}'}) "
               f"| {', '.join(ex['best']) or '(none)'} ({ex['best_dev']:.4f}) |")
+
+
+def print_tau_stability(by_main: dict[str, list[dict]]) -> None:
+    """τ(main, candidate) as mean ± std over seeds: how stable the ranking GradTS acts on is."""
+    candidates = sorted({c for rs in by_main.values() for r in rs for c in r["taus"]})
+    print("| main task | seeds | " + " | ".join(f"τ with {c}" for c in candidates) + " |")
+    print("|---|---|" + "---|" * len(candidates))
+    for main, rs in by_main.items():
+        cells = [mean_std([r["taus"][c] for r in rs if c in r["taus"]], digits=2) if c != main else "-"
+                 for c in candidates]
+        print(f"| {main} | {len(rs)} | " + " | ".join(cells) + " |")
 
 
 def write_mean_heatmap(reports: list[dict], path: Path) -> None:
