@@ -260,11 +260,10 @@ class FduMtl(Benchmark):
     unlabelled = `<domain>.task.unlabel` (the Amazon domains' raw reviews are lower-cased and
     PTB-tokenised like the labelled files by `treebank.treebank_like`). With
     `merge_dev_into_train=True` (the GetMTL protocol, which has no dev set) train is the whole
-    `.task.train` file and dev still
-    holds its last `dev_size` lines, for monitoring only: dev then overlaps train, so do not
-    select checkpoints on it. `max_train_examples` keeps the first N training lines.
-    Lines with an empty text are dropped and counted in `skipped_lines` (the real
-    `sports_outdoors.task.train` has one, line 1121).
+    `.task.train` file and dev still holds its last `dev_size` lines, for monitoring only: dev
+    then overlaps train, so do not select checkpoints on it. `max_train_examples` keeps the
+    first N training lines. Lines with an empty text are dropped and counted in `skipped_lines`
+    (the real `sports_outdoors.task.train` has one, line 1121).
     """
 
     name = "fdu-mtl"
