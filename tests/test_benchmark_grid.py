@@ -168,6 +168,17 @@ def kill_during_step_5(suite, out: Path, monkeypatch) -> None:
 
 @pytest.mark.parametrize("workers", [0, 1])
 def test_a_killed_run_continues_from_its_checkpoint(toy_csv_task, monkeypatch, capsys, workers):
+    # in-process runs keep this process's thread count and the worker uses cores // 1: make them
+    # equal (else OMP_NUM_THREADS=1 in the caller's environment changes sums in their last bits)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(available_cores())
+    try:
+        _killed_run_continues(toy_csv_task, monkeypatch, capsys, workers)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _killed_run_continues(toy_csv_task, monkeypatch, capsys, workers) -> None:
     suite = resolve_suite(write_suite(toy_csv_task, steps=8, training={"checkpoint_every": 3}))
     reference = run_benchmark(suite, out=toy_csv_task / "reference", workers=0, methods=["ls"], seeds=[1])
     assert reference.outcomes[0].ok

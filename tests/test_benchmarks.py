@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from textmtl.data.benchmarks import (
     AMAZON_14,
@@ -18,6 +20,7 @@ from textmtl.data.benchmarks import (
     hold_out,
     load_custom_task,
     resolve_data_dir,
+    sample_in_order,
 )
 from textmtl.data.checksums import checksum_groups, known_checksums, verify
 from textmtl.data.tasks import Example, TaskKind
@@ -58,6 +61,41 @@ def test_hold_out_is_fixed_and_ordered() -> None:
     assert len(rest) == 45 and len(dev) == 5
     assert [int(e.text) for e in dev] == sorted(int(e.text) for e in dev)
     assert {e.text for e in rest} | {e.text for e in dev} == {e.text for e in examples}
+
+
+@given(st.integers(0, 60), st.integers(1, 80), st.integers(0, 5))
+def test_sample_in_order_is_a_fixed_ordered_subset(length: int, n: int, seed: int) -> None:
+    examples = [Example(str(i), i % 2) for i in range(length)]
+    sample = sample_in_order(examples, n, seed=seed)
+    assert len(sample) == min(n, length)
+    picked = [int(e.text) for e in sample]
+    assert picked == sorted(set(picked)) and set(picked) <= set(range(length))
+    assert sample == sample_in_order(examples, n, seed=seed)
+
+
+def test_subsample_first_or_random(tmp_path: Path) -> None:
+    from textmtl.api import as_config, load_tasks
+
+    fake_fdu(tmp_path, "books", n_train=60, n_test=40)
+    base = {"data": {"benchmark": "fdu-mtl", "tasks": ["books"], "dev_size": 10,
+                     "max_train_examples": 8, "max_eval_examples": 5}}
+
+    def numbers(examples: list[Example]) -> list[int]:
+        return [int(e.text.split()[-1]) for e in examples]
+
+    (first,) = load_tasks(as_config(base), tmp_path)
+    assert numbers(first.train) == list(range(8)) and numbers(first.test) == list(range(5))
+    assert numbers(first.dev) == list(range(50, 55))  # the MAN dev split (last 10 lines), then capped
+    (spread,) = load_tasks(as_config(base, ["data.subsample=random"]), tmp_path)
+    (other_seed,) = load_tasks(as_config(base, ["data.subsample=random", "seed=7"]), tmp_path)
+    assert (spread.train, spread.dev, spread.test) == (other_seed.train, other_seed.dev, other_seed.test)
+    splits = ((spread.train, range(50), 8), (spread.dev, range(50, 60), 5), (spread.test, range(40), 5))
+    for split, pool, size in splits:
+        picked = numbers(split)
+        assert len(picked) == size and picked == sorted(picked) and set(picked) <= set(pool)
+        assert picked != list(pool)[:size]  # not the file's first lines
+    with pytest.raises(ConfigError, match="subsample"):
+        as_config(base, ["data.subsample=shuffled"])
 
 
 # --------------------------------------------------------------------------- registry

@@ -24,7 +24,7 @@ import torch
 
 from .config import Config, apply_overrides, load_config, validate_config
 from .data.batching import EncodedSplit, eval_batches
-from .data.benchmarks import get_benchmark, load_custom_task, resolve_data_dir
+from .data.benchmarks import get_benchmark, load_custom_task, resolve_data_dir, sample_in_order
 from .data.tasks import Example, TaskData, TaskKind, TaskSpec
 from .data.text_encoders import TextEncoder
 from .errors import ConfigError, TextmtlError, TrainingError
@@ -56,14 +56,23 @@ def as_config(config: Config | dict | str | Path, overrides: list[str] | None = 
     return load_config(config, overrides)
 
 
+def _cap(examples: list[Example], n: int | None, subsample: str) -> list[Example]:
+    """At most `n` examples: the first ones, or a fixed-seed random sample in file order."""
+    if n is None:
+        return examples
+    return examples[:n] if subsample == "first" else sample_in_order(examples, n)
+
+
 def load_tasks(config: Config, data_dir: str | Path | None = None) -> list[TaskData]:
     """Read every task the config names (benchmark tasks and custom tasks)."""
     d = config.data
     root = resolve_data_dir(data_dir or d.data_dir)
+    # `first`: the loaders cap train in file order; `random`: they keep it whole and it is sampled below
+    loader_cap = d.max_train_examples if d.subsample == "first" else None
     tasks: list[TaskData] = []
     if d.benchmark is not None:
         tasks += get_benchmark(d.benchmark).load(
-            root, d.tasks, dev_size=d.dev_size, max_train_examples=d.max_train_examples,
+            root, d.tasks, dev_size=d.dev_size, max_train_examples=loader_cap,
             merge_dev_into_train=d.merge_dev_into_train, skip_bad_lines=d.skip_bad_lines, unlabelled=d.unlabelled,
         )
     for custom in d.custom_tasks:
@@ -71,14 +80,16 @@ def load_tasks(config: Config, data_dir: str | Path | None = None) -> list[TaskD
         spec["fmt"] = spec.pop("format")
         if not d.unlabelled:
             spec["files"].pop("unlabelled", None)
-        tasks.append(load_custom_task(**spec, max_train_examples=d.max_train_examples,
+        tasks.append(load_custom_task(**spec, max_train_examples=loader_cap,
                                       skip_bad_lines=d.skip_bad_lines))
     names = [t.name for t in tasks]
     if len(set(names)) != len(names):
         raise ConfigError(f"data: task names must be unique, got {names}")
-    if d.max_eval_examples is not None:
-        for t in tasks:
-            t.dev, t.test = t.dev[: d.max_eval_examples], t.test[: d.max_eval_examples]
+    train_cap = None if d.subsample == "first" else d.max_train_examples
+    for t in tasks:
+        t.train = _cap(t.train, train_cap, d.subsample)
+        t.dev = _cap(t.dev, d.max_eval_examples, d.subsample)
+        t.test = _cap(t.test, d.max_eval_examples, d.subsample)
     for t in tasks:
         if not t.train:
             raise ConfigError(f"data: task '{t.name}' has no training examples")

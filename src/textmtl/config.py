@@ -50,6 +50,10 @@ class DataConfig(_Strict):
     dev_size: int | None = None  # benchmark default when None (FDU-MTL: last 200 lines of train)
     max_train_examples: int | None = Field(default=None, ge=1)
     max_eval_examples: int | None = Field(default=None, ge=1)
+    # which examples the two caps keep: `first` N in file order, or a `random` fixed-seed sample
+    # (the same for every training seed). Files sorted by source or genre (GLUE CoLA, STS-B) give
+    # unrepresentative `first` slices; FDU-MTL's files are shuffled.
+    subsample: Literal["first", "random"] = "first"
     merge_dev_into_train: bool = False
     # read the unlabelled text (FDU-MTL .task.unlabel) and feed it to an architecture that uses it
     # (adversarial: ASP-MTL's task discriminator); any other architecture rejects it

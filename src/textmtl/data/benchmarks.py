@@ -71,6 +71,14 @@ def hold_out(examples: Sequence[Example], size: int, seed: int = SPLIT_SEED) -> 
     return rest, sample
 
 
+def sample_in_order(examples: Sequence[Example], n: int, seed: int = SPLIT_SEED) -> list[Example]:
+    """A fixed-seed random sample of `n` examples (all of them if there are fewer), in file order.
+
+    The sample depends on the file and `seed` only, never on the training seed, so every run of
+    a grid sees the same examples. `data.subsample: random` caps splits with it."""
+    return list(examples) if n >= len(examples) else hold_out(examples, n, seed=seed)[1]
+
+
 def _check_sizes(
     task: str, path: Path, n: int, dev_size: int | None, max_train_examples: int | None, default_dev: int = 0
 ) -> int:
