@@ -203,6 +203,16 @@ def test_cache_leaves_nothing_when_the_computation_fails(tmp_path):
     assert cache.load("A", {}) is None and not list(tmp_path.glob("A-*[!k]"))  # only the lock file
 
 
+def test_an_option_added_later_keeps_earlier_keys_at_its_default():
+    from textmtl.selection.pipeline import keyed_config
+
+    cfg = {"name": "x", "data": {"benchmark": "glue", "max_train_examples": 500}, "training": {"num_threads": 1}}
+    before = keyed_config(cfg)  # a config written before `data.subsample` existed
+    assert before == {"data": {"benchmark": "glue", "max_train_examples": 500}, "training": {}}
+    assert keyed_config({**cfg, "data": {**cfg["data"], "subsample": "first"}}) == before
+    assert keyed_config({**cfg, "data": {**cfg["data"], "subsample": "random"}}) != before
+
+
 # --------------------------------------------------------------------------- selection rules
 
 TAUS = {"A": 0.8, "B": 0.65, "C": 0.6, "D": 0.3}

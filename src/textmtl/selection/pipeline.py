@@ -72,6 +72,10 @@ DEFAULT_IMPORTANCE_BATCH_SIZE = 16  # examples per backward pass; per-example gr
 # keys that do not change what a run computes (left out of cache keys and run names)
 _NOT_KEYED = ("name", "output")
 _NOT_KEYED_TRAINING = ("num_threads", "device", "checkpoint_every")
+# Options added to the config after runs and importance matrices were first cached: they enter the
+# keys only when set to something other than their default (the behaviour before they existed), so
+# adding an option leaves every earlier cache entry valid.
+_KEYED_UNLESS_DEFAULT = ((("data", "subsample"), "first"),)
 
 
 @dataclass
@@ -193,6 +197,9 @@ def keyed_config(config: dict[str, Any]) -> dict[str, Any]:
     for k in _NOT_KEYED_TRAINING:
         keyed.get("training", {}).pop(k, None)
     keyed.get("data", {}).pop("data_dir", None)
+    for (section, key), default in _KEYED_UNLESS_DEFAULT:
+        if keyed.get(section, {}).get(key, default) == default:
+            keyed.get(section, {}).pop(key, None)
     return keyed
 
 
