@@ -67,12 +67,10 @@ def load_tasks(config: Config, data_dir: str | Path | None = None) -> list[TaskD
     """Read every task the config names (benchmark tasks and custom tasks)."""
     d = config.data
     root = resolve_data_dir(data_dir or d.data_dir)
-    # `first`: the loaders cap train in file order; `random`: they keep it whole and it is sampled below
-    loader_cap = d.max_train_examples if d.subsample == "first" else None
     tasks: list[TaskData] = []
     if d.benchmark is not None:
         tasks += get_benchmark(d.benchmark).load(
-            root, d.tasks, dev_size=d.dev_size, max_train_examples=loader_cap,
+            root, d.tasks, dev_size=d.dev_size,
             merge_dev_into_train=d.merge_dev_into_train, skip_bad_lines=d.skip_bad_lines, unlabelled=d.unlabelled,
         )
     for custom in d.custom_tasks:
@@ -80,14 +78,12 @@ def load_tasks(config: Config, data_dir: str | Path | None = None) -> list[TaskD
         spec["fmt"] = spec.pop("format")
         if not d.unlabelled:
             spec["files"].pop("unlabelled", None)
-        tasks.append(load_custom_task(**spec, max_train_examples=loader_cap,
-                                      skip_bad_lines=d.skip_bad_lines))
+        tasks.append(load_custom_task(**spec, skip_bad_lines=d.skip_bad_lines))
     names = [t.name for t in tasks]
     if len(set(names)) != len(names):
         raise ConfigError(f"data: task names must be unique, got {names}")
-    train_cap = None if d.subsample == "first" else d.max_train_examples
-    for t in tasks:
-        t.train = _cap(t.train, train_cap, d.subsample)
+    for t in tasks:  # the caps apply to the final splits (after dev is held out or merged into train)
+        t.train = _cap(t.train, d.max_train_examples, d.subsample)
         t.dev = _cap(t.dev, d.max_eval_examples, d.subsample)
         t.test = _cap(t.test, d.max_eval_examples, d.subsample)
     for t in tasks:

@@ -130,7 +130,8 @@ class Benchmark(ABC):
 
     `load` options shared by all benchmarks:
     - `dev_size`: size of the dev split (the benchmark's default if None);
-    - `max_train_examples`: keep only the first N training examples;
+    - `max_train_examples`: keep only the first N training examples (`load_tasks` leaves it
+      unset and applies the config's caps itself, first N or a random sample);
     - `merge_dev_into_train`: train on the whole training file, dev included (dev stays
       available for monitoring only; use for protocols that have no dev set);
     - `skip_bad_lines`: count and drop malformed lines instead of failing;
