@@ -27,8 +27,10 @@ def main() -> None:
             params = train_steps(make_trainer(config(method, accumulation=accumulation), sync))
             if sync.is_main:
                 save_file({k: v.contiguous() for k, v in params.items()}, str(out / f"{method}.safetensors"))
-    finally:
+    except BaseException:
         shutdown()
+        raise
+    shutdown(wait_for_peers=True)
 
 
 if __name__ == "__main__":

@@ -84,9 +84,13 @@ def test_two_processes_equal_one_process_on_the_global_batch(tmp_path):
         out.mkdir()
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
                "OMP_NUM_THREADS": "1"}
-        proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-                               str(ROOT / "tests" / "_ddp_worker.py"), str(out), str(accumulation), *names],
-                              capture_output=True, text=True, env=env, timeout=600)
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                   str(ROOT / "tests" / "_ddp_worker.py"), str(out), str(accumulation), *names]
+        proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+        if proc.returncode != 0 and "(SIGABRT)" in proc.stderr:
+            # a gloo process aborted inside the C++ runtime (seen once in CI, on a loaded machine; 0 of
+            # 60 local repeats): one more attempt; a Python error or a wrong result still fails
+            proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
         assert proc.returncode == 0, proc.stderr[-3000:]
         for method in names:
             single = train_steps(make_trainer(config(method)))

@@ -156,11 +156,15 @@ def train(
         cfg = as_config(config, overrides)
     sync = init_from_env(cfg.training.device)  # torchrun: every process runs this function
     try:
-        return _train(cfg, sync, saved, partial, data_dir=data_dir, name=name, runs_dir=runs_dir, reporter=reporter,
-                      progress=progress)
-    finally:
+        result = _train(cfg, sync, saved, partial, data_dir=data_dir, name=name, runs_dir=runs_dir, reporter=reporter,
+                        progress=progress)
+    except BaseException:
         if sync.distributed:
-            shutdown()
+            shutdown()  # no barrier: the other processes may never reach it
+        raise
+    if sync.distributed:
+        shutdown(wait_for_peers=True)
+    return result
 
 
 def _train(cfg: Config, sync: StepSync, saved: dict | None, partial: Path | None, *, data_dir, name, runs_dir,

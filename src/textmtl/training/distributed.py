@@ -154,6 +154,10 @@ def local_device(device: str) -> str:
     return device
 
 
-def shutdown() -> None:
+def shutdown(*, wait_for_peers: bool = False) -> None:
+    """Leave the process group. `wait_for_peers` (after a normal finish): a barrier first, so no
+    process tears its connections down while another is still using them (e.g. rank 0 saving)."""
     if dist.is_available() and dist.is_initialized():
+        if wait_for_peers:
+            dist.barrier()
         dist.destroy_process_group()
