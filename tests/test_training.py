@@ -181,6 +181,18 @@ def test_cli_bad_config_is_one_line_exit_2_and_no_run(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize(("args", "expected"), [
+    (("chekc",), "No such command 'chekc'"),
+    (("train", "--bogus"), "No such option: --bogus"),
+    (("benchmark", "amazon-14", "--workers", "two"), "'--workers'"),
+])
+def test_cli_usage_errors_are_one_line_exit_2(tmp_path, args, expected):
+    proc = run_cli(*args, cwd=tmp_path)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1 and expected in lines[0] and "--help" in lines[0], proc.stderr
+
+
 def test_cli_train_skip_bad_lines_predict_and_evaluate(toy_csv_task, tmp_path):
     with open(toy_csv_task / "train.csv", "a") as fh:
         fh.write("no label column here\n")

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -17,6 +16,11 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from .errors import TextmtlError
+
+try:  # typer >= 0.2x carries its own copy of click and raises that copy's exceptions
+    from typer._click.exceptions import ClickException, UsageError
+except ImportError:  # older typer raises the click package's
+    from click.exceptions import ClickException, UsageError  # type: ignore[assignment]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Multi-task learning for NLP.")
 data_app = typer.Typer(no_args_is_help=True, help="Benchmarks: where they are and whether they are intact.")
@@ -456,12 +460,14 @@ def main() -> None:
     except TextmtlError as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)  # '[...]' is text
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
+    except ClickException as exc:  # unknown command or option, bad value: one line, exit 2 for usage
+        ctx = getattr(exc, "ctx", None) if isinstance(exc, UsageError) else None
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        err.print(f"[red]error:[/] {escape(exc.format_message())}{hint}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         err.print("interrupted")
         sys.exit(130)
 
