@@ -23,6 +23,8 @@ from pathlib import Path
 
 import yaml
 
+from textmtl.data.readers import read_text_file
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -49,12 +51,7 @@ def main() -> None:
             source = Path(args.data_dir) / "fdu-mtl" / f"{task}.task.{suffix}"
             copy = utf8 / source.name
             if not copy.exists():  # a few FDU-MTL files are latin-1; the fdu-mtl loader reads them so
-                raw = source.read_bytes()
-                try:
-                    text = raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    text = raw.decode("latin-1")
-                copy.write_text(text, encoding="utf-8")
+                copy.write_text(read_text_file(source, latin1_fallback=True), encoding="utf-8")
             files[split] = str(copy)
         tasks.append({"name": task, "format": "tsv", "has_header": False, "columns": {"label": 0, "text": 1},
                       "files": files})
@@ -72,8 +69,7 @@ def main() -> None:
     names = list(history[0]["dev"])
 
     def score(record: dict, task: str) -> float:
-        value = record["dev"][task]
-        return value["accuracy"] if isinstance(value, dict) else value
+        return record["dev"][task]["accuracy"]
 
     last = sum(score(history[-1], t) for t in names) / len(names)
     best_epoch = max(r["dev_average"] for r in history)
