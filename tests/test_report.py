@@ -26,9 +26,10 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def write_run(path: Path, method: str = "pcgrad", tasks: list[str] = TASKS, diagnostics: bool = True,
-              communication: bool = False, separate: bool = False, finished: bool = True, mmoe: bool = False
-              ) -> Path:
-    """A run directory as `textmtl train` writes it: config.yaml, history.jsonl (3 evaluations), metrics.json."""
+              communication: bool = False, separate: bool = False, finished: bool = True, mmoe: bool = False,
+              dev: bool = True) -> Path:
+    """A run directory as `textmtl train` writes it: config.yaml, history.jsonl (3 evaluations), metrics.json;
+    `dev=False`: a protocol without a dev set (amazon-14), whose records carry no dev scores."""
     path.mkdir(parents=True)
     (path / "config.yaml").write_text(f"name: {path.name}\nseed: 1\nmodel:\n  architecture: hard\n"
                                       f"  encoder:\n    type: textcnn\nmethod:\n  name: {method}\n")
@@ -43,6 +44,8 @@ def write_run(path: Path, method: str = "pcgrad", tasks: list[str] = TASKS, diag
                       "dev_average": 0.6 + 0.1 * n, "best_dev_average": 0.6 + 0.1 * n,
                       "weights": {t: 1.0 / k + 0.05 * n * (i - 1) for i, t in enumerate(job_tasks)},
                       "elapsed_seconds": float(step)}
+            if not dev:
+                record.update(dev={}, dev_average=float("nan"), best_dev_average=float("-inf"))
             if diagnostics:
                 cosine = [[1.0 if i == j else (-0.3 if (i + j) % 2 else 0.2) * (n + 1) / 3 for j in range(k)]
                           for i in range(k)]
@@ -57,10 +60,10 @@ def write_run(path: Path, method: str = "pcgrad", tasks: list[str] = TASKS, diag
             records.append(record)
     (path / "history.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     if finished:
-        metrics = {"tasks": {t: {"dev": {"accuracy": 0.8 + 0.01 * i}, "test": {"accuracy": 0.78 + 0.01 * i}}
-                             for i, t in enumerate(tasks)},
-                   "average": {"dev": 0.81, "test": 0.79}, "method": method, "seed": 1, "steps": 30,
-                   "best_step": 30, "wall_seconds": 42.0, "architecture": {}}
+        metrics = {"tasks": {t: {"dev": {"accuracy": 0.8 + 0.01 * i} if dev else {},
+                                 "test": {"accuracy": 0.78 + 0.01 * i}} for i, t in enumerate(tasks)},
+                   "average": {"dev": 0.81 if dev else float("nan"), "test": 0.79}, "method": method, "seed": 1,
+                   "steps": 30, "best_step": 30, "wall_seconds": 42.0, "architecture": {}}
         (path / "metrics.json").write_text(json.dumps(metrics))
     return path
 
@@ -70,14 +73,14 @@ SCORES = {"stl": {"books": 0.80, "health_personal_care": 0.50, "MR": 0.70},
           "pcgrad": {"books": 0.82, "health_personal_care": 0.55, "MR": 0.63}}
 
 
-def write_benchmark(path: Path, methods: tuple[str, ...] = ("stl", "ls", "pcgrad")) -> Path:
+def write_benchmark(path: Path, methods: tuple[str, ...] = ("stl", "ls", "pcgrad"), dev: bool = True) -> Path:
     """results.csv (2 seeds, means as in SCORES), summary.md and the runs' directories."""
     path.mkdir(parents=True)
     rows = []
     for method in methods:
         for seed, shift in ((1, -0.01), (2, 0.01)):
             name = f"toy-{method}-s{seed}"
-            write_run(path / "runs" / name, method, diagnostics=method == "pcgrad", separate=method == "stl")
+            write_run(path / "runs" / name, method, diagnostics=method == "pcgrad", separate=method == "stl", dev=dev)
             for task, score in SCORES[method].items():
                 rows.append({"suite": "toy", "variant": "default", "method": method, "seed": seed, "task": task,
                              "metric": "accuracy", "dev": score, "test": score + shift, "wall_seconds": 60.0,
@@ -135,6 +138,13 @@ def test_run_without_diagnostics_says_so(tmp_path):
     assert "No task communication matrix in this run" in page
 
 
+def test_run_without_a_dev_set_shows_test_scores_and_loss_curves_only(tmp_path):
+    page = build_report(write_run(tmp_path / "amazon-like", dev=False)).read_text()
+    assert "Test accuracy of the saved model" in page and "per-task test scores" in page
+    assert "the run has no dev scores (its protocol has no dev set), so there are no dev curves" in page
+    assert {"scores.png", "curves.png"} <= set(images_of(page))
+
+
 def test_unfinished_and_per_task_runs(tmp_path):
     run = write_run(tmp_path / "toy.partial", finished=False)
     with open(run / "history.jsonl", "a") as fh:
@@ -172,6 +182,24 @@ def test_benchmark_report_compares_methods_with_stl_and_ls(tmp_path):
     assert "<h3>Benchmark <code>toy</code></h3>" in page and "<td>84.00 ± 1.41</td>" not in page  # summary.md, as HTML
     assert '<td class="num">84.00 ± 1.41</td>' in page
     assert page.count("toy-pcgrad-s") >= 2  # the runs table
+
+
+def test_benchmark_without_a_dev_set_plots_the_training_loss_instead(tmp_path):
+    page = build_report(write_benchmark(tmp_path / "bench", dev=False)).read_text()
+    images = images_of(page)
+    assert "train-loss.png" in images and "dev-curves.png" not in images
+    assert "No run has a dev score (the protocol has no dev set)" in page
+    assert "dev-curves.png" in images_of(build_report(write_benchmark(tmp_path / "with-dev")).read_text())
+
+
+def test_a_re_render_removes_the_figures_the_page_no_longer_has(tmp_path):
+    out = tmp_path / "out"
+    build_report(write_benchmark(tmp_path / "with-dev"), out)
+    (out / "my-notes.png").write_bytes(PNG_MAGIC)  # not the report's: left alone
+    assert (out / "dev-curves.png").is_file()
+    page = build_report(write_benchmark(tmp_path / "no-dev", dev=False), out).read_text()
+    assert not (out / "dev-curves.png").exists() and (out / "train-loss.png").is_file()
+    assert {p.name for p in out.glob("*.png")} == set(images_of(page)) | {"my-notes.png"}
 
 
 def test_benchmark_without_stl_has_no_delta_m_chart_and_a_note(tmp_path):

@@ -145,6 +145,13 @@ def _series(records: Sequence[Mapping], value: Callable[[Mapping], Any]) -> tupl
     return steps, values
 
 
+def _mean_train_loss(record: Mapping) -> float | None:
+    """The mean over tasks of a history record's running training losses (None without finite ones)."""
+    losses = record.get("train_loss")
+    values = [float(v) for v in losses.values() if _finite(v)] if isinstance(losses, dict) else []
+    return sum(values) / len(values) if values else None
+
+
 def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
@@ -192,9 +199,14 @@ def run_report(run: RunData) -> Report:
         split_scores = {split: {t: v[split][metric[t]] for t, v in run.metrics["tasks"].items()
                                 if metric[t] and _finite((v.get(split) or {}).get(metric[t]))}
                         for split in ("dev", "test")}
-        s.intro = f"Dev and test {html.escape(metric_label)} of the saved model (metrics.json)."
-        s.figures.append((add("scores.png", figures.score_bars(tasks, split_scores, metric_label)),
-                          "per-task dev and test scores"))
+        split_scores = {split: v for split, v in split_scores.items() if v}  # a protocol without a dev set
+        splits = " and ".join(split_scores)
+        if split_scores:
+            s.intro = f"{splits.capitalize()} {html.escape(metric_label)} of the saved model (metrics.json)."
+            s.figures.append((add("scores.png", figures.score_bars(tasks, split_scores, metric_label)),
+                              f"per-task {splits} scores"))
+        else:
+            s.notes.append("metrics.json has no finite dev or test score: no score chart.")
         s.html = _run_score_table(run, tasks, metric)
         s.beside = True
     elif run.history:
@@ -215,13 +227,18 @@ def run_report(run: RunData) -> Report:
         extra = {}
         if joint and not separate:
             extra = {1: {"dev average": _series(joint, lambda r: r.get("dev_average"))}}
-        s.intro = ("Left: each task's training loss (running mean over steps); right: each task's dev "
-                   f"{html.escape(metric_label)} at every evaluation"
-                   + (", with the task average in black." if extra else "."))
+        if any(steps for steps, _ in dev.values()):
+            panels = [("training loss", loss), (f"dev {metric_label}", dev)]
+            s.intro = ("Left: each task's training loss (running mean over steps); right: each task's dev "
+                       f"{html.escape(metric_label)} at every evaluation"
+                       + (", with the task average in black." if extra else "."))
+        else:
+            panels, extra = [("training loss", loss)], {}
+            s.intro = ("Each task's training loss (running mean over steps) at every evaluation; the run has no "
+                       "dev scores (its protocol has no dev set), so there are no dev curves.")
         if separate:
             s.notes.append("Each task was trained on its own (one job per task): the steps are counted per task.")
-        s.figures.append((add("curves.png", figures.curves(
-            [("training loss", loss), (f"dev {metric_label}", dev)], tasks, extra)), "training curves"))
+        s.figures.append((add("curves.png", figures.curves(panels, tasks, extra)), "training curves"))
     else:
         s.notes.append("history.jsonl has no evaluation records: no curves.")
     sections.append(s)
@@ -475,21 +492,29 @@ def _load_runs(path: Path, rows: Sequence[Mapping]) -> list[tuple[Mapping, RunDa
 
 def _benchmark_curves(runs: Sequence[tuple[Mapping, RunData]], add, prefix: str, where: str) -> Section:
     s = Section(f"Training of the runs{where}")
-    dev, share, group = {}, {}, {}
+    dev, loss, share, group = {}, {}, {}, {}
     for row, run in runs:
         joint = [r for r in run.history if ":" not in str(r.get("job", ""))]
         key = f"{row['method']} s{row['seed']}"
         group[key] = str(row["method"])
         if joint:
             dev[key] = _series(joint, lambda r: r.get("dev_average"))
+            loss[key] = _series(joint, _mean_train_loss)
         diag = [r for r in joint if isinstance(r.get("gradients"), dict)]
         if diag:
             share[key] = _series(diag, lambda r: r["gradients"].get("conflicting_pairs"))
+    dev = {k: v for k, v in dev.items() if v[0]}
+    loss = {k: v for k, v in loss.items() if v[0]}
     keys = list(group)
     if dev:
         s.intro = "Dev average of every run at its evaluations (one colour per method, one line per seed)."
         s.figures.append((add(f"{prefix}dev-curves.png", figures.lines(dev, keys, "dev average", labels=group)),
                           f"dev average curves{where}"))
+    elif loss:  # a protocol without a dev set (amazon-14 trains on train+dev): the training loss instead
+        s.intro = ("No run has a dev score (the protocol has no dev set), so this is the mean training loss "
+                   "over the tasks at every evaluation (one colour per method, one line per seed).")
+        s.figures.append((add(f"{prefix}train-loss.png", figures.lines(
+            loss, keys, "mean training loss over tasks", labels=group)), f"training loss curves{where}"))
     if share:
         s.figures.append((add(f"{prefix}conflict-share.png", figures.lines(
             share, keys, "share of conflicting task pairs", labels=group)), f"conflict share{where}"))
@@ -651,6 +676,16 @@ def _duration(seconds: Any) -> str:
 # ------------------------------------------------------------------------------ entry point
 
 
+def _previous_images(page: Path) -> set[str]:
+    """The PNG files an earlier report.html in the same directory wrote beside itself (its inline images'
+    titles), so that a re-render removes the ones it no longer has and never touches other files."""
+    try:
+        text = page.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    return set(re.findall(r'<img src="data:image/png;base64,[^"]*" alt="[^"]*" title="([^"/\\]+\.png)">', text))
+
+
 def build_report(path: str | Path, out: str | Path | None = None, reference: str = "stl") -> Path:
     """Write `report.html` and its PNGs into `out` (default `<path>/report/`); returns the page's path."""
     path = Path(path)
@@ -668,6 +703,8 @@ def build_report(path: str | Path, out: str | Path | None = None, reference: str
     target = Path(out) if out is not None else path / "report"
     try:
         target.mkdir(parents=True, exist_ok=True)
+        for name in _previous_images(target / "report.html") - set(report.images):
+            (target / name).unlink(missing_ok=True)  # a figure the new page no longer has: not left beside it
         for name, data in report.images.items():
             (target / name).write_bytes(data)
         page = target / "report.html"
