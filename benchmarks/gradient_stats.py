@@ -1,7 +1,9 @@
 """Gradient diagnostics of finished gradient-method runs, summarised over all their evaluations
 (docs/RESULTS.md §11): pairwise cosine range, share of conflicting pairs, the largest distance of a
 method weight from 1/K, and the range of ||g0|| (the norm of the mean task gradient, from the
-cosines and norms: ||g0||^2 = (1/K^2) sum_ij n_i n_j cos_ij).
+cosines and norms: ||g0||^2 = (1/K^2) sum_ij n_i n_j cos_ij). The weight distance is comparable
+only for methods whose logged weights sum to 1 (getmtl, mgda); nash_mtl's, pcgrad's or cagrad's
+weights live on other scales.
 
     .venv/bin/python benchmarks/gradient_stats.py benchmarks/results/runs/amazon14-getmtl-s? \
         benchmarks/results/runs/amazon14-mgda-s?
