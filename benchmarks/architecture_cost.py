@@ -45,7 +45,8 @@ from textmtl.data.text_encoders import WordTextEncoder
 from textmtl.data.vocab import Vocabulary
 from textmtl.methods import StepContext, make_method
 from textmtl.models.architectures import Architecture
-from textmtl.models.build import ARCHITECTURES, build_model
+from textmtl.models.build import build_model
+from textmtl.registry import architectures
 from textmtl.models.heads import task_loss
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "architecture_cost.json"
@@ -148,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
 
     k = size["tasks"]
     if "architectures" in scenarios:
-        rows = [row(a, a, k, size) for a in ARCHITECTURES if a != "hierarchical"]
+        rows = [row(a, a, k, size) for a in architectures.names() if a not in ("hierarchical", "separate")]
         rows += [row("adversarial_aux_apart", "adversarial", k, size, fuse=False),
                  row("hard_2layer", "hard", k, size, layers=2),
                  row("hierarchical", "hierarchical", k, size, layers=2)]

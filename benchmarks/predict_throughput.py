@@ -69,7 +69,7 @@ def child(argv: list[str]) -> None:
 
 def sample_lines(data_dir: Path, n: int, path: Path) -> dict:
     """`n` texts drawn with repetition (seed 0) from every FDU-MTL test file, one per line."""
-    from textmtl.data.benchmarks import FDU_MTL_DOMAINS
+    from textmtl.data.sets import FDU_MTL_DOMAINS
     from textmtl.data.readers import read_fdu_mtl_file
 
     pool = [ex.text for d in FDU_MTL_DOMAINS
@@ -157,7 +157,7 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _timing import machine_info
 
-    from textmtl.data.benchmarks import resolve_data_dir
+    from textmtl.data.sets import resolve_data_dir
 
     n = 2_000 if args.quick else args.lines
     models = [m for m in args.models.split(",") if m]

@@ -20,11 +20,12 @@ from textmtl.errors import ConfigError
 from textmtl.methods import StepContext, make_method
 from textmtl.models.architectures.adversarial import gradient_reversal, orthogonality_penalty
 from textmtl.models.architectures.graph_complete import CompleteGraphRound
-from textmtl.models.build import ARCHITECTURES, build_model
+from textmtl.models.build import build_model
+from textmtl.registry import architectures
 from textmtl.models.heads import task_loss
 from textmtl.training.run_directory import load_run
 
-ARCHS = list(ARCHITECTURES)
+ARCHS = [a for a in architectures.names() if a != "separate"]  # separate shares nothing: tested on its own
 METHODS = [("ls", {}), ("pcgrad", {"seed": 0}), ("mgda", {"backend": "representation"})]
 # methods whose gradient is one backward pass (`fuses_auxiliary`): the auxiliary loss joins that pass
 FUSING = [("uw", {}), ("imtl_l", {}), ("dwa", {}), ("rlw", {"seed": 0}), ("famo", {}), ("tchebycheff", {}), ("gls", {})]

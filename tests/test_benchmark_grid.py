@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 
 from textmtl.benchmarking import plan_runs, resolve_suite, run_benchmark
 from textmtl.benchmarking.runner import available_cores
-from textmtl.data.benchmarks import AMAZON_14, FDU_MTL_DOMAINS
+from textmtl.data.sets import AMAZON_14, FDU_MTL_DOMAINS
 from textmtl.reporting.grid_metrics import delta_m
 from textmtl.reporting.grid_summary import RESULT_COLUMNS, read_results_csv
 

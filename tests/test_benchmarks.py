@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from textmtl.data.benchmarks import (
+from textmtl.data.sets import (
     AMAZON_14,
     BENCHMARKS,
     FDU_MTL_DOMAINS,
@@ -18,10 +18,10 @@ from textmtl.data.benchmarks import (
     describe_files,
     get_benchmark,
     hold_out,
-    load_custom_task,
     resolve_data_dir,
     sample_in_order,
 )
+from textmtl.data.custom import load_custom_task
 from textmtl.data.checksums import checksum_groups, known_checksums, verify
 from textmtl.data.tasks import Example, TaskKind
 from textmtl.data.treebank import treebank_like

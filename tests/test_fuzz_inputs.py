@@ -23,7 +23,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from textmtl.config import Config, load_config
-from textmtl.data.benchmarks import GLUE_TASKS, FduMtl, Glue, load_custom_task
+from textmtl.data.custom import load_custom_task
+from textmtl.data.sets import GLUE_TASKS, FduMtl, Glue
 from textmtl.data.readers import infer_labels, read_fdu_mtl_file, read_table_file
 from textmtl.data.tasks import TaskKind
 from textmtl.errors import ConfigError, DataError, TextmtlError

@@ -10,7 +10,7 @@ import pytest
 
 import textmtl
 from textmtl.data.batching import EncodedSplit, SharedInputStream, make_streams
-from textmtl.data.benchmarks import get_benchmark
+from textmtl.data.sets import get_benchmark
 from textmtl.data.conll import read_conll_file
 from textmtl.data.tags import entity_scores, get_entities, iob1_to_iob2
 from textmtl.data.tasks import Example, TaskKind

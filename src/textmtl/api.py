@@ -22,9 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import Config, apply_overrides, load_config, validate_config
+from .config import ConfigBase as Config
+from .config import apply_overrides, load_config, validate_config
 from .data.batching import EncodedSplit, eval_batches
-from .data.benchmarks import get_benchmark, load_custom_task, resolve_data_dir, sample_in_order
+from .data.custom import load_custom_task
+from .data.sets import get_benchmark, resolve_data_dir, sample_in_order
 from .data.tasks import Example, TaskData, TaskKind, TaskSpec
 from .data.text_encoders import TextEncoder
 from .errors import ConfigError, TextmtlError, TrainingError
@@ -195,7 +197,7 @@ def _train(cfg: Config, sync: StepSync, saved: dict | None, partial: Path | None
     if saved is not None and saved["fingerprint"] != fingerprint:
         raise TrainingError(f"--resume: the data or vocabulary of {partial} differ from those the run started with")
     seed_everything(cfg.seed)
-    model = build_model(cfg.model, specs, text_encoder, separate=method.trains_tasks_separately, seed=cfg.seed)
+    model = build_model(cfg.model, specs, text_encoder, seed=cfg.seed)
     check_unlabelled(cfg, model, tasks)
     model.to(cfg.training.device)
     sync.broadcast_parameters(model)
@@ -227,23 +229,21 @@ def _train(cfg: Config, sync: StepSync, saved: dict | None, partial: Path | None
                 ckpt.jobs_done.append(_fit_summary(fit))
             return fit
 
-        if method.trains_tasks_separately:
-            for i, task in enumerate(specs):
-                if i < len(fits):  # finished before the interruption; its weights are in the checkpoint
-                    continue
-                seed_everything(cfg.seed + i)
-                job_method = make_method(cfg.method.name, cfg.method.params)
-                fits.append(run_job(i, Trainer(
-                    model.models[task.name], job_method, {task.name: encoded[task.name]}, cfg.training,
-                    seed=cfg.seed, pad_id=text_encoder.pad_id, reporter=reporter, on_record=writer.record,
-                    label=f"{cfg.method.name}:{task.name}", checkpoint=ckpt, sync=sync)))
-            steps, best_step = sum(f.steps for f in fits), {s.name: f.best_step for s, f in zip(specs, fits)}
-        else:
-            fit = run_job(0, Trainer(model, method, encoded, cfg.training, seed=cfg.seed, pad_id=text_encoder.pad_id,
-                                     reporter=reporter, on_record=writer.record, label=cfg.method.name,
-                                     checkpoint=ckpt, sync=sync))
-            fits = [fit]
-            steps, best_step = fit.steps, fit.best_step
+        jobs = model.training_jobs()  # one over every task; `separate` (STL): one per task
+        for i, job in enumerate(jobs):
+            if i < len(fits):  # finished before the interruption; its weights are in the checkpoint
+                continue
+            if job.seed_offset is not None:
+                seed_everything(cfg.seed + job.seed_offset)
+            job_method = method if len(jobs) == 1 else make_method(cfg.method.name, cfg.method.params)
+            label = cfg.method.name if job.label is None else f"{cfg.method.name}:{job.label}"
+            fits.append(run_job(i, Trainer(
+                job.model, job_method, {t: encoded[t] for t in job.tasks}, cfg.training, seed=cfg.seed,
+                pad_id=text_encoder.pad_id, reporter=reporter, on_record=writer.record, label=label,
+                checkpoint=ckpt, sync=sync)))
+        steps = sum(f.steps for f in fits)
+        best_step = fits[0].best_step if len(jobs) == 1 else {
+            t: f.best_step for job, f in zip(jobs, fits) for t in job.tasks}
         wall = time.perf_counter() - start
         metrics = final_metrics(model, encoded, cfg, text_encoder.pad_id)
         skipped_steps: dict[str, int] = {}

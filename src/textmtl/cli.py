@@ -197,7 +197,7 @@ def _write_lines(fh, values) -> int:
 @data_app.command("list")
 def data_list(data_dir: DataDir = None) -> None:
     """Each known benchmark, its tasks and split sizes, and whether it was found."""
-    from .data.benchmarks import BENCHMARKS, resolve_data_dir
+    from .data.sets import BENCHMARKS, resolve_data_dir
 
     root = resolve_data_dir(data_dir)
     out.print(f"data directory: {root}")
@@ -222,7 +222,7 @@ def data_list(data_dir: DataDir = None) -> None:
 def data_verify(data_dir: DataDir = None,
                 benchmark: Annotated[Optional[str], typer.Option(help="Only this benchmark.")] = None) -> None:
     """Check data files against the SHA-256 sums shipped with textmtl."""
-    from .data.benchmarks import resolve_data_dir
+    from .data.sets import resolve_data_dir
     from .data.checksums import verify
 
     results = verify(resolve_data_dir(data_dir), benchmark)
@@ -250,6 +250,41 @@ def methods_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSO
         hp = ", ".join(f"{k}={v!r}" for k, v in r["hyperparameters"].items()) or "-"
         table.add_row(n, ", ".join(r["backends"]), hp, r["doc"])
     out.print(table)
+
+
+@app.command("list")
+def list_components(
+    kind: Annotated[Optional[str], typer.Argument(
+        help="methods, aggregators, architectures, encoders, formats, benchmarks, samplers or exporters; "
+             "none: every kind.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The registered components of one kind (or of every kind): names, settings with defaults, summary."""
+    from .registry import REGISTRIES, registry
+
+    kinds = [registry(kind).kind] if kind is not None else list(REGISTRIES)
+    rows = {k: REGISTRIES[k].describe() for k in kinds}
+    if "methods" in rows:  # a method's settings are its hyper-parameters
+        from .methods import method_hyperparameters
+
+        for row, entry in zip(rows["methods"], REGISTRIES["methods"].entries()):
+            row["settings"] = method_hyperparameters(entry.obj)
+    if "aggregators" in rows:
+        for row, entry in zip(rows["aggregators"], REGISTRIES["aggregators"].entries()):
+            row["settings"] = dict(entry.obj.hparam_defaults())
+    if as_json:
+        out.print_json(json.dumps(rows if kind is None else rows[kinds[0]], default=repr))
+        return
+    for k, entries in rows.items():
+        table = Table(title=f"{k} ({REGISTRIES[k].key})")
+        for col in ("name", "settings", "description"):
+            table.add_column(col)
+        for r in entries:
+            settings = ", ".join(f"{n}={v!r}" for n, v in r["settings"].items()) or "-"
+            table.add_row(escape(r["name"]), escape(settings), escape(r["summary"]))
+        if not entries:
+            table.add_row("-", "-", "none registered")
+        out.print(table)
 
 
 @app.command()

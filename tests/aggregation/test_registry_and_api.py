@@ -6,6 +6,8 @@ import inspect
 import json
 
 import pytest
+
+from textmtl.registry import aggregators
 import torch
 
 from textmtl.aggregation import (
@@ -103,7 +105,7 @@ def test_register_decorator():
         with pytest.raises(TypeError):
             register("_bad")(int)
     finally:
-        AGGREGATORS.pop("_test_dummy")
+        aggregators.unregister("_test_dummy")
 
 
 def test_describe_lists_every_method_with_defaults():

@@ -1,4 +1,4 @@
-"""Name -> class registry of the aggregators, with hyper-parameter validation."""
+"""The aggregators' registry (``textmtl.registry.aggregators``), with hyper-parameter validation."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ..registry import aggregators
 from ._base import Aggregator
 
 __all__ = ["AGGREGATORS", "describe", "make_aggregator", "register"]
 
-#: Registered aggregator classes by name (filled by the ``@register`` decorators).
-AGGREGATORS: dict[str, type[Aggregator]] = {}
+#: Registered aggregator classes by name (a read-only view of ``textmtl.registry.aggregators``).
+AGGREGATORS = aggregators.view()
 
 _A = TypeVar("_A", bound=type[Aggregator])
 
@@ -22,10 +23,8 @@ def register(name: str) -> Callable[[_A], _A]:
     def decorator(cls: _A) -> _A:
         if not (isinstance(cls, type) and issubclass(cls, Aggregator)):
             raise TypeError(f"@register({name!r}) expects an Aggregator subclass, got {cls!r}")
-        if name in AGGREGATORS and AGGREGATORS[name] is not cls:
-            raise ValueError(f"aggregator name {name!r} is already registered by {AGGREGATORS[name].__name__}")
+        aggregators.add(name, cls, settings=None)
         cls.name = name
-        AGGREGATORS[name] = cls
         return cls
 
     return decorator

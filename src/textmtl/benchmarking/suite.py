@@ -41,7 +41,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..config import Config, _walk
+from ..config import _walk, config_model
 from ..errors import ConfigError
 
 SUITE_PACKAGE = "textmtl.resources.suites"
@@ -305,7 +305,7 @@ def _build(spec: SuiteSpec, source: str, base_dir: Path, default_name: str, buil
     base_only = deep_merge(spec.base, {"name": "check", "seed": 1, "method": "ls"})
     _resolve_custom_files(base_only, base_dir)
     try:
-        Config.model_validate(base_only)
+        config_model().model_validate(base_only)
     except ValidationError as exc:
         raise ConfigError(_config_error(exc.errors()[0], source, "base")) from None
     for quick in (False, True):
@@ -315,7 +315,7 @@ def _build(spec: SuiteSpec, source: str, base_dir: Path, default_name: str, buil
         for v in variant_names:
             data = suite.run_config(v, next(iter(methods)), suite.seeds[0], quick=quick)
             try:
-                Config.model_validate(data)
+                config_model().model_validate(data)
             except ValidationError as exc:
                 prefix = "quick.overrides" if quick else ("base" if not spec.variants else f"variants.{v}")
                 raise ConfigError(_config_error(exc.errors()[0], source, prefix)) from None

@@ -52,7 +52,7 @@ def verify(data_dir: str | Path, benchmark: str | None = None) -> list[VerifyRes
     root = Path(data_dir)
     groups = checksum_groups()
     if benchmark is not None and benchmark not in groups:
-        from textmtl.data.benchmarks import did_you_mean
+        from textmtl.data.sets.base import did_you_mean
 
         raise ConfigError(
             f"benchmark: no checksums for {benchmark!r}{did_you_mean(str(benchmark), groups)}; known: {', '.join(groups)}"

@@ -10,7 +10,7 @@ Label sets come from the training file (after conversion), `O` first and the res
 `B-X` and `I-X` for every chunk type X seen. A tag in dev or test outside that set is an error
 naming the file and line (none is in the official files).
 The three tasks share an `input_group`, so training runs one encoder pass per batch for them.
-The benchmark itself (`Conll2003`) is registered in `data.benchmarks`.
+The benchmark itself (`Conll2003`) is registered in `data.sets.conll2003`.
 """
 
 from __future__ import annotations

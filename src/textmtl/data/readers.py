@@ -7,19 +7,17 @@ of the file, header included.
 
 from __future__ import annotations
 
-import csv
-import json
 import math
-from dataclasses import dataclass
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from textmtl.data.formats import BadRecord, RecordReader
 from textmtl.data.tasks import Example, TaskKind
 from textmtl.errors import ConfigError, DataError
+from textmtl.registry import formats
 
-TableFormat = Literal["csv", "tsv", "jsonl"]
-TABLE_FORMATS: tuple[str, ...] = ("csv", "tsv", "jsonl")
+TableFormat = str  # a registered format name (`textmtl list formats`)
 COLUMN_KEYS: tuple[str, ...] = ("text", "text_pair", "label", "tokens")
 
 _BOM = b"\xef\xbb\xbf"
@@ -137,15 +135,7 @@ def read_fdu_mtl_file(
 # --------------------------------------------------------------------------- tables
 
 
-@dataclass(frozen=True, slots=True)
-class _BadLine:
-    """A malformed record; turned into a DataError (or skipped) by the caller."""
-
-    line: int
-    message: str
-
-
-def _check_columns(columns: Mapping[str, str | int], kind: TaskKind | None, fmt: str) -> None:
+def _check_columns(columns: Mapping[str, str | int], kind: TaskKind | None, reader: RecordReader) -> None:
     unknown = sorted(set(columns) - set(COLUMN_KEYS))
     if unknown:
         raise ConfigError(f"columns: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(COLUMN_KEYS)}")
@@ -159,110 +149,20 @@ def _check_columns(columns: Mapping[str, str | int], kind: TaskKind | None, fmt:
     for key, col in columns.items():
         if isinstance(col, bool) or not isinstance(col, (str, int)):
             raise ConfigError(f"columns.{key}: expected a column name or a 0-based position, got {col!r}")
-        if isinstance(col, int) and (fmt == "jsonl" or col < 0):
-            what = "a key name for jsonl files" if fmt == "jsonl" else "a position >= 0"
+        if isinstance(col, int) and (not reader.positional or col < 0):
+            what = f"a key name for {reader_name(reader)} files" if not reader.positional else "a position >= 0"
             raise ConfigError(f"columns.{key}: expected {what}, got {col!r}")
 
 
-def _iter_records(
-    path: Path,
-    text: str,
-    fmt: str,
-    columns: Mapping[str, str | int],
-    has_header: bool,
-) -> Iterator[tuple[int, dict[str, Any] | _BadLine]]:
-    """Yield `(line, {key: raw value})`, or `(line, _BadLine)` for a malformed record.
-
-    Blank lines are ignored. A missing header column raises DataError at once.
-    """
-    if fmt == "jsonl":
-        for n, line in enumerate(split_lines(text), start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield n, _BadLine(n, f"invalid JSON ({exc.msg}): {quote(line)}")
-                continue
-            except (ValueError, RecursionError) as exc:  # e.g. integers too long, nesting too deep
-                yield n, _BadLine(n, f"invalid JSON ({type(exc).__name__}): {quote(line)}")
-                continue
-            if not isinstance(obj, dict):
-                yield n, _BadLine(n, f"expected a JSON object, got {quote(line)}")
-                continue
-            missing = [str(col) for col in columns.values() if col not in obj]
-            if missing:
-                yield n, _BadLine(n, f"missing key(s) {', '.join(missing)} in {quote(line)}")
-                continue
-            yield n, {key: obj[col] for key, col in columns.items()}
-        return
-
-    lines = split_lines(text)
-    rows: Iterator[tuple[int, Any]]
-    if fmt == "tsv":
-        # One record per physical line, no quoting (same as csv QUOTE_NONE with delimiter
-        # "\t", minus its errors on stray "\r"): GLUE TSVs contain unbalanced quotes.
-        rows = ((n, line.split("\t")) for n, line in enumerate(lines, start=1))
-    else:
-        rows = _csv_rows(path, lines)
-
-    positions: dict[str, int] = {}
-    if has_header:
-        first = next(rows, None)
-        if first is None:
-            raise DataError(path, "file is empty")
-        header_line, header = first
-        if isinstance(header, _BadLine):
-            raise DataError(path, f"cannot read the header: {header.message}", line=header_line)
-        header = [h.strip() for h in header]
-        for key, col in columns.items():
-            if isinstance(col, int):
-                positions[key] = col
-            elif col in header:
-                positions[key] = header.index(col)
-            else:
-                found = ", ".join(quote(h, 20) for h in header[:12]) + (", ..." if len(header) > 12 else "")
-                raise DataError(
-                    path, f"column {col!r} (for {key}) not found; the header has: {found}", line=header_line
-                )
-    else:
-        for key, col in columns.items():
-            if not isinstance(col, int):
-                raise ConfigError(
-                    f"columns.{key}: {col!r} is a name but has_header is false; give a 0-based position"
-                )
-            positions[key] = col
-
-    needed = max(positions.values()) + 1
-    for n, row in rows:
-        if isinstance(row, _BadLine):
-            yield n, row
-            continue
-        if len(row) <= 1 and not "".join(row).strip():
-            continue  # blank line
-        if len(row) < needed:
-            yield n, _BadLine(n, f"expected at least {needed} fields, got {len(row)}: {quote(_join(row, fmt))}")
-            continue
-        yield n, {key: row[pos] for key, pos in positions.items()}
+def reader_for(fmt: str) -> RecordReader:
+    """An instance of the registered format `fmt` (ConfigError naming the valid formats otherwise)."""
+    if fmt not in formats:
+        raise ConfigError(f"format: expected one of {', '.join(formats.names())}, got {fmt!r}")
+    return formats.get(fmt)()
 
 
-def _join(row: list[str], fmt: str) -> str:
-    return ("\t" if fmt == "tsv" else ",").join(row)
-
-
-def _csv_rows(path: Path, lines: list[str]) -> Iterator[tuple[int, Any]]:
-    """CSV records with the 1-based line each starts on (quoted fields may span lines)."""
-    reader = csv.reader((line + "\n" for line in lines), strict=False)
-    while True:
-        start = reader.line_num + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield start, _BadLine(start, f"malformed CSV ({exc})")
-            continue
-        yield start, row
+def reader_name(reader: RecordReader) -> str:
+    return next((e.name for e in formats.entries() if e.obj is type(reader)), type(reader).__name__)
 
 
 def _convert(
@@ -364,7 +264,7 @@ def read_table_file(
     skip_bad_lines: bool = False,
     latin1_fallback: bool = False,
 ) -> tuple[list[Example], int]:
-    """Read a CSV, TSV or JSONL file into Examples through a column mapping.
+    """Read a file of a registered format (CSV, TSV, JSONL, ...) into Examples through a column mapping.
 
     `columns` maps "text", "text_pair", "label" (and "tokens" for tagging) to header names,
     or to 0-based positions when `has_header` is False. Without a "label" column the
@@ -375,9 +275,8 @@ def read_table_file(
     """
     path = Path(path)
     kind = TaskKind(kind)
-    if fmt not in TABLE_FORMATS:
-        raise ConfigError(f"format: expected one of {', '.join(TABLE_FORMATS)}, got {fmt!r}")
-    _check_columns(columns, kind, fmt)
+    reader = reader_for(fmt)
+    _check_columns(columns, kind, reader)
     index: dict[str, int] | None = None
     label_desc = ""
     if "label" in columns and kind != TaskKind.REGRESSION:
@@ -385,11 +284,10 @@ def read_table_file(
             raise ConfigError(f"reading {path.name}: {kind} tasks need a label set (labels: [...])")
         index = {str(label): i for i, label in enumerate(labels)}
         label_desc = describe_labels(labels)
-    text = read_text_file(path, latin1_fallback=latin1_fallback)
     examples: list[Example] = []
     skipped = 0
-    for n, record in _iter_records(path, text, fmt, columns, has_header):
-        if isinstance(record, _BadLine):
+    for n, record in reader.records(path, columns, has_header=has_header, latin1_fallback=latin1_fallback):
+        if isinstance(record, BadRecord):
             message = record.message
         else:
             try:
@@ -429,15 +327,14 @@ def infer_labels(
     """
     path = Path(path)
     kind = TaskKind(kind)
-    if fmt not in TABLE_FORMATS:
-        raise ConfigError(f"format: expected one of {', '.join(TABLE_FORMATS)}, got {fmt!r}")
+    reader = reader_for(fmt)
     if "label" not in columns:
         raise ConfigError(f"columns: a 'label' column is needed to infer the labels of {path.name}")
-    _check_columns(columns, kind, fmt)
-    text = read_text_file(path, latin1_fallback=latin1_fallback)
+    _check_columns(columns, kind, reader)
     found: list[str] = []
-    for _, record in _iter_records(path, text, fmt, {"label": columns["label"]}, has_header):
-        if isinstance(record, _BadLine):
+    records = reader.records(path, {"label": columns["label"]}, has_header=has_header, latin1_fallback=latin1_fallback)
+    for _, record in records:
+        if isinstance(record, BadRecord):
             continue
         raw = record["label"]
         if kind == TaskKind.TAGGING:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
+
+from ..registry import samplers
 
 
 class TaskSampler(ABC):
@@ -36,6 +40,7 @@ class TaskSampler(ABC):
         self.rng.bit_generator.state = state["rng"]
 
 
+@samplers.register("all")
 class AllTasks(TaskSampler):
     """Every step takes one batch from every task (the multi-domain setting of FDU-MTL papers)."""
 
@@ -48,6 +53,7 @@ class AllTasks(TaskSampler):
         return list(self.tasks)
 
 
+@samplers.register("uniform")
 class Uniform(TaskSampler):
     """p_t = 1/K."""
 
@@ -57,6 +63,7 @@ class Uniform(TaskSampler):
         return np.full(len(self.tasks), 1.0 / len(self.tasks))
 
 
+@samplers.register("temperature")
 class Temperature(TaskSampler):
     """p_t ∝ n_t^(1/α) (survey §3.3): α = 1 is proportional, α → ∞ uniform."""
 
@@ -73,6 +80,7 @@ class Temperature(TaskSampler):
         return w / w.sum()
 
 
+@samplers.register("proportional")
 class Proportional(Temperature):
     """p_t ∝ n_t."""
 
@@ -82,6 +90,7 @@ class Proportional(Temperature):
         super().__init__(sizes, seed, tasks_per_step, temperature=1.0)
 
 
+@samplers.register("annealed")
 class Annealed(TaskSampler):
     """Annealed sampling (Stickland & Murray 2019): p_t ∝ n_t^β, β = 1 − (1 − β_end)·progress.
 
@@ -100,10 +109,19 @@ class Annealed(TaskSampler):
         return w / w.sum()
 
 
-SAMPLERS: dict[str, type[TaskSampler]] = {
-    cls.name: cls for cls in (AllTasks, Uniform, Proportional, Temperature, Annealed)
-}
+#: Registered samplers by name (a read-only view of ``textmtl.registry.samplers``).
+SAMPLERS = samplers.view()
 
 
 def make_sampler(strategy: str, sizes: Mapping[str, int], seed: int, tasks_per_step: int = 1, **options) -> TaskSampler:
-    return SAMPLERS[strategy](sizes, seed, tasks_per_step, **options)
+    return samplers.get(strategy)(sizes, seed, tasks_per_step, **options)
+
+
+def sampler_from_config(cfg: Any, sizes: Mapping[str, int], seed: int) -> TaskSampler:
+    """The sampler `cfg.strategy` (a `training.sampling` block); it takes the block's keys its
+    constructor names (e.g. `temperature`), so a new sampler with a new setting needs no trainer change."""
+    cls = samplers.get(cfg.strategy)
+    accepted = inspect.signature(cls.__init__).parameters
+    options = {k: v for k, v in cfg.model_dump().items()
+               if k in accepted and k not in ("strategy", "sizes", "seed", "tasks_per_step")}
+    return cls(sizes, seed, cfg.tasks_per_step, **options)

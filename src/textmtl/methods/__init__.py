@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConfigError
+from ..registry import aggregators, methods, suggest
 from .base import METHODS, Method, StepContext, StepStats, method_hyperparameters, register
 from ..aggregation import AGGREGATORS, make_aggregator
 from .gradient import GradientMethod
@@ -19,19 +20,21 @@ from .tchebycheff import Tchebycheff
 from .uncertainty_weighting import UncertaintyWeighting
 
 
+def method_names() -> list[str]:
+    """Every name `method:` accepts: the methods and the aggregators (wrapped as gradient methods)."""
+    return sorted(set(methods.names()) | set(aggregators.names()))
+
+
 def make_method(name: str, params: dict[str, Any] | None = None) -> Method:
     """Build a registered method; unknown names or hyper-parameters raise a ConfigError."""
     import difflib
 
     params = params or {}
-    if name not in METHODS and name in AGGREGATORS:
+    if name not in methods and name in aggregators:
         return _gradient_method(name, params)
-    if name not in METHODS:
-        known = sorted(set(METHODS) | set(AGGREGATORS))
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(known)})"
-        raise ConfigError(f"method.name: unknown method '{name}'{hint}")
-    cls = METHODS[name]
+    if name not in methods:
+        raise ConfigError(f"method.name: unknown method {name!r}{suggest(str(name), method_names())}")
+    cls = methods.get(name)
     known = method_hyperparameters(cls)
     for key in params:
         if key not in known:
@@ -56,8 +59,8 @@ def _gradient_method(name: str, params: dict[str, Any]) -> Method:
 
 def describe_methods() -> dict[str, dict[str, Any]]:
     """Every method name with its back-ends, hyper-parameters (with defaults) and a one-line summary."""
-    rows = {n: {"backends": list(c.backends), "hyperparameters": method_hyperparameters(c),
-                "doc": (c.__doc__ or "").strip().splitlines()[0]} for n, c in METHODS.items()}
+    rows = {e.name: {"backends": list(e.obj.backends), "hyperparameters": method_hyperparameters(e.obj),
+                     "doc": e.summary} for e in methods.entries()}
     for n, c in AGGREGATORS.items():
         if n in rows:
             continue
@@ -68,7 +71,7 @@ def describe_methods() -> dict[str, dict[str, Any]]:
     return dict(sorted(rows.items()))
 
 
-__all__ = ["METHODS", "Method", "StepContext", "StepStats", "register", "make_method",
+__all__ = ["METHODS", "method_names", "Method", "StepContext", "StepStats", "register", "make_method",
            "method_hyperparameters", "describe_methods", "GradientMethod", "LinearScalarization", "SingleTask",
            "UncertaintyWeighting", "DynamicWeightAverage", "RandomLossWeighting", "GeometricLossStrategy",
            "Tchebycheff", "IMTLL", "FAMO", "GradNorm"]

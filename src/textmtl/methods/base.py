@@ -21,6 +21,7 @@ import torch
 
 from ..data.batching import Batch
 from ..models.architectures import Architecture, TaskOutput
+from ..registry import methods
 
 if TYPE_CHECKING:
     from ..training.distributed import StepSync
@@ -64,7 +65,8 @@ class Method(ABC):
 
     name: ClassVar[str]
     backends: ClassVar[tuple[Backend, ...]] = ("loss",)
-    trains_tasks_separately: ClassVar[bool] = False  # STL: one model and one run per task
+    # the architecture this method implies (`stl` -> `separate`): the config sets model.architecture to it
+    architecture: ClassVar[str | None] = None
     # Under gradient accumulation the loss VALUES a method sees must be the whole step's (a no-grad
     # pre-pass computes them); methods whose update ignores the values (LS) skip that pass.
     uses_loss_values: ClassVar[bool] = True
@@ -121,11 +123,15 @@ class Method(ABC):
         return f"{type(self).__name__}({args})"
 
 
-METHODS: dict[str, type[Method]] = {}
+#: Registered methods by name (a read-only view of ``textmtl.registry.methods``).
+METHODS = methods.view()
 
 
 def register(cls: type[Method]) -> type[Method]:
-    METHODS[cls.name] = cls
+    """Class decorator: register a Method subclass under its ``name`` (a duplicate name is an error)."""
+    if not (isinstance(cls, type) and issubclass(cls, Method)):
+        raise TypeError(f"@register expects a Method subclass, got {cls!r}")
+    methods.add(cls.name, cls)
     return cls
 
 

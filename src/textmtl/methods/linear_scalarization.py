@@ -33,10 +33,13 @@ class LinearScalarization(Method):
 
 @register
 class SingleTask(LinearScalarization):
-    """Single-task learning (STL): one independent model per task, the reference of Δm%."""
+    """Single-task learning (STL): one independent model per task, the reference of Δm%.
+
+    A shorthand: LS on the `separate` architecture (one model and one training job per task).
+    """
 
     name = "stl"
-    trains_tasks_separately = True
+    architecture = "separate"
 
     def __init__(self) -> None:
         super().__init__(reduction="sum")

@@ -34,8 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from ..config import Config, TransformerConfig, apply_overrides, validate_config
-from ..data.benchmarks import BENCHMARKS, did_you_mean, get_benchmark
+from ..config import ConfigBase as Config
+from ..config import apply_overrides, validate_config
+from ..registry import encoders
+from ..data.sets import BENCHMARKS, did_you_mean, get_benchmark
 from ..errors import ConfigError, TextmtlError
 from .baselines import exhaustive, random_same_size
 from .cache import ImportanceCache
@@ -147,8 +149,9 @@ def base_config(opts: SelectOptions, benchmark: str) -> dict[str, Any]:
     if opts.num_threads is not None:
         data.setdefault("training", {})["num_threads"] = opts.num_threads
     cfg = validate_config(data, "select config")
-    if not isinstance(cfg.model.encoder, TransformerConfig):
-        raise ConfigError("model.encoder.type: GradTS reads attention heads; it needs 'transformer'")
+    if not encoders.get(cfg.model.encoder.type).has_attention_heads:
+        with_heads = [e.name for e in encoders.entries() if getattr(e.obj, "has_attention_heads", False)]
+        raise ConfigError(f"model.encoder.type: GradTS reads attention heads; it needs {' or '.join(map(repr, with_heads))}")
     return cfg.model_dump(mode="json")
 
 

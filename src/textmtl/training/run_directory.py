@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..config import Config, validate_config
+from ..config import ConfigBase as Config
+from ..config import validate_config
 from ..data.tasks import TaskSpec
 from ..data.text_encoders import TextEncoder
 from ..errors import ModelError, TrainingError
@@ -94,7 +95,6 @@ class RunWriter:
         description = {
             "format": RUN_FORMAT,
             "method": method,
-            "separate": type(model).__name__ == "SeparateModels",
             "tasks": [s.to_dict() for s in model.specs.values()],
             "text_encoder": text_encoder.save(self.path),
             "hf_config": _hf_config(model),
@@ -168,8 +168,7 @@ def load_run(path: str | Path) -> LoadedRun:
     config = validate_config(yaml.safe_load((path / "config.yaml").read_text()), str(path / "config.yaml"))
     specs = [TaskSpec.from_dict(d) for d in description["tasks"]]
     text_encoder = TextEncoder.load(path, description["text_encoder"])
-    model = build_model(config.model, specs, text_encoder, separate=description["separate"], pretrained=False,
-                        hf_config=description.get("hf_config"))
+    model = build_model(config.model, specs, text_encoder, pretrained=False, hf_config=description.get("hf_config"))
     try:
         model.load_state_dict(load_file(str(path / "model.safetensors")))
     except (RuntimeError, OSError) as exc:

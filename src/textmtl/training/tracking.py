@@ -28,7 +28,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..config import Config, OutputConfig
+from ..config import ConfigBase as Config
+from ..config import OutputConfig
 from ..errors import ConfigError
 
 TRACKING_FILE = "tracking.json"  # in the run directory: where the trackers write (MLflow run id, ...)

@@ -13,7 +13,7 @@ import torch
 
 from ..config import TrainingConfig
 from ..data.batching import BatchStream, make_streams
-from ..data.sampling import make_sampler
+from ..data.sampling import sampler_from_config
 from ..errors import TrainingError
 from ..methods import Method, StepContext, StepStats
 from ..models.architectures import Architecture
@@ -116,10 +116,7 @@ class Trainer:
             t: BatchStream(d.unlabelled, cfg.batch_size, pad_id, seed=seed * 1000 + 500 + i)
             for i, (t, d) in enumerate(self.tasks.items()) if model.uses_unlabelled and d.unlabelled is not None
         }
-        opts = {"temperature": cfg.sampling.temperature} if cfg.sampling.strategy == "temperature" else {}
-        if cfg.sampling.strategy == "annealed":
-            opts = {"final_exponent": cfg.sampling.final_exponent}
-        self.sampler = make_sampler(cfg.sampling.strategy, sizes, seed, cfg.sampling.tasks_per_step, **opts)
+        self.sampler = sampler_from_config(cfg.sampling, sizes, seed)
         self.dev_evaluator = Evaluator(self.tasks, "dev", cfg.eval_batch_size, pad_id, self.device)
         params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(cfg, params)

@@ -1,14 +1,21 @@
-"""Multi-task architectures, selectable by name in config (`model.architecture`)."""
+"""Multi-task architectures, selectable by name in config (`model.architecture`).
 
-from .adversarial import AdversarialSharedPrivate
-from .base import Architecture, TaskOutput
+Each module registers its architecture with ``textmtl.registry.architectures`` together with
+the pydantic model of its settings block.
+"""
+
+from .adversarial import AdversarialConfig, AdversarialSharedPrivate
+from .base import Architecture, ArchitectureSettings, BuildContext, TaskOutput, TrainingJob
 from .graph_complete import CompleteGraph
 from .graph_star import StarGraph
+from ._graph import GraphConfig
 from .hard import HardSharing
-from .hierarchical import Hierarchical
-from .mmoe import MMoE
+from .hierarchical import Hierarchical, HierarchicalConfig
+from .mmoe import MMoE, MMoEConfig
 from .separate import SeparateModels
-from .shared_private import SharedPrivate
+from .shared_private import SharedPrivate, SharedPrivateConfig
 
-__all__ = ["Architecture", "TaskOutput", "HardSharing", "SeparateModels", "SharedPrivate", "AdversarialSharedPrivate",
-           "MMoE", "CompleteGraph", "StarGraph", "Hierarchical"]
+__all__ = ["Architecture", "ArchitectureSettings", "BuildContext", "TaskOutput", "TrainingJob", "HardSharing",
+           "SeparateModels", "SharedPrivate", "AdversarialSharedPrivate", "MMoE", "CompleteGraph", "StarGraph",
+           "Hierarchical", "SharedPrivateConfig", "AdversarialConfig", "MMoEConfig", "GraphConfig",
+           "HierarchicalConfig"]

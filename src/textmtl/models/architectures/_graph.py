@@ -32,14 +32,21 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
+from pydantic import Field
 from torch import nn
 
-from ...config import GraphConfig, ModelConfig
 from ...data.batching import IGNORE_INDEX, Batch
 from ...data.tasks import TaskSpec
 from ..encoders import Encoder
 from ..heads import TaskHead
-from .base import Architecture, TaskOutput
+from .base import Architecture, ArchitectureSettings, TaskOutput
+
+
+class GraphConfig(ArchitectureSettings):
+    """`graph_complete` / `graph_star` (Liu et al. 2019, message passing between task nodes)."""
+
+    node_size: int = Field(default=64, ge=1)  # width of each task's node state
+    rounds: int = Field(default=1, ge=1, le=4)  # message-passing rounds
 
 
 class TaskNodes(nn.Module):
@@ -70,11 +77,6 @@ class GraphArchitecture(Architecture):
         self.layers = nn.ModuleList(self._make_round(i, encoder.output_dim, d) for i in range(self.settings.rounds))
         self.heads = nn.ModuleDict({s.name: TaskHead(s, encoder.output_dim + d, encoder.output_dropout) for s in specs})
 
-    @classmethod
-    def from_config(cls, specs: list[TaskSpec], encoder: Encoder, cfg: ModelConfig) -> "GraphArchitecture":
-        settings = cfg.architecture_settings()
-        assert isinstance(settings, GraphConfig)
-        return cls(specs, encoder, settings)
 
     @abstractmethod
     def _make_round(self, index: int, input_dim: int, node_size: int) -> nn.Module:
@@ -116,9 +118,6 @@ class GraphArchitecture(Architecture):
 
     def _task_only(self, task: str) -> list[nn.Parameter]:
         return list(self.heads[task].parameters())
-
-    def description(self) -> dict:
-        return {"architecture": self.name, **self.settings.model_dump()}
 
     @torch.no_grad()
     def communication_matrix(self, batches: Mapping[str, Sequence[Batch]]) -> list[list[float | None]]:

@@ -39,18 +39,33 @@ over both). L_diff stays on the labelled batch (it needs the private features of
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
-from ...config import AdversarialConfig, ModelConfig
 from ...data.batching import Batch
 from ...data.tasks import TaskSpec
+from ...registry import architectures
 from ..encoders import Encoder
 from .base import TaskOutput
-from .shared_private import SharedPrivate, build_private_encoder
+from .shared_private import SharedPrivate, SharedPrivateConfig
+
+
+class AdversarialConfig(SharedPrivateConfig):
+    """`adversarial` (ASP-MTL, Liu et al. 2017 Eq. 15): L = L_task + λ L_adv + γ L_diff."""
+
+    adversarial_weight: float = Field(default=0.05, ge=0)  # λ: scale of the reversed gradient into the shared encoder
+    orthogonality_weight: float = Field(default=0.01, ge=0)  # γ
+    # 'normalized': Σ_k ||S_kᵀ H_k||²_F / (||S_k||²_F ||H_k||²_F) (each task's term in [0, 1]);
+    # 'paper': Σ_k ||S_kᵀ H_k||²_F on the raw features (Eq. 14)
+    orthogonality: Literal["normalized", "paper"] = "normalized"
+    # what the shared encoder does against the discriminator: 'reversal' (ASP-MTL: gradient reversal,
+    # i.e. maximise its cross-entropy, which is unbounded) or 'confusion' (minimise the cross-entropy
+    # of its prediction against the uniform distribution, Tzeng et al. 2015: bounded below by log K)
+    encoder_objective: Literal["reversal", "confusion"] = "reversal"
 
 
 class _GradientReversal(torch.autograd.Function):
@@ -79,6 +94,7 @@ def orthogonality_penalty(shared: torch.Tensor, private: torch.Tensor, normalize
     return value
 
 
+@architectures.register("adversarial", settings=AdversarialConfig)
 class AdversarialSharedPrivate(SharedPrivate):
     """ASP-MTL: SP-MTL + task discriminator through gradient reversal + orthogonality penalty."""
 
@@ -95,12 +111,6 @@ class AdversarialSharedPrivate(SharedPrivate):
         self.last_auxiliary: dict[str, torch.Tensor] = {}
         self.last_discriminator_loss = torch.zeros(())
 
-    @classmethod
-    def from_config(cls, specs: list[TaskSpec], encoder: Encoder, cfg: ModelConfig) -> "AdversarialSharedPrivate":
-        settings = cfg.architecture_settings()
-        assert isinstance(settings, AdversarialConfig)
-        private = {s.name: build_private_encoder(cfg, encoder, settings.private_size) for s in specs}
-        return cls(specs, encoder, private, settings)
 
     def adversarial_loss(self, outputs: Mapping[str, TaskOutput],
                          unlabelled: Mapping[str, Batch] | None = None) -> torch.Tensor:

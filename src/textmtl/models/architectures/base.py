@@ -11,7 +11,18 @@ parameter of `task_parameters(task)` acts only downstream of it. The method's co
 gradient is pushed back through the representation, while task parameters get their plain
 gradient; a task parameter upstream of the representation would be counted twice.
 
+An architecture registers itself next to its class, with the pydantic model of its settings
+block (`model.<block>`, the block named after the architecture unless `block=` says otherwise)::
+
+    @architectures.register("mmoe", settings=MMoEConfig)
+    class MMoE(Architecture): ...
+
+and builds itself from a `BuildContext` (`Architecture.build`): its settings, and factories of
+fresh shared encoders and of private encoders, so it never looks at encoder types.
+
 Optional hooks, all with neutral defaults (so the trainer stays architecture-agnostic):
+- `training_jobs()`: how the model is trained: one job over every task (the default), or
+  several independent jobs (`separate`: one model and one job per task, the STL reference);
 - `forward_shared(tasks, batch)`: several tasks labelling the same inputs, one encoder pass;
 - `forward_batches(batches)`: the trainer's entry point; groups batches that share inputs
   (same `Batch.input_key`) and calls `forward_shared` for them;
@@ -26,15 +37,50 @@ Optional hooks, all with neutral defaults (so the trainer stays architecture-agn
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from pydantic import BaseModel, ConfigDict
 from torch import nn
 
 from ...data.batching import Batch
 from ...data.tasks import TaskSpec
+from ..encoders import Encoder
+
+
+class ArchitectureSettings(BaseModel):
+    """Base of every architecture's settings block (`model.<block>`): unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+
+@dataclass
+class BuildContext:
+    """What an architecture is built from: its tasks, its settings and encoder factories."""
+
+    specs: list[TaskSpec]
+    settings: Any  # the architecture's settings block (defaults when absent), or None if it has none
+    encoder_settings: Any  # `model.encoder`
+    make_encoder: Callable[[], Encoder]  # a fresh shared encoder (pretrained weights / GloVe as configured)
+
+    def new_encoder(self) -> Encoder:
+        return self.make_encoder()
+
+    def private_encoder(self, shared: Encoder, size: int | None) -> Encoder:
+        """A task-private encoder reading `shared`'s input embeddings (see `Encoder.private_encoder`)."""
+        return shared.private_encoder(self.encoder_settings, size)
+
+
+@dataclass
+class TrainingJob:
+    """One training run over a part of the model: `Architecture.training_jobs`."""
+
+    model: Architecture
+    tasks: list[str]
+    label: str | None = None  # appended to the method name in progress lines and history ("stl:books")
+    seed_offset: int | None = None  # the RNGs are re-seeded with seed + offset before the job; None: not
 
 
 @dataclass
@@ -76,7 +122,19 @@ class Architecture(nn.Module, ABC):
 
     def description(self) -> dict:
         """JSON-serialisable settings needed to rebuild this architecture (stored in model.json)."""
-        return {"architecture": self.name}
+        settings = getattr(self, "settings", None)
+        return {"architecture": self.name, **(settings.model_dump() if isinstance(settings, BaseModel) else {})}
+
+    @classmethod
+    def build(cls, ctx: BuildContext) -> Architecture:
+        """Build from config; the default takes one shared encoder (and the settings, if any)."""
+        if ctx.settings is None:
+            return cls(ctx.specs, ctx.new_encoder())  # type: ignore[call-arg]
+        return cls(ctx.specs, ctx.new_encoder(), ctx.settings)  # type: ignore[call-arg]
+
+    def training_jobs(self) -> list[TrainingJob]:
+        """How this model is trained: by default one job over every task."""
+        return [TrainingJob(self, self.task_names)]
 
     # ------------------------------------------------------------------ optional hooks
 

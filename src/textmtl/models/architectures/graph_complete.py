@@ -23,7 +23,8 @@ import math
 import torch
 from torch import nn
 
-from ._graph import GraphArchitecture
+from ...registry import architectures
+from ._graph import GraphArchitecture, GraphConfig
 
 
 class CompleteGraphRound(nn.Module):
@@ -54,6 +55,7 @@ class CompleteGraphRound(nn.Module):
         return new, alpha, s
 
 
+@architectures.register("graph_complete", settings=GraphConfig, block="graph")
 class CompleteGraph(GraphArchitecture):
     name = "graph_complete"
     communication_definition = ("M[k][j] = mean over task k's inputs of the attention weight alpha_kj(x) with "

@@ -24,7 +24,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._graph import GraphArchitecture
+from ...registry import architectures
+from ._graph import GraphArchitecture, GraphConfig
 
 
 class StarGraphRound(nn.Module):
@@ -56,6 +57,7 @@ class StarGraphRound(nn.Module):
         return new, r.unsqueeze(-1) * w.unsqueeze(-2) / k, hub
 
 
+@architectures.register("graph_star", settings=GraphConfig, block="graph")
 class StarGraph(GraphArchitecture):
     name = "graph_star"
     communication_definition = ("C[k][j] = mean over task k's inputs of r_k(x) * w_j(x) / K: task j's write-gate "

@@ -10,9 +10,11 @@ from ...data.batching import Batch
 from ...data.tasks import TaskSpec
 from ..encoders import Encoder
 from ..heads import TaskHead
+from ...registry import architectures
 from .base import Architecture, TaskOutput
 
 
+@architectures.register("hard")
 class HardSharing(Architecture):
     """All encoder parameters are shared; the shared representation is the encoder output."""
 

@@ -21,15 +21,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pydantic import Field, field_validator
 from torch import nn
 
-from ...config import HierarchicalConfig, ModelConfig
 from ...data.batching import Batch
 from ...data.tasks import TaskSpec
 from ...errors import ConfigError
+from ...registry import architectures
 from ..encoders import Encoder, EncoderOutput
 from ..heads import TaskHead
-from .base import Architecture, TaskOutput
+from .base import Architecture, ArchitectureSettings, TaskOutput
 
 
 def resolve_layers(settings: HierarchicalConfig, tasks: Sequence[str], num_layers: int) -> dict[str, int]:
@@ -54,6 +55,29 @@ def resolve_layers(settings: HierarchicalConfig, tasks: Sequence[str], num_layer
     return {t: layers[levels[t] - 1] for t in tasks}
 
 
+class HierarchicalConfig(ArchitectureSettings):
+    """`hierarchical` (multi-level supervision, Søgaard & Goldberg 2016; Sanh et al. 2019)."""
+
+    levels: dict[str, int] = Field(default_factory=dict)  # task -> level (1 = lowest); unlisted tasks: the top level
+    layers: list[int] | None = None  # encoder layer (1-based) read at each level; None: spread evenly
+
+    @field_validator("levels")
+    @classmethod
+    def _positive_levels(cls, v: dict[str, int]) -> dict[str, int]:
+        bad = {t: n for t, n in v.items() if n < 1}
+        if bad:
+            raise ValueError(f"levels start at 1, got {bad}")
+        return v
+
+    @field_validator("layers")
+    @classmethod
+    def _positive_layers(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (not v or any(n < 1 for n in v)):
+            raise ValueError("expected a non-empty list of layer numbers >= 1")
+        return v
+
+
+@architectures.register("hierarchical", settings=HierarchicalConfig)
 class Hierarchical(Architecture):
     name = "hierarchical"
 
@@ -64,11 +88,6 @@ class Hierarchical(Architecture):
         self.layer_of = resolve_layers(self.settings, [s.name for s in specs], encoder.num_layers)
         self.heads = nn.ModuleDict({s.name: TaskHead(s, encoder.output_dim, encoder.output_dropout) for s in specs})
 
-    @classmethod
-    def from_config(cls, specs: list[TaskSpec], encoder: Encoder, cfg: ModelConfig) -> "Hierarchical":
-        settings = cfg.architecture_settings()
-        assert isinstance(settings, HierarchicalConfig)
-        return cls(specs, encoder, settings)
 
     def _output(self, task: str, layers: list[EncoderOutput]) -> TaskOutput:
         head = self.heads[task]

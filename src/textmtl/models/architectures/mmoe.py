@@ -20,16 +20,25 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
+from pydantic import Field
 from torch import nn
 
-from ...config import MMoEConfig, ModelConfig
 from ...data.batching import IGNORE_INDEX, Batch
 from ...data.tasks import TaskSpec
+from ...registry import architectures
 from ..encoders import Encoder
 from ..heads import TaskHead
-from .base import Architecture, TaskOutput
+from .base import Architecture, ArchitectureSettings, TaskOutput
 
 
+class MMoEConfig(ArchitectureSettings):
+    """`mmoe` (Ma et al. 2018): shared experts on the encoder output, a softmax gate per task."""
+
+    num_experts: int = Field(default=4, ge=1)
+    expert_size: int | None = Field(default=None, ge=1)  # None: the encoder's output width
+
+
+@architectures.register("mmoe", settings=MMoEConfig)
 class MMoE(Architecture):
     name = "mmoe"
 
@@ -45,11 +54,6 @@ class MMoE(Architecture):
         self.gates = nn.ModuleDict({s.name: nn.Linear(width, experts) for s in specs})
         self.heads = nn.ModuleDict({s.name: TaskHead(s, self.expert_size, encoder.output_dropout) for s in specs})
 
-    @classmethod
-    def from_config(cls, specs: list[TaskSpec], encoder: Encoder, cfg: ModelConfig) -> "MMoE":
-        settings = cfg.architecture_settings()
-        assert isinstance(settings, MMoEConfig)
-        return cls(specs, encoder, settings)
 
     def represent(self, x: torch.Tensor) -> torch.Tensor:
         """z = [x; f_1(x); ...; f_E(x)], [..., H + E * d]."""
@@ -84,9 +88,6 @@ class MMoE(Architecture):
 
     def _task_only(self, task: str) -> list[nn.Parameter]:
         return list(self.gates[task].parameters()) + list(self.heads[task].parameters())
-
-    def description(self) -> dict:
-        return {"architecture": self.name, **self.settings.model_dump()}
 
     @torch.no_grad()
     def gate_matrix(self, batches: Mapping[str, Sequence[Batch]]) -> dict[str, list[float]]:

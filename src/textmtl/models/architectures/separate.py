@@ -1,4 +1,11 @@
-"""One independent model per task: the single-task learning (STL) reference for Δm%."""
+"""One independent model per task, each trained as its own job: single-task learning (STL).
+
+`method: stl` is a shorthand for this architecture trained with `ls` (the config sets
+`model.architecture: separate`). Each task gets a plain hard-sharing model of its own (its
+own encoder and head) and its own training job (`training_jobs`): its own steps, its own best
+dev checkpoint, RNGs re-seeded with `seed + task index`. Nothing is shared, so no gradient
+method has anything to act on; it is the reference that Δm% is measured against.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +13,24 @@ from torch import nn
 
 from ...data.batching import Batch
 from ...data.tasks import TaskSpec
-from .base import Architecture, TaskOutput
+from ...registry import architectures
+from .base import Architecture, BuildContext, TaskOutput, TrainingJob
+from .hard import HardSharing
 
 
+@architectures.register("separate")
 class SeparateModels(Architecture):
-    """A container of single-task architectures; nothing is shared."""
+    """A container of single-task models; nothing is shared, and each is trained as its own job."""
 
     name = "separate"
 
     def __init__(self, specs: list[TaskSpec], models: dict[str, Architecture]) -> None:
         super().__init__(specs)
         self.models = nn.ModuleDict(models)
+
+    @classmethod
+    def build(cls, ctx: BuildContext) -> SeparateModels:
+        return cls(ctx.specs, {s.name: HardSharing([s], ctx.new_encoder()) for s in ctx.specs})
 
     def forward(self, task: str, batch: Batch) -> TaskOutput:
         return self.models[task](task, batch)
@@ -26,3 +40,7 @@ class SeparateModels(Architecture):
 
     def _task_only(self, task: str) -> list[nn.Parameter]:
         return list(self.models[task].parameters())
+
+    def training_jobs(self) -> list[TrainingJob]:
+        """One job per task, on that task's own model, seeded with seed + task index."""
+        return [TrainingJob(self.models[t], [t], label=t, seed_offset=i) for i, t in enumerate(self.task_names)]

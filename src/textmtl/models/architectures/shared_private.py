@@ -22,46 +22,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from pydantic import Field
 from torch import nn
 
-from ...config import BiLSTMConfig, ModelConfig, SharedPrivateConfig, TextCNNConfig, TransformerConfig
 from ...data.batching import Batch
 from ...data.tasks import TaskSpec
-from ..encoders import BiLSTM, Encoder, EncoderOutput, PretrainedTransformer, TextCNN
+from ...registry import architectures
+from ..encoders import Encoder, EncoderOutput
 from ..heads import TaskHead
-from .base import Architecture, TaskOutput
+from .base import Architecture, ArchitectureSettings, BuildContext, TaskOutput
 
-TRANSFORMER_PRIVATE_SIZE = 64
+class SharedPrivateConfig(ArchitectureSettings):
+    """`shared_private` (SP-MTL, Liu et al. 2017 §3.2): a private encoder per task beside the shared one."""
 
-
-def _borrow(module: nn.Module, name: str, other: nn.Module) -> None:
-    """Make `module.<name>` refer to `other` WITHOUT registering it as a submodule (its parameters
-    stay owned, trained and saved by their owner only)."""
-    if name in module._modules:
-        del module._modules[name]
-    object.__setattr__(module, name, other)
+    # private encoder width: BiLSTM hidden size / TextCNN filters per kernel; None = the shared encoder's
+    # (a transformer's private encoders are BiLSTMs over its input embeddings: None = 64)
+    private_size: int | None = Field(default=None, ge=1)
 
 
-def build_private_encoder(cfg: ModelConfig, shared: Encoder, size: int | None) -> Encoder:
-    """A private encoder reading `shared`'s embedding table (see the module docstring)."""
-    enc = cfg.encoder
-    if isinstance(enc, BiLSTMConfig):
-        private: Encoder = BiLSTM(1, enc.embedding_dim, size or enc.hidden_size, enc.num_layers, enc.pooling,
-                                  enc.dropout, enc.freeze_embeddings, enc.embedding_dropout)
-        _borrow(private, "embed", shared.embed)  # type: ignore[attr-defined]
-    elif isinstance(enc, TextCNNConfig):
-        private = TextCNN(1, enc.embedding_dim, enc.kernel_sizes, size or enc.num_filters, enc.dropout,
-                          enc.freeze_embeddings, enc.embedding_dropout)
-        _borrow(private, "embed", shared.embed)  # type: ignore[attr-defined]
-    elif isinstance(enc, TransformerConfig):
-        assert isinstance(shared, PretrainedTransformer)
-        private = BiLSTM(1, shared.output_dim, size or TRANSFORMER_PRIVATE_SIZE, 1, "max", enc.dropout)
-        _borrow(private, "embed", shared.model.get_input_embeddings())
-    else:  # pragma: no cover - the config union is closed
-        raise TypeError(f"unknown encoder config {enc!r}")
-    return private
-
-
+@architectures.register("shared_private", settings=SharedPrivateConfig)
 class SharedPrivate(Architecture):
     """SP-MTL: task k's head reads [shared features; private features of task k]."""
 
@@ -78,11 +57,10 @@ class SharedPrivate(Architecture):
         })
 
     @classmethod
-    def from_config(cls, specs: list[TaskSpec], encoder: Encoder, cfg: ModelConfig) -> "SharedPrivate":
-        settings = cfg.architecture_settings()
-        assert isinstance(settings, SharedPrivateConfig)
-        private = {s.name: build_private_encoder(cfg, encoder, settings.private_size) for s in specs}
-        return cls(specs, encoder, private, settings)
+    def build(cls, ctx: BuildContext) -> SharedPrivate:
+        encoder = ctx.new_encoder()
+        private = {s.name: ctx.private_encoder(encoder, ctx.settings.private_size) for s in ctx.specs}
+        return cls(ctx.specs, encoder, private, ctx.settings)
 
     def _output(self, task: str, batch: Batch, shared: EncoderOutput) -> TaskOutput:
         head = self.heads[task]
@@ -107,6 +85,3 @@ class SharedPrivate(Architecture):
 
     def _task_only(self, task: str) -> list[nn.Parameter]:
         return list(self.private[task].parameters()) + list(self.heads[task].parameters())
-
-    def description(self) -> dict:
-        return {"architecture": self.name, **self.settings.model_dump()}

@@ -1,8 +1,12 @@
-"""Text encoders: TextCNN, BiLSTM and pretrained transformers."""
+"""Text encoders (`model.encoder.type`): TextCNN, BiLSTM and pretrained transformers.
 
-from .base import Encoder, EncoderOutput
-from .bilstm import BiLSTM
-from .textcnn import TextCNN
-from .transformer import PretrainedTransformer
+Each module registers its encoder with ``textmtl.registry.encoders`` together with its settings.
+"""
 
-__all__ = ["Encoder", "EncoderOutput", "BiLSTM", "TextCNN", "PretrainedTransformer"]
+from .base import Encoder, EncoderOutput, EncoderSettings
+from .bilstm import BiLSTM, BiLSTMConfig
+from .textcnn import TextCNN, TextCNNConfig
+from .transformer import PretrainedTransformer, TransformerConfig
+
+__all__ = ["Encoder", "EncoderOutput", "EncoderSettings", "BiLSTM", "BiLSTMConfig", "TextCNN", "TextCNNConfig",
+           "PretrainedTransformer", "TransformerConfig"]

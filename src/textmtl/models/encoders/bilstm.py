@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from ...data.batching import Batch
-from .base import Encoder, EncoderOutput, masked_max, masked_mean
-from .embedding import WordEmbedding
+from ...registry import encoders
+from .base import Encoder, EncoderOutput, EncoderSettings, masked_max, masked_mean
+from .embedding import WordEmbedding, borrow, init_word_embeddings, word_vocab_size
 
 Pooling = Literal["last", "max", "mean"]
 
@@ -24,6 +26,21 @@ def reverse_valid(lengths: torch.Tensor, width: int) -> torch.Tensor:
     return torch.where(pos <= last, last - pos, pos)
 
 
+class BiLSTMConfig(EncoderSettings):
+    """`model.encoder` with `type: bilstm`."""
+
+    type: Literal["bilstm"] = "bilstm"
+    embedding_dim: int = Field(default=50, ge=1)
+    glove: bool = True
+    freeze_embeddings: bool = False
+    hidden_size: int = Field(default=100, ge=1)
+    num_layers: int = Field(default=1, ge=1)
+    pooling: Pooling = "max"
+    dropout: float = Field(default=0.5, ge=0.0, lt=1.0)  # on the encoder output
+    embedding_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+
+
+@encoders.register("bilstm", settings=BiLSTMConfig)
 class BiLSTM(Encoder):
     """Embeddings -> stacked bidirectional LSTM -> pooling ('last' is the paper's h_T of both directions).
 
@@ -54,6 +71,23 @@ class BiLSTM(Encoder):
         self.output_dropout = dropout
         self.embedding_dropout = nn.Dropout(embedding_dropout)
         self.output_dim = 2 * hidden_size
+
+    @classmethod
+    def from_settings(cls, settings: Any, text_encoder: Any, *, pretrained: bool = True,
+                      hf_config: dict | None = None, seed: int = 0) -> BiLSTM:
+        del hf_config
+        module = cls(word_vocab_size(text_encoder, "bilstm"), settings.embedding_dim, settings.hidden_size,
+                     settings.num_layers, settings.pooling, settings.dropout, settings.freeze_embeddings,
+                     settings.embedding_dropout)
+        init_word_embeddings(module, settings, text_encoder, pretrained=pretrained, seed=seed)
+        return module
+
+    def private_encoder(self, settings: Any, size: int | None) -> Encoder:
+        """A BiLSTM of hidden size `size` (default: the shared one's) over the shared embeddings."""
+        private = BiLSTM(1, settings.embedding_dim, size or settings.hidden_size, settings.num_layers,
+                         settings.pooling, settings.dropout, settings.freeze_embeddings, settings.embedding_dropout)
+        borrow(private, "embed", self.embed)
+        return private
 
     def forward(self, batch: Batch, *, tokens: bool = False) -> EncoderOutput:
         return self.layer_outputs(batch, tokens=tokens)[-1]

@@ -66,3 +66,28 @@ class WordEmbedding(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.embedding(ids)
+
+
+def init_word_embeddings(module: nn.Module, settings: object, text_encoder: object, *, pretrained: bool,
+                         seed: int) -> None:
+    """GloVe rows into `module.embed` when the settings ask for them (`glove: true`) and weights are new."""
+    if pretrained and getattr(settings, "glove", False):
+        vocab = text_encoder.vocab  # type: ignore[attr-defined]
+        matrix, _ = glove_matrix(vocab, settings.embedding_dim, np.random.default_rng(seed))  # type: ignore[attr-defined]
+        module.embed.load_vectors(matrix)  # type: ignore[union-attr, operator]
+
+
+def word_vocab_size(text_encoder: object, encoder_type: str) -> int:
+    from ...data.text_encoders import WordTextEncoder
+
+    if not isinstance(text_encoder, WordTextEncoder):
+        raise ConfigError(f"model.encoder.type: '{encoder_type}' reads word ids, not a pretrained tokenizer's")
+    return len(text_encoder.vocab)
+
+
+def borrow(module: nn.Module, name: str, other: nn.Module) -> None:
+    """Make `module.<name>` refer to `other` WITHOUT registering it as a submodule (its parameters
+    stay owned, trained and saved by their owner only)."""
+    if name in module._modules:
+        del module._modules[name]
+    object.__setattr__(module, name, other)

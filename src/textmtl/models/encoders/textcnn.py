@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, Literal
 
 import torch
+from pydantic import Field
 from torch import nn
 
 from ...data.batching import Batch
-from .base import Encoder, EncoderOutput
-from .embedding import WordEmbedding
+from ...registry import encoders
+from .base import Encoder, EncoderOutput, EncoderSettings
+from .embedding import WordEmbedding, borrow, init_word_embeddings, word_vocab_size
 
 
+class TextCNNConfig(EncoderSettings):
+    """`model.encoder` with `type: textcnn`."""
+
+    type: Literal["textcnn"] = "textcnn"
+    embedding_dim: int = Field(default=50, ge=1)
+    glove: bool = True
+    freeze_embeddings: bool = False
+    kernel_sizes: list[int] = Field(default_factory=lambda: [3, 5, 7])
+    num_filters: int = Field(default=100, ge=1)
+    dropout: float = Field(default=0.5, ge=0.0, lt=1.0)  # on the encoder output
+    embedding_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+
+
+@encoders.register("textcnn", settings=TextCNNConfig)
 class TextCNN(Encoder):
     """Embeddings -> parallel 'same'-padded convolutions + ReLU -> max over time.
 
@@ -34,6 +51,22 @@ class TextCNN(Encoder):
         self.output_dropout = dropout
         self.embedding_dropout = nn.Dropout(embedding_dropout)
         self.output_dim = num_filters * len(kernel_sizes)
+
+    @classmethod
+    def from_settings(cls, settings: Any, text_encoder: Any, *, pretrained: bool = True,
+                      hf_config: dict | None = None, seed: int = 0) -> TextCNN:
+        del hf_config
+        module = cls(word_vocab_size(text_encoder, "textcnn"), settings.embedding_dim, settings.kernel_sizes,
+                     settings.num_filters, settings.dropout, settings.freeze_embeddings, settings.embedding_dropout)
+        init_word_embeddings(module, settings, text_encoder, pretrained=pretrained, seed=seed)
+        return module
+
+    def private_encoder(self, settings: Any, size: int | None) -> Encoder:
+        """A TextCNN of `size` filters per kernel (default: the shared one's) over the shared embeddings."""
+        private = TextCNN(1, settings.embedding_dim, settings.kernel_sizes, size or settings.num_filters,
+                          settings.dropout, settings.freeze_embeddings, settings.embedding_dropout)
+        borrow(private, "embed", self.embed)
+        return private
 
     def forward(self, batch: Batch, *, tokens: bool = False) -> EncoderOutput:
         mask = batch.attention_mask

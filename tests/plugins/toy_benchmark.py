@@ -1,0 +1,44 @@
+"""CONTRIBUTING recipe 4, a data set: `data.benchmark: toy-topics`, files under `<data_dir>/toy-topics/`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textmtl.data.readers import read_table_file
+from textmtl.data.sets import Benchmark, check_sizes, default_dev_size, finish_task, hold_out
+from textmtl.data.tasks import TaskData, TaskKind, TaskSpec
+from textmtl.registry import benchmarks
+
+
+@benchmarks.register("toy-topics")
+class ToyTopics(Benchmark):
+    """Toy: two topic tasks, `<task>.train.tsv` / `<task>.test.tsv` of `label<TAB>text` lines."""
+
+    name = "toy-topics"
+    title = "toy topics"
+    subdir = "toy-topics"
+    task_names = ("sports", "science")
+    notes = "dev = a fixed-seed hold-out of 10% of train"
+    labels = ("no", "yes")
+
+    def spec(self, task: str) -> TaskSpec:
+        return TaskSpec(task, TaskKind.CLASSIFICATION, self.labels, ("accuracy",))
+
+    def expected_files(self, task: str, *, unlabelled: bool = True) -> list[Path]:
+        return [Path(self.subdir) / f"{task}.{split}.tsv" for split in ("train", "test")]
+
+    def _load_task(self, root: Path, task: str, *, dev_size: int | None, max_train_examples: int | None,
+                   merge_dev_into_train: bool, skip_bad_lines: bool, unlabelled: bool) -> TaskData:
+        del unlabelled
+
+        def read(split: str) -> tuple[list, int]:
+            return read_table_file(root / f"{task}.{split}.tsv", fmt="tsv", columns={"label": 0, "text": 1},
+                                   kind=TaskKind.CLASSIFICATION, labels=self.labels, has_header=False,
+                                   skip_bad_lines=skip_bad_lines)
+
+        (pool, skipped), (test, more) = read("train"), read("test")
+        size = check_sizes(task, root / f"{task}.train.tsv", len(pool), dev_size, max_train_examples,
+                           default_dev_size(len(pool)))
+        train, dev = hold_out(pool, size)
+        return finish_task(self.spec(task), pool, train, dev, test, merge_dev_into_train=merge_dev_into_train,
+                           max_train_examples=max_train_examples, skipped=skipped + more)
