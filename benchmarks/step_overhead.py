@@ -73,10 +73,15 @@ from textmtl.methods import METHODS, Method, StepContext, describe_methods, make
 from textmtl.models.architectures import HardSharing, TaskOutput
 from textmtl.models.encoders import Encoder, PretrainedTransformer, TextCNN
 from textmtl.models.heads import task_loss
-from textmtl.training.trainer import make_optimizer
+from textmtl.data.batching import EncodedSplit
+from textmtl.data.tasks import Example
+from textmtl.data.text_encoders import EncodedText
+from textmtl.training.evaluation import EncodedTask
+from textmtl.training.trainer import Trainer, make_optimizer
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "step_overhead.json"
-SCENARIOS = ("textcnn", "shared", "solver", "minilm")  # minilm, the longest, last
+SCENARIOS = ("textcnn", "shared", "solver", "minilm", "trainer")  # minilm, the longest, before trainer
+DEFAULT_SCENARIOS = ("textcnn", "shared", "solver", "minilm")  # `trainer` only when asked for
 LS = "ls[loss]"  # label of the baseline row
 PARAM_TARGET, REPR_TARGET, SOLVER_TARGET_MS = 1.25, 1.5, 10.0
 SOLVER_TARGET_METHODS = ("getmtl", "nash_mtl", "cagrad")
@@ -224,7 +229,7 @@ def planned_method_rows() -> list[RowSpec]:
     main, representation = [], []
     for name, info in described.items():
         cls = METHODS.get(name)
-        if name == "stl" or (cls is not None and cls.trains_tasks_separately):
+        if cls is not None and cls.architecture is not None:  # stl: a shorthand for an architecture
             continue
         backends = info["backends"]
         main.append(RowSpec(name, "parameters" if "parameters" in backends else backends[0]))
@@ -360,6 +365,100 @@ def run_rows(rows: list[TimedRow], rounds: int, log: Callable[[str], None]) -> l
     measure_memory(rows, progress=log)
     log(f"  done in {time.perf_counter() - started:.1f} s")
     return summarize_rows(rows, LS)
+
+
+# ------------------------------------------------------------------- Trainer.step before / after
+
+TRAINER_METHODS = ("ls", "pcgrad", "nash_mtl", "getmtl")
+
+
+class LegacyStepTrainer(Trainer):
+    """`Trainer.step` as it was before the single-process step became the one-part case of the
+    split-step path (textmtl f13002a, `trainer.py`, the `else` branch of `step`): the reference
+    that `scenario_trainer` times the current step against. Single process, fp32 only."""
+
+    def _forward_loss(self, task: str, batch: Batch) -> torch.Tensor:
+        return task_loss(self.model.specs[task].kind, self.model(task, batch).logits, batch.labels)
+
+    def step(self, step: int) -> dict[str, float]:
+        self.model.train()
+        tasks = self.sampler.sample((step - 1) / max(1, self.total_steps - 1))
+        batches = {t: next(self.streams[t]).to(self.device) for t in tasks}
+        unlabelled = {t: next(self.unlabelled_streams[t]).to(self.device)
+                      for t in tasks if t in self.unlabelled_streams}
+        self.optimizer.zero_grad(set_to_none=True)
+        record = step % self.eval_every == 0 or step == self.total_steps
+        method_state = self.method.state_dict()
+        outputs = self.model.forward_batches(batches)
+        losses = {t: task_loss(self.model.specs[t].kind, outputs[t].logits, batches[t].labels) for t in tasks}
+        aux = self.model.auxiliary_loss(outputs, batches, unlabelled or None)
+        ctx = StepContext(self.model, step, self.total_steps, batches, outputs, self._forward_loss, record)
+        if aux is not None and self.method.fuses_auxiliary:
+            ctx.auxiliary = aux
+        elif aux is not None:
+            aux.backward(retain_graph=True)
+        stats = self.method.backward(losses, ctx)
+        skipped, values = self._guard(losses, method_state)
+        if skipped:
+            return values
+        self.last_stats = stats
+        if self.cfg.clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.params, self.cfg.clip_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.method.after_step(ctx)
+        return values
+
+
+def encoded_tasks(size: TextCNNSize, k: int, per_task: int, seed: int) -> dict[str, EncodedTask]:
+    """K tasks of `per_task` random texts of `size.length` tokens (no padding), random binary labels."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def split(n: int) -> EncodedSplit:
+        ids = torch.randint(1, size.vocab, (n, size.length), generator=gen).tolist()
+        labels = torch.randint(0, 2, (n,), generator=gen).tolist()
+        return EncodedSplit(KIND, [EncodedText(x) for x in ids], [Example("-", y) for y in labels])
+
+    return {t: EncodedTask(TaskSpec(t, KIND, ("neg", "pos")), split(per_task), split(8), split(8))
+            for t in task_names(k)}
+
+
+def trainer_row(label: str, trainer_cls: type[Trainer], method: str, size: TextCNNSize, k: int) -> TimedRow:
+    """A row stepping its own Trainer (own model, optimizer and data streams; same seeds in every row)."""
+    torch.manual_seed(0)
+    tasks = encoded_tasks(size, k, per_task=size.batch * 8, seed=3)
+    model = build_model(textcnn_encoder(size), k)
+    cfg = TrainingConfig(batch_size=size.batch, steps=1_000_000, eval_every=1_000_000, optimizer="adam", lr=1e-3)
+    trainer = trainer_cls(model, make_method(method), tasks, cfg, seed=1, pad_id=0)
+    counter = itertools.count(1)
+    info = {"method": method, "backend": "parameters" if method != "ls" else "loss", "kind": "trainer",
+            "api": f"{trainer_cls.__name__}.step"}
+    return TimedRow(label, lambda: trainer.step(next(counter)), info)
+
+
+def scenario_trainer(sizes: Sizes, rounds: int, chunk: int | None, log: Callable[[str], None]) -> dict:
+    """`Trainer.step` (sampling, batching, forward, method, guard, optimizer) against the legacy
+    single-process step, for ls, pcgrad, nash_mtl and getmtl on TextCNN, K tasks with disjoint
+    inputs. `ls[loss]` and `ls[loss]#2` do identical work: their ratio is the noise floor."""
+    del chunk
+    size = sizes.textcnn
+    rows = [trainer_row("ls[loss]", Trainer, "ls", size, sizes.k),
+            trainer_row("ls[loss]#2", Trainer, "ls", size, sizes.k)]
+    for m in TRAINER_METHODS:
+        if m != "ls":
+            rows.append(trainer_row(f"{m}[parameters]", Trainer, m, size, sizes.k))
+    for m in TRAINER_METHODS:
+        rows.append(trainer_row(f"legacy:{m}[{'loss' if m == 'ls' else 'parameters'}]", LegacyStepTrainer, m, size,
+                                sizes.k))
+    log(f"trainer: Trainer.step vs the legacy step, TextCNN, K={sizes.k}: {len(rows)} rows x {rounds} rounds")
+    summary = run_rows(rows, rounds, log)
+    median = {r["api"] + ":" + r["method"] + ("#2" if i == 1 else ""): r["median_ms"] for i, r in enumerate(summary)}
+    after_before = {m: _round(median[f"Trainer.step:{m}"] / median[f"LegacyStepTrainer.step:{m}"])
+                    for m in TRAINER_METHODS
+                    if median.get(f"Trainer.step:{m}") and median.get(f"LegacyStepTrainer.step:{m}")}
+    noise = _round(median["Trainer.step:ls#2"] / median["Trainer.step:ls"]) if median.get("Trainer.step:ls") else None
+    return {"inputs": "disjoint", "k": sizes.k, "encoder": {"type": "textcnn", **asdict(size)},
+            "after_over_before": after_before, "identical_rows_ratio": noise, "rows": summary}
 
 
 # ---------------------------------------------------------------------------------- scenarios
@@ -542,6 +641,16 @@ def print_report(result: dict) -> None:
 
     console = Console(width=max(120, Console().width))
     for key, scen in result["scenarios"].items():
+        if "after_over_before" in scen:
+            table = Table(title=f"{key}: Trainer.step (after) / legacy step (before), K={scen['k']}; "
+                                f"identical rows agree to {scen['identical_rows_ratio']}")
+            for col in ("row", "median ms", "after / before"):
+                table.add_column(col, justify="left" if col == "row" else "right")
+            for r in scen["rows"]:
+                ratio = scen["after_over_before"].get(r["method"]) if r["api"] == "Trainer.step" else None
+                table.add_row(f"{r['api']} {r['method']}", fmt(r["median_ms"]), fmt(ratio, ".3f") if ratio else "")
+            console.print(table)
+            continue
         if scen["inputs"] == "disjoint":
             enc = scen["encoder"]
             table = Table(title=f"(a) {key}: K={scen['k']} disjoint batches of {scen['batch_per_task']} x "
@@ -616,8 +725,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds per row (default 7; 2 with --quick)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (K up to 4, 2 rounds): a smoke test")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT})")
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS),
-                        help=f"comma-separated subset of {','.join(SCENARIOS)} (default: all)")
+    parser.add_argument("--scenarios", default=",".join(DEFAULT_SCENARIOS),
+                        help=f"comma-separated subset of {','.join(SCENARIOS)} (default: {','.join(DEFAULT_SCENARIOS)})")
     parser.add_argument("--torchjd-chunk", type=int, default=None,
                         help="parallel_chunk_size of torchjd's mtl_backward (default None = all rows in one vmap)")
     args = parser.parse_args(argv)
@@ -684,7 +793,8 @@ def main(argv: list[str] | None = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2) + "\n")
 
-    runs = {"textcnn": ("disjoint_textcnn", scenario_disjoint_textcnn),
+    runs = {"trainer": ("trainer_textcnn", scenario_trainer),
+            "textcnn": ("disjoint_textcnn", scenario_disjoint_textcnn),
             "minilm": ("disjoint_minilm", scenario_disjoint_minilm),
             "shared": ("shared", scenario_shared)}
     for name in SCENARIOS:

@@ -363,7 +363,7 @@ def _toy_task(folder) -> dict:
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_save_load_round_trip_gives_identical_predictions(arch, tiny_conll, tmp_path, monkeypatch):
-    import textmtl.api as api
+    import textmtl.training.lifecycle as api
     from textmtl.training.evaluation import predict_split
 
     trained = {}

@@ -22,7 +22,8 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from textmtl.config import Config, load_config
+from textmtl.config import ConfigBase as Config
+from textmtl.config import load_config
 from textmtl.data.custom import load_custom_task
 from textmtl.data.sets import GLUE_TASKS, FduMtl, Glue
 from textmtl.data.readers import infer_labels, read_fdu_mtl_file, read_table_file

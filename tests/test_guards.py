@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import textmtl
-import textmtl.api
+import textmtl.training.lifecycle
 from textmtl.errors import TrainingError
 from textmtl.models.architectures import TaskOutput
 from textmtl.training.trainer import Trainer
@@ -95,14 +95,14 @@ def test_non_finite_gradient_is_blamed_on_the_task_that_owns_it(toy_dir, tmp_pat
 
 def test_skips_reach_history_and_metrics(toy_dir, tmp_path, monkeypatch):
     clock = clocked(monkeypatch)
-    build = textmtl.api.build_model
+    build = textmtl.training.lifecycle.build_model
 
     def build_poisoned(*args, **kwargs):
         model = build(*args, **kwargs)
         poison(model, "toy_a", {2, 5, 6}, clock)
         return model
 
-    monkeypatch.setattr(textmtl.api, "build_model", build_poisoned)
+    monkeypatch.setattr(textmtl.training.lifecycle, "build_model", build_poisoned)
     result = textmtl.train(toy_config(toy_dir, tmp_path / "runs", training={"steps": 8, "eval_every": 4,
                                                                              "batch_size": 8}), progress=False)
     assert result.metrics["skipped_steps"] == {"toy_a": 3}
@@ -127,14 +127,14 @@ def test_consecutive_skips_count_steps_whichever_task_is_to_blame(toy_dir, tmp_p
 
 def test_consecutive_skips_stop_with_an_error_naming_the_task(toy_dir, tmp_path, monkeypatch):
     clock = clocked(monkeypatch)
-    build = textmtl.api.build_model
+    build = textmtl.training.lifecycle.build_model
 
     def build_poisoned(*args, **kwargs):
         model = build(*args, **kwargs)
         poison(model, "toy_b", set(range(3, 100)), clock)
         return model
 
-    monkeypatch.setattr(textmtl.api, "build_model", build_poisoned)
+    monkeypatch.setattr(textmtl.training.lifecycle, "build_model", build_poisoned)
     runs = tmp_path / "runs"
     cfg = toy_config(toy_dir, runs, training={"steps": 20, "batch_size": 8, "checkpoint_every": 1,
                                               "max_consecutive_skips": 4})

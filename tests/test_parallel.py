@@ -1,5 +1,5 @@
 """Data parallelism, gradient accumulation and mixed precision give the update of one process on
-the whole batch (training.distributed, training.precision)."""
+the whole batch (gradients.parts, training.precision)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from textmtl.data.batching import IGNORE_INDEX, Batch
 from textmtl.data.tasks import TaskKind
 from textmtl.errors import ConfigError
 from textmtl.methods import describe_methods
-from textmtl.training.distributed import batch_parts
+from textmtl.gradients.parts import batch_parts
 
 from ._parallel_setup import config, make_trainer, train_steps
 from .test_training import toy_config

@@ -18,8 +18,9 @@ import yaml
 from safetensors.torch import load_file
 
 import textmtl
-import textmtl.api
-from textmtl.api import as_config, encode_tasks, load_tasks, seed_everything
+import textmtl.training.lifecycle
+from textmtl.api import as_config, encode_tasks, load_tasks
+from textmtl.training.lifecycle import seed_everything
 from textmtl.errors import ConfigError, TrainingError
 from textmtl.methods import describe_methods, make_method
 from textmtl.models.build import build_model, build_text_encoder
@@ -196,7 +197,7 @@ def test_interrupted_run_resumes_to_the_same_result(method, training, cut, toy_d
         if cut:
             interrupt_at(m, cut)
         else:
-            m.setattr(textmtl.api, "final_metrics", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+            m.setattr(textmtl.training.lifecycle, "final_metrics", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
         with pytest.raises(KeyboardInterrupt):
             textmtl.train(cfg, progress=False, name="cut")
     partial = tmp_path / "runs" / "cut.partial"
@@ -252,7 +253,7 @@ def test_resume_errors_are_one_line(toy_dir, tmp_path, monkeypatch):
         textmtl.train(resume=partial, name="other", progress=False)
     changed = toy_config(toy_dir, runs, training={"steps": 6, "eval_every": 2, "batch_size": 8})
     changed["data"]["custom_tasks"][1]["files"]["dev"] = changed["data"]["custom_tasks"][1]["files"]["test"]
-    monkeypatch.setattr(textmtl.api, "resume_config", lambda *a: as_config(changed))
+    monkeypatch.setattr(textmtl.training.lifecycle, "resume_config", lambda *a: as_config(changed))
     with pytest.raises(TrainingError, match="data or vocabulary"):
         textmtl.train(resume=partial, progress=False)
     assert (partial / "checkpoint" / "state.json").exists()  # failed resumes leave the run intact

@@ -22,7 +22,9 @@ _EXPORTS = {
     "ModelError": "textmtl.errors", "TrainingError": "textmtl.errors",
 }
 
-__all__ = list(_EXPORTS)
+__all__ = ["backward", "train", "evaluate", "predict", "iter_predictions", "RunResult", "Config", "load_config",
+           "Example", "TaskData", "TaskKind", "TaskSpec", "TextmtlError", "ConfigError", "DataError", "ModelError",
+           "TrainingError"]
 
 if TYPE_CHECKING:
     from .api import RunResult, evaluate, iter_predictions, predict, train

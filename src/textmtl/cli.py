@@ -331,11 +331,14 @@ def report(
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Where report.html and its PNGs go "
                                                                           "(default: DIRECTORY/report/).")] = None,
     reference: Annotated[str, typer.Option(help="Benchmarks: the method Δm% is measured against.")] = "stl",
+    marks: Annotated[str, typer.Option(help="Benchmarks: methods drawn as marks beside every method's bars "
+                                            "(comma-separated, in order: black tick, red diamond, green dots).")
+                     ] = "stl,ls",
 ) -> None:
     """Write report.html (self-contained, images inline) and its PNG figures for a run or a benchmark."""
     from .reporting.report import build_report
 
-    page = build_report(directory, out_dir, reference=reference)
+    page = build_report(directory, out_dir, reference=reference, marks=tuple(_csv_option(marks, "--marks") or ()))
     out.print(f"report: {page}", highlight=False)
 
 

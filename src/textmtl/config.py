@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 from types import UnionType
 from pathlib import Path
@@ -176,7 +177,7 @@ class TrainingConfig(_Strict):
     device: str = "cpu"
     num_threads: int | None = Field(default=None, ge=1)
     # micro-batches per step: per-task gradients are summed over them before the method combines
-    # them, so the update equals one step on the whole batch (training.distributed)
+    # them, so the update equals one step on the whole batch (gradients.parts)
     accumulation_steps: int = Field(default=1, ge=1)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast of the forward; fp16 adds a loss scale
     checkpoint_every: int | None = Field(default=None, ge=0)  # steps; None: at every evaluation; 0: never
@@ -486,3 +487,14 @@ def apply_overrides(data: Any, overrides: list[str], source: str = "config") -> 
                 raise ConfigError(f"--set {_short(item)}: {_short(part)} is not a section")
         node[parts[-1]] = value
     return data
+
+
+def as_config(config: ConfigBase | dict | str | Path, overrides: list[str] | None = None) -> ConfigBase:
+    """A validated config from a Config (re-validated with `overrides`), a dict (copied) or a YAML path."""
+    if isinstance(config, ConfigBase):
+        return validate_config(apply_overrides(config.model_dump(mode="json"), overrides or []), "config") \
+            if overrides else config
+    if isinstance(config, dict):  # deep copy: overrides must not change the caller's dict
+        return validate_config(apply_overrides(copy.deepcopy(config), overrides or []), "config")
+    return load_config(config, overrides)
+

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import minimize
 
@@ -109,8 +109,20 @@ def test_extreme_scales_with_exact_degeneracies(name, log_scale):
 
 
 # ------------------------------------------------------------------ permutation / scaling
-PERMUTATION_INVARIANT = ["mean", "sum", "mgda", "imtl_g", "cagrad", "upgrad", "nash_mtl", "getmtl",
-                         "aligned_mtl", "emtl", "getmtl_official"]
+def declaring(prop: str) -> list[str]:
+    """The aggregators that declare `prop` in their `properties` (see `Aggregator.properties`)."""
+    return [n for n in NAMES if prop in AGGREGATORS[n].properties]
+
+
+PERMUTATION_INVARIANT = declaring("permutation_invariant")
+
+
+def test_every_aggregator_declares_known_properties():
+    known = {"permutation_invariant", "equivariant_weights", "positively_homogeneous", "unique_when_rank_deficient"}
+    for name in NAMES:
+        assert AGGREGATORS[name].properties <= known, name
+    # the deterministic means are the cases every property holds for
+    assert set(declaring("positively_homogeneous")) >= {"mean", "sum"}
 
 
 @pytest.mark.parametrize("name", PERMUTATION_INVARIANT)
@@ -119,10 +131,9 @@ PERMUTATION_INVARIANT = ["mean", "sum", "mgda", "imtl_g", "cagrad", "upgrad", "n
                    min_log_scale=-2, max_log_scale=2), perm_seed=st.integers(0, 1000))
 def test_permutation_invariance(name, J, perm_seed):
     K, P = J.shape
-    if name in ("getmtl", "getmtl_official") and K > P:
-        return  # the MGDA weights (beta / x) are not unique for a rank-deficient G
-    if name == "nash_mtl" and K > P:
-        return  # G alpha = 1/alpha has no solution; alpha is set by the tiny regulariser
+    props = AGGREGATORS[name].properties
+    # e.g. GetMTL's MGDA weights are not unique, and Nash-MTL's G alpha = 1/alpha has no solution, when K > P
+    assume(K <= P or "unique_when_rank_deficient" in props)
     perm = torch.randperm(K, generator=torch.Generator().manual_seed(perm_seed))
     losses = losses_for(J)
     a, b = build(name), build(name)
@@ -130,22 +141,17 @@ def test_permutation_invariance(name, J, perm_seed):
     out_p = b(J[perm], losses=losses[perm])
     scale = max(float(out.norm()), 1e-300)
     assert float((out - out_p).norm()) <= 1e-6 * scale + 1e-12 * scale_of(J)
-    if a.last_weights is not None and name not in ("mgda", "getmtl", "getmtl_official"):
-        # weights are equivariant (MGDA-type weights may be non-unique for K > P)
+    if a.last_weights is not None and "equivariant_weights" in props and K <= P:  # unique weights: full rank
         torch.testing.assert_close(b.last_weights, a.last_weights[perm], rtol=1e-5, atol=1e-8)
 
 
-LINEAR_UNDER_SCALING = ["mean", "sum", "mgda", "imtl_g", "cagrad", "upgrad", "aligned_mtl", "pcgrad",
-                        "graddrop", "gradvac"]
-
-
-@pytest.mark.parametrize("name", LINEAR_UNDER_SCALING + ["nash_mtl"])
+@pytest.mark.parametrize("name", declaring("positively_homogeneous"))
 @settings(settings.get_profile("aggregation"), max_examples=20)
 @given(J=jacobians(kinds=("random", "correlated"), dtypes=(torch.float64,), min_log_scale=-3, max_log_scale=3),
        log_a=st.floats(-4, 4))
 def test_linear_under_scaling(name, J, log_a):
     a = 10.0**log_a
-    hp = {"max_norm": 0.0} if name == "nash_mtl" else {}
+    hp = dict(AGGREGATORS[name].homogeneous_hparams)
     out = build(name, **hp)(J)
     out_a = build(name, **hp)(a * J)
     torch.testing.assert_close(out_a, a * out, rtol=1e-6, atol=1e-9 * a * scale_of(J))
@@ -268,8 +274,7 @@ def test_cagrad_optimality(c, J):
     Jd = J.double()
     g0 = Jd.mean(0)
     s = scale_of(J)
-    if float(g0.norm()) <= 1e-6 * s:
-        return
+    assume(float(g0.norm()) > 1e-6 * s)
     G = (Jd @ Jd.T).numpy()
     a = G.mean(axis=1)
     rho = c * float(g0.norm())
@@ -309,8 +314,7 @@ def test_upgrad_is_mean_without_conflict():
 @given(J=jacobians(max_k=5, kinds=("random",), dtypes=(torch.float64,), min_log_scale=-3, max_log_scale=3))
 def test_imtl_g_equal_projections(J):
     K, P = J.shape
-    if K > P:
-        return
+    assume(K <= P)
     agg = make_aggregator("imtl_g")
     out = agg(J)
     assert abs(float(agg.last_weights.sum()) - 1.0) < 1e-8
@@ -358,8 +362,7 @@ def test_nash_mtl_max_norm_clips():
 def test_aligned_mtl_equalises_the_singular_values(J):
     """With weights B 1 and B = s^1/2 V L^-1/2 V', the aligned system J'B has B G B = s * Pi."""
     K, P = J.shape
-    if K > P:
-        return
+    assume(K <= P)
     B = torch.stack([torch.as_tensor(make_aggregator("aligned_mtl", pref_vector=list(e)).weights(J @ J.T))
                      for e in torch.eye(K, dtype=torch.float64).tolist()], dim=1)
     BGB = B.T @ (J @ J.T) @ B
@@ -457,8 +460,7 @@ def _official_reference(J: torch.Tensor, scales: np.ndarray, c: float) -> np.nda
                    min_log_scale=-1, max_log_scale=0.5))
 def test_getmtl_official_matches_released_code(J):
     K, P = J.shape
-    if K > P:  # min-norm weights not unique: SLSQP may pick another minimiser
-        return
+    assume(K <= P)  # min-norm weights not unique: SLSQP may pick another minimiser
     losses = losses_for(J)
     agg = make_aggregator("getmtl_official", epsilon=0.0075)
     out = agg(J, losses=losses)

@@ -218,8 +218,7 @@ def test_nash_mtl(J):
     only near that optimum, in direction and in scale; ours solves G a = 1/a exactly (see
     _nash_mtl.py). We therefore compare the objective, not the vectors: ours is never worse (the JD
     paper, App. C.9, reports the same mismatch of the official code)."""
-    if J.shape[0] > J.shape[1]:
-        return
+    assume(J.shape[0] <= J.shape[1])
     cond = torch.linalg.cond(J @ J.T)
     assume(bool(torch.isfinite(cond)) and float(cond) < 1e3)
     theirs = _instantiate_or_skip(lambda: tja.NashMTL(n_tasks=J.shape[0], optim_niter=100))

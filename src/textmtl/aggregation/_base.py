@@ -58,6 +58,14 @@ class Aggregator(ABC):
     """Combine the K x P task Jacobian into a single update direction of length P."""
 
     name: ClassVar[str] = ""
+    #: Mathematical properties the aggregator guarantees; tests/aggregation/test_properties.py checks
+    #: each declared one on random Jacobians:
+    #: - "permutation_invariant": reordering the tasks (rows of J) leaves the direction unchanged;
+    #: - "equivariant_weights": ... and the weights are reordered with them (when G has full rank);
+    #: - "positively_homogeneous": f(aJ) = a f(J) for a > 0 (with `homogeneous_hparams`);
+    #: - "unique_when_rank_deficient": the direction stays permutation invariant when K > P (it is unique).
+    properties: ClassVar[frozenset[str]] = frozenset()
+    homogeneous_hparams: ClassVar[dict[str, Any]] = {}  # hyper-parameters under which f(aJ) = a f(J)
     #: True when the method keeps state across calls (see ``state_dict`` / ``reset``).
     stateful: ClassVar[bool] = False
 

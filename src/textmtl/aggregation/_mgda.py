@@ -70,6 +70,8 @@ def mgda_weights(G: np.ndarray, normalization: str = "none", losses: np.ndarray 
 @register("mgda")
 class MGDA(GramianWeightedAggregator):
     """MGDA (Sener & Koltun 2018): min-norm element of the convex hull of the gradients."""
+    properties = frozenset({"equivariant_weights", "permutation_invariant", "positively_homogeneous",
+                            "unique_when_rank_deficient"})
 
     def __init__(self, *, normalization: str = "none") -> None:
         super().__init__()

@@ -42,6 +42,7 @@ __all__ = ["UPGrad"]
 @register("upgrad")
 class UPGrad(GramianWeightedAggregator):
     """UPGrad (Quinton & Rey 2024): average of the projections onto the dual cone."""
+    properties = frozenset({"equivariant_weights", "permutation_invariant", "positively_homogeneous", "unique_when_rank_deficient"})
 
     def __init__(self, *, pref_vector: list[float] | None = None, reg_eps: float = 0.0) -> None:
         super().__init__()

@@ -464,7 +464,7 @@ def _write_config(run: PlannedRun, out: Path, runs_dir: Path, threads: int | Non
 
 def _run_in_process(run: PlannedRun, data: dict, runs_dir: Path, data_dir: Path | None, out: Path,
                     resume: Path | None = None) -> RunOutcome:
-    from ..api import train
+    from ..training.lifecycle import train
 
     t0 = time.monotonic()
     try:

@@ -24,7 +24,7 @@ from ..models.architectures import Architecture, TaskOutput
 from ..registry import methods
 
 if TYPE_CHECKING:
-    from ..training.distributed import StepSync
+    from ..gradients.parts import StepSync
 
 Backend = Literal["loss", "representation", "parameters"]
 
@@ -41,7 +41,8 @@ class StepContext:
     forward: Any = None  # callable(task, batch) -> loss, for methods that re-evaluate (FAMO)
     record: bool = False  # an evaluation step: diagnostics computed now reach history.jsonl
     # Set by the trainer when a step is cut into parts (processes, micro-batches, fp16 scaling):
-    sync: StepSync | None = None  # collectives and the loss scale s (see training.distributed)
+    sync: StepSync | None = None  # collectives and the loss scale s (see gradients.parts)
+    parts: int = 1  # micro-batches of this process in this step (`backward_parts` gets that many)
     global_losses: torch.Tensor | None = None  # K global loss values, known once every part is done
     # An architecture's own loss (ASP-MTL) handed to a method with `fuses_auxiliary`, which adds it to
     # its one backward pass (`ctx.backward`) instead of the trainer back-propagating it on its own.
@@ -81,13 +82,19 @@ class Method(ABC):
         """Accumulate gradients into `.grad` of the model's parameters."""
 
     def backward_parts(self, parts: Iterable[Mapping[str, torch.Tensor]], ctx: StepContext) -> StepStats:
-        """One step given as parts (micro-batches of this process; see `training.distributed`).
+        """One step given as parts (micro-batches of this process; see `gradients.parts`).
 
         Each part's losses are *loss views*: their values are the whole step's losses, their
         gradients the part's share. The default replays `backward` on every part from the same
         method state, so weights are computed from the global values and any state update (UW's
         Adam step, DWA's window, ...) happens exactly once; the parts' gradients add up in `.grad`.
         """
+        if ctx.parts == 1:  # nothing to replay: no snapshot of the state
+            iterator = iter(parts)
+            stats = self.backward(next(iterator), ctx)
+            for _ in iterator:
+                raise ValueError("backward_parts: more parts than ctx.parts")
+            return stats
         snapshot = copy.deepcopy(self.state_dict())
         stats = StepStats()
         for i, losses in enumerate(parts):

@@ -59,7 +59,7 @@ class GradientMethod(Method):
 
     def backward_parts(self, parts: Iterable[Mapping[str, torch.Tensor]], ctx: StepContext) -> StepStats:
         """Per-task rows summed over this process's parts and over processes, then ONE combination:
-        the update of a single process on the whole batch (see `training.distributed`)."""
+        the update of a single process on the whole batch (see `gradients.parts`)."""
         jac, rep_space, tasks = None, None, []
         for losses in parts:
             rows, rep_space = self._rows(losses, ctx)

@@ -21,7 +21,7 @@ Series = tuple[Sequence[float], Sequence[float]]  # (steps, values)
 
 WIDTH = 11.0  # inches, at DPI: about the width of the report page
 DPI = 100
-REFERENCE_STYLE = {"stl": ("#222222", "|"), "ls": ("#d62728", "d")}  # reference method -> (colour, marker)
+MARK_STYLES = (("#222222", "|"), ("#d62728", "d"), ("#2ca02c", "o"))  # (colour, marker) of the 1st, 2nd, ... mark
 
 
 def png(fig: Figure) -> bytes:
@@ -89,7 +89,8 @@ def score_bars(tasks: Sequence[str], series: Mapping[str, Mapping[str, float]], 
 
 def methods_vs_references(tasks: Sequence[str], scores: Mapping[str, Mapping[str, float]],
                           references: Mapping[str, Mapping[str, float]], xlabel: str) -> Figure:
-    """Small multiples, one per method: its score per task as bars, the references' (STL, LS) as marks."""
+    """Small multiples, one per method: its score per task as bars, the references' as marks (the first
+    a black tick, the second a red diamond, any further ones green dots)."""
     methods = list(scores)
     cols = min(3, max(1, len(methods)))
     rows = math.ceil(len(methods) / cols)
@@ -103,8 +104,8 @@ def methods_vs_references(tasks: Sequence[str], scores: Mapping[str, Mapping[str
         ax = axes[n // cols][n % cols]
         ax.barh(y, [scores[method].get(t, math.nan) for t in tasks], height=0.7, color="#1f77b4", alpha=0.85,
                 label="method (bars)")
-        for name, ref in references.items():
-            colour, marker = REFERENCE_STYLE.get(name, ("#2ca02c", "o"))
+        for i, (name, ref) in enumerate(references.items()):
+            colour, marker = MARK_STYLES[min(i, len(MARK_STYLES) - 1)]
             ax.scatter([ref.get(t, math.nan) if name != method else math.nan for t in tasks], y, marker=marker,
                        s=90 if marker == "|" else 26, color=colour, zorder=3, label=name,
                        linewidths=2.2 if marker == "|" else 0.5)

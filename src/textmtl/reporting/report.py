@@ -2,7 +2,7 @@
 
 A run directory (history.jsonl, metrics.json, config.yaml) gives per-task scores, training
 curves, the gradient-conflict heatmap and its evolution, task weights over time and, where the
-run recorded them, task-communication, task-affinity and MMoE gate matrices. A benchmark
+run recorded them, task-communication and MMoE gate matrices. A benchmark
 directory (results.csv, summary.md, runs/) gives per-task scores of each method against STL and
 LS, Δm% per method (`grid_summary.delta_m_by_method`, as in summary.md), dev curves and conflict
 shares of its runs, and summary.md itself. A section whose data the directory lacks says so.
@@ -292,10 +292,6 @@ def run_report(run: RunData) -> Report:
                                     "How much each task's node reads from every other task's (rows: receiving task).",
                                     "not a graph architecture (graph_complete, graph_star)",
                                     ("sending task j", "receiving task k")))
-    sections.append(_matrix_section(run, add, "affinity", "Task affinity",
-                                    "How a step on one task's loss changes the other tasks' losses (rows: the "
-                                    "task stepped on).", "task affinity is not recorded by this run",
-                                    ("task whose loss changes", "task stepped on")))
     gates = _mmoe_section(run, add, tasks)
     if gates is not None:
         sections.append(gates)
@@ -385,7 +381,7 @@ def is_benchmark_dir(path: Path) -> bool:
     return (path / "results.csv").is_file()
 
 
-def benchmark_report(path: Path, reference: str = "stl") -> Report:
+def benchmark_report(path: Path, reference: str = "stl", marks: tuple[str, ...] = ("stl", "ls")) -> Report:
     try:
         rows = read_results_csv(path / "results.csv")
     except (KeyError, ValueError, TypeError) as exc:
@@ -414,13 +410,15 @@ def benchmark_report(path: Path, reference: str = "stl") -> Report:
         label = _metric_label(metric)
 
         s = Section(f"Per-task test scores{where}")
-        references = {m: means[m] for m in ("stl", "ls") if m in means}
+        references = {m: means[m] for m in marks if m in means}
         shown = {m: means[m] for m in methods if m != reference} or dict(means)
-        s.intro = (f"Test {html.escape(label)} per task, mean over seeds: each method's bars against the "
-                   "single-task (STL, black tick) and linear-scalarisation (LS, red diamond) scores.")
-        for name in ("stl", "ls"):
+        styles = ("black tick", "red diamond", "green dot")
+        named = ", ".join(f"{html.escape(m)} ({styles[min(i, 2)]})" for i, m in enumerate(references))
+        s.intro = (f"Test {html.escape(label)} per task, mean over seeds: each method's bars"
+                   + (f" against the scores of {named}." if named else "."))
+        for name in marks:
             if name not in means:
-                s.notes.append(f"No finished '{name}' runs{where}: no {name.upper()} marks.")
+                s.notes.append(f"No finished '{name}' runs{where}: no {name} marks.")
         s.figures.append((add(f"{prefix}scores.png", figures.methods_vs_references(
             tasks, {m: {t: 100 * v for t, v in sc.items()} for m, sc in shown.items()},
             {m: {t: 100 * v for t, v in sc.items()} for m, sc in references.items()}, f"test {label} (×100)")),
@@ -686,7 +684,8 @@ def _previous_images(page: Path) -> set[str]:
     return set(re.findall(r'<img src="data:image/png;base64,[^"]*" alt="[^"]*" title="([^"/\\]+\.png)">', text))
 
 
-def build_report(path: str | Path, out: str | Path | None = None, reference: str = "stl") -> Path:
+def build_report(path: str | Path, out: str | Path | None = None, reference: str = "stl",
+                 marks: tuple[str, ...] = ("stl", "ls")) -> Path:
     """Write `report.html` and its PNGs into `out` (default `<path>/report/`); returns the page's path."""
     path = Path(path)
     if not path.exists():
@@ -694,7 +693,7 @@ def build_report(path: str | Path, out: str | Path | None = None, reference: str
     if not path.is_dir():
         raise TextmtlError(f"{path}: not a directory; give a run directory or a benchmark directory")
     if is_benchmark_dir(path):
-        report = benchmark_report(path, reference)
+        report = benchmark_report(path, reference, marks)
     elif is_run_dir(path):
         report = run_report(load_run_data(path))
     else:

@@ -181,7 +181,7 @@ def check_options(opts: SelectOptions) -> tuple[str, dict[str, Any], Path]:
         raise ConfigError("--importance-epochs: expected a number > 0")
     benchmark = infer_benchmark([opts.main, *opts.candidates], opts.benchmark)
     base = base_config(opts, benchmark)
-    from ..api import check_inputs
+    from ..training.lifecycle import check_inputs
 
     every = copy.deepcopy(base)
     every["data"]["tasks"] = [opts.main, *opts.candidates]
@@ -273,7 +273,8 @@ class Selection:
                 "config": keyed_config(cfg)}
 
     def compute_importance(self, task: str) -> tuple[Any, dict[str, Any]]:
-        from ..api import load_tasks, train
+        from ..data.loading import load_tasks
+        from ..training.lifecycle import train
         from ..data.batching import EncodedSplit
         from ..training.run_directory import load_run
 
@@ -335,7 +336,7 @@ class Selection:
 
     def run(self, aux: list[str], fg: dict[str, Any] | None = None) -> RunRecord:
         """Train main + `aux` (sorted: one run per set), or re-use the finished run with the same settings."""
-        from ..api import train
+        from ..training.lifecycle import train
 
         aux = sorted(aux)
         name, cfg = self.train_config(aux, fg)
@@ -376,7 +377,7 @@ class Selection:
     def fg_data(self, selected: list[str], kept: dict[str, list[int]]) -> dict[str, Any] | None:
         """The filtered auxiliary training sets as custom JSONL tasks (dev/test as loaded), written once
         under `<work-dir>/fg-data/`; None if no instance is left."""
-        from ..api import load_tasks
+        from ..data.loading import load_tasks
 
         cfg = copy.deepcopy(self.base)
         cfg["data"]["tasks"] = selected

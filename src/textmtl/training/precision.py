@@ -1,7 +1,7 @@
 """Mixed precision: bf16 / fp16 autocast of the forward pass, and the fp16 loss scale.
 
 The loss scale works like `torch.amp.GradScaler` (Micikevicius et al. 2018, "Mixed Precision
-Training", §3.2: dynamic loss scaling) but is applied at the task losses (`training.distributed.
+Training", §3.2: dynamic loss scaling) but is applied at the task losses (`gradients.parts.`
 LossView`), so the per-task gradients can be unscaled BEFORE a method combines them: Nash-MTL,
 CAGrad and Aligned-MTL are not scale-invariant (anchors.md §3, TorchJD paper App. C), so a method
 must never see s-scaled rows. Parameters stay in float32; only the forward runs in half precision.

@@ -18,7 +18,7 @@ from ..errors import TrainingError
 from ..methods import Method, StepContext, StepStats
 from ..models.architectures import Architecture
 from ..models.heads import task_loss
-from .distributed import StepSync, batch_parts, loss_view, zero_loss
+from ..gradients.parts import StepSync, batch_parts, loss_view, zero_loss
 from .evaluation import EncodedTask, Evaluator, task_average
 from .precision import LossScale, autocast
 from .progress import Reporter
@@ -132,11 +132,6 @@ class Trainer:
         self.precision = cfg.precision
         self.loss_scale = LossScale() if cfg.precision == "fp16" else None
         method.check_step_setup(world=self.sync.world, accumulation=self.accumulation, precision=self.precision)
-        # a step is cut into parts (processes x micro-batches) or its losses scaled: see training.distributed
-        self.in_parts = self.sync.world > 1 or self.accumulation > 1 or self.loss_scale is not None
-
-    def _forward_loss(self, task: str, batch) -> torch.Tensor:
-        return task_loss(self.model.specs[task].kind, self.model(task, batch).logits, batch.labels)
 
     def step(self, step: int) -> dict[str, float]:
         """One optimisation step; returns the finite task losses (of the whole step, over all
@@ -149,24 +144,9 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         record = step % self.eval_every == 0 or step == self.total_steps
         method_state = self.method.state_dict()  # restored if the step is skipped
-        if self.in_parts:
-            stats, losses, ctx = self._backward_in_parts(step, batches, unlabelled, record)
-            if self.loss_scale is not None and self._overflow(losses, method_state):
-                return {t: float(v) for t, v in losses.items()}
-        else:
-            with autocast(self.device, self.precision):
-                outputs = self.model.forward_batches(batches)  # one forward pass for tasks sharing inputs
-                losses = {t: task_loss(self.model.specs[t].kind, outputs[t].logits, batches[t].labels) for t in tasks}
-                # an architecture's own loss (ASP-MTL: λ L_adv + γ L_diff) is not a task: a method whose
-                # gradient is one backward pass adds it to that pass (`fuses_auxiliary`); otherwise it is
-                # back-propagated here, before the method, whose gradients accumulate on top
-                aux = self.model.auxiliary_loss(outputs, batches, unlabelled or None)
-            ctx = StepContext(self.model, step, self.total_steps, batches, outputs, self._forward_loss, record)
-            if aux is not None and self.method.fuses_auxiliary:
-                ctx.auxiliary = aux
-            elif aux is not None:
-                aux.backward(retain_graph=True)
-            stats = self.method.backward(losses, ctx)
+        stats, losses, ctx = self._backward(step, batches, unlabelled, record)
+        if self.loss_scale is not None and self._overflow(losses, method_state):
+            return {t: float(v) for t, v in losses.items()}
         skipped, values = self._guard(losses, method_state)
         if skipped:
             return values
@@ -178,18 +158,22 @@ class Trainer:
         self.method.after_step(ctx)
         return values
 
-    def _backward_in_parts(self, step: int, batches: dict, unlabelled: dict, record: bool
-                           ) -> tuple[StepStats, dict[str, torch.Tensor], StepContext]:
-        """This process's share of the step, in `accumulation_steps` micro-batches, through loss
-        views (training.distributed); leaves the whole step's unscaled gradient in `.grad` and
-        returns the method's stats, the whole step's loss values and the context."""
+    def _backward(self, step: int, batches: dict, unlabelled: dict, record: bool
+                  ) -> tuple[StepStats, dict[str, torch.Tensor], StepContext]:
+        """This process's share of the step, in `accumulation_steps` parts (`gradients.parts`): the
+        method sees each part's losses as loss views and leaves the whole step's unscaled gradient
+        in `.grad`; returns its stats, the whole step's loss values and the context. A single
+        process without accumulation or loss scale is the case of one part (the whole batch, whose
+        loss view is the loss itself)."""
         sync, tasks = self.sync, list(batches)
         sync.grad_scale = self.loss_scale.scale if self.loss_scale is not None else 1.0
         kinds = {t: self.model.specs[t].kind for t in tasks}
         parts = {t: batch_parts(batches[t], kinds[t], sync.rank, sync.world, self.accumulation) for t in tasks}
         unlabelled_parts = {t: batch_parts(b, kinds[t], sync.rank, sync.world, self.accumulation)
                             for t, b in unlabelled.items()}
-        ctx = StepContext(self.model, step, self.total_steps, batches, {}, self._global_forward, record, sync=sync)
+        one_part = sync.world == 1 and self.accumulation == 1 and sync.grad_scale == 1.0
+        ctx = StepContext(self.model, step, self.total_steps, batches, {}, self._forward, record, sync=sync,
+                          parts=self.accumulation)
         known: torch.Tensor | None = None
         if self.accumulation > 1 and self.method.uses_loss_values:
             # the method weighs every micro-batch with the whole step's loss values: a no-grad pass
@@ -198,32 +182,45 @@ class Trainer:
             with torch.random.fork_rng(devices=cuda), torch.no_grad():  # RNG states restored on exit
                 known = self._local_values(parts, tasks)
             sync.all_reduce_(known)
+            ctx.global_losses = known.float()
         local = torch.zeros(len(tasks), dtype=torch.float64, device=self.device)
+        aux_share = sync.grad_scale / (self.accumulation * sync.world)
 
         def views():
             nonlocal known
             for m in range(self.accumulation):
                 present = {t: parts[t][m][0] for t in tasks if parts[t][m][0] is not None}
                 with autocast(self.device, self.precision):
-                    outputs = self.model.forward_batches(present)
+                    outputs = self.model.forward_batches(present)  # one forward pass for tasks sharing inputs
                     losses = {t: task_loss(kinds[t], outputs[t].logits, b.labels) for t, b in present.items()}
                     extra = {t: p[m][0] for t, p in unlabelled_parts.items() if t in present and p[m][0] is not None}
+                    # an architecture's own loss (ASP-MTL: λ L_adv + γ L_diff) is not a task: a method
+                    # whose gradient is one backward pass adds it to that pass (`fuses_auxiliary`); otherwise
+                    # it is back-propagated here, before the method, whose gradients accumulate on top
                     aux = self.model.auxiliary_loss(outputs, present, extra or None) if present else None
-                if aux is not None:  # the mean over the step's parts (an approximation of the whole batch's)
-                    (aux * (sync.grad_scale / (self.accumulation * sync.world))).backward(retain_graph=True)
+                if aux is not None:  # over several parts: the mean of the parts' (an approximation)
+                    aux = aux if aux_share == 1.0 else aux * aux_share
+                    if self.method.fuses_auxiliary:
+                        ctx.auxiliary = aux
+                    else:
+                        aux.backward(retain_graph=True)
                 for i, t in enumerate(tasks):
                     if t in losses:
                         local[i] += parts[t][m][1] * losses[t].detach().double()
                 if known is None and self.accumulation == 1:
                     known = sync.all_reduce_(local.clone())
-                values = known if known is not None else local  # placeholders: the method ignores them
+                    ctx.global_losses = known.float()
                 ctx.outputs = outputs
+                if one_part:
+                    yield losses
+                    continue
+                values = known if known is not None else local  # placeholders: the method ignores them
                 yield {t: loss_view(losses[t] if t in losses else zero_loss(self.model.task_parameters(t)),
                                     values[i], parts[t][m][1] * sync.grad_scale)
                        for i, t in enumerate(tasks)}
             if known is None:
                 known = sync.all_reduce_(local.clone())
-            ctx.global_losses = known.float()
+                ctx.global_losses = known.float()
 
         stats = self.method.backward_parts(views(), ctx)
         self._reduce_and_unscale()
@@ -258,11 +255,12 @@ class Trainer:
             for i, t in enumerate(tasks):
                 for part, share in parts[t]:
                     if part is not None:
-                        out[i] += share * self._forward_loss(t, part).double()
+                        out[i] += share * task_loss(self.model.specs[t].kind, self.model(t, part).logits,
+                                                    part.labels).double()
         return out
 
-    def _global_forward(self, task: str, batch) -> torch.Tensor:
-        """`ctx.forward` of a step in parts: the loss of the whole global batch (all processes)."""
+    def _forward(self, task: str, batch) -> torch.Tensor:
+        """`ctx.forward`: the loss of the whole global batch of `task` (summed over processes)."""
         parts = {task: batch_parts(batch, self.model.specs[task].kind, self.sync.rank, self.sync.world,
                                    self.accumulation)}
         return self.sync.all_reduce_(self._local_values(parts, [task]))[0].float()

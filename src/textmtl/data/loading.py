@@ -1,0 +1,72 @@
+"""Reading the tasks a config names: benchmark tasks, custom tasks, the caps; and tokenising them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import ConfigError
+from .custom import load_custom_task
+from .sets import get_benchmark, resolve_data_dir, sample_in_order
+from .tasks import Example, TaskData
+
+if TYPE_CHECKING:
+    from ..config import ConfigBase as Config
+    from ..training.evaluation import EncodedTask
+    from .text_encoders import TextEncoder
+
+
+def _cap(examples: list[Example], n: int | None, subsample: str) -> list[Example]:
+    """At most `n` examples: the first ones, or a fixed-seed random sample in file order."""
+    if n is None:
+        return examples
+    return examples[:n] if subsample == "first" else sample_in_order(examples, n)
+
+
+def load_tasks(config: Config, data_dir: str | Path | None = None) -> list[TaskData]:
+    """Read every task the config names (benchmark tasks and custom tasks)."""
+    d = config.data
+    root = resolve_data_dir(data_dir or d.data_dir)
+    tasks: list[TaskData] = []
+    if d.benchmark is not None:
+        tasks += get_benchmark(d.benchmark).load(
+            root, d.tasks, dev_size=d.dev_size,
+            merge_dev_into_train=d.merge_dev_into_train, skip_bad_lines=d.skip_bad_lines, unlabelled=d.unlabelled,
+        )
+    for custom in d.custom_tasks:
+        spec = custom.model_dump()
+        spec["fmt"] = spec.pop("format")
+        if not d.unlabelled:
+            spec["files"].pop("unlabelled", None)
+        tasks.append(load_custom_task(**spec, skip_bad_lines=d.skip_bad_lines))
+    names = [t.name for t in tasks]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"data: task names must be unique, got {names}")
+    for t in tasks:  # the caps apply to the final splits (after dev is held out or merged into train)
+        t.train = _cap(t.train, d.max_train_examples, d.subsample)
+        t.dev = _cap(t.dev, d.max_eval_examples, d.subsample)
+        t.test = _cap(t.test, d.max_eval_examples, d.subsample)
+    for t in tasks:
+        if not t.train:
+            raise ConfigError(f"data: task '{t.name}' has no training examples")
+    unknown = [t for t in config.training.select_on or [] if t not in names]
+    if unknown:
+        raise ConfigError(f"training.select_on: no task named '{unknown[0]}' in this run (tasks: {', '.join(names)})")
+    return tasks
+
+
+def encode_tasks(tasks: list[TaskData], text_encoder: TextEncoder) -> dict[str, EncodedTask]:
+    """Token ids of every split of every task."""
+    from ..training.evaluation import EncodedTask
+    from .batching import EncodedSplit
+    from .tasks import TaskKind
+
+    def split(kind: TaskKind, examples: list[Example]) -> EncodedSplit:
+        return EncodedSplit(kind, text_encoder.encode_many(examples), examples)
+
+    return {
+        t.name: EncodedTask(t.spec, split(t.spec.kind, t.train), split(t.spec.kind, t.dev), split(t.spec.kind, t.test),
+                            t.input_group, split(t.spec.kind, t.unlabelled) if t.unlabelled else None)
+        for t in tasks
+    }
+

@@ -1,0 +1,270 @@
+"""The life of a training run: prepare (config, method, data, model; everything that can fail on bad
+input, before anything is written) -> run (one `Trainer` per training job) -> write (metrics, model,
+the atomic rename of the run directory). `textmtl.api.train` is this module's `train`.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..config import ConfigBase as Config
+from ..config import as_config
+from ..data.loading import encode_tasks, load_tasks
+from ..data.tasks import TaskData
+from ..errors import ConfigError, TextmtlError, TrainingError
+from ..gradients.parts import StepSync
+from ..methods import make_method
+from ..models.architectures import Architecture
+from ..models.build import build_model, build_text_encoder
+from .checkpoint import RunCheckpoint, data_fingerprint, has_checkpoint, read_checkpoint, restore_trainer, set_rng_state
+from .distributed import init_from_env, local_device, shutdown
+from .evaluation import EncodedTask, Evaluator, task_average
+from .progress import Reporter, RichReporter
+from .resume import find_resumable, resume_config
+from .run_directory import RunWriter, unique_run_path
+from .tracking import check_backends
+from .trainer import FitResult, Trainer
+
+
+@dataclass
+class RunResult:
+    path: Path
+    metrics: dict[str, Any]
+
+
+
+def check_unlabelled(cfg: Config, model: Architecture, tasks: list[TaskData]) -> None:
+    """`data.unlabelled` needs an architecture that reads unlabelled text and such text for every task."""
+    if not cfg.data.unlabelled:
+        return
+    if not model.uses_unlabelled:
+        raise ConfigError(f"data.unlabelled: architecture '{model.name}' does not use unlabelled text "
+                          "(only 'adversarial' does: its task discriminator reads it)")
+    missing = [t.name for t in tasks if not t.unlabelled]
+    if missing:
+        raise ConfigError(f"data.unlabelled: no unlabelled text for task(s) {', '.join(missing)}")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def train(
+    config: Config | dict | str | Path | None = None,
+    *,
+    overrides: list[str] | None = None,
+    data_dir: str | Path | None = None,
+    name: str | None = None,
+    runs_dir: str | Path | None = None,
+    reporter: Reporter | None = None,
+    progress: bool = True,
+    resume: str | Path | None = None,
+) -> RunResult:
+    """Train as the config says and write a run directory. Bad input raises a TextmtlError
+    before anything is written.
+
+    `resume`: an interrupted run's `<name>.partial` directory (or `<name>`); training continues
+    from its last checkpoint with the run's own config.yaml (a `config` or `overrides`, if given,
+    must agree with it) and ends exactly as an uninterrupted run would. On a TextmtlError the
+    `.partial` directory is removed; on any other interruption it is kept if it holds a checkpoint.
+    """
+    saved, partial = None, None
+    if resume is not None:
+        if name is not None or runs_dir is not None:
+            raise ConfigError("--resume continues a run in its own directory; --name and --runs-dir do not apply")
+        partial = find_resumable(resume)
+        cfg = resume_config(partial, config, overrides)
+        saved = read_checkpoint(partial / "checkpoint")
+    elif config is None:
+        raise ConfigError("train: give a config (or --resume RUN_DIR)")
+    else:
+        cfg = as_config(config, overrides)
+    sync = init_from_env(cfg.training.device)  # torchrun: every process runs this function
+    try:
+        result = _train(cfg, sync, saved, partial, data_dir=data_dir, name=name, runs_dir=runs_dir, reporter=reporter,
+                        progress=progress)
+    except BaseException:
+        if sync.distributed:
+            shutdown()  # no barrier: the other processes may never reach it
+        raise
+    if sync.distributed:
+        shutdown(wait_for_peers=True)
+    return result
+
+
+def _train(cfg: Config, sync: StepSync, saved: dict | None, partial: Path | None, *, data_dir, name, runs_dir,
+           reporter, progress) -> RunResult:
+    if cfg.training.num_threads:
+        torch.set_num_threads(cfg.training.num_threads)
+    elif sync.distributed:  # share this machine's cores between its processes
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", sync.world))
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
+    cfg.training.device = local_device(cfg.training.device)
+    if not sync.is_main:
+        reporter, progress = Reporter(), False
+    reporter = reporter or (RichReporter() if progress else Reporter())
+    # Everything that can fail on bad input happens before the run directory exists.
+    check_backends(cfg.output)
+    method = make_method(cfg.method.name, cfg.method.params)
+    try:
+        method.check_step_setup(world=sync.world, accumulation=cfg.training.accumulation_steps,
+                                precision=cfg.training.precision)
+    except ValueError as exc:
+        raise ConfigError(f"method: {exc}") from None
+    tasks = load_tasks(cfg, data_dir)
+    text_encoder = build_text_encoder(cfg.model, cfg.text, (e for t in tasks for e in t.train))
+    encoded = encode_tasks(tasks, text_encoder)
+    specs = [t.spec for t in tasks]
+    checkpointing = cfg.training.checkpoint_every != 0
+    fingerprint = data_fingerprint(encoded) if checkpointing or saved is not None else ""
+    if saved is not None and saved["fingerprint"] != fingerprint:
+        raise TrainingError(f"--resume: the data or vocabulary of {partial} differ from those the run started with")
+    seed_everything(cfg.seed)
+    model = build_model(cfg.model, specs, text_encoder, seed=cfg.seed)
+    check_unlabelled(cfg, model, tasks)
+    model.to(cfg.training.device)
+    sync.broadcast_parameters(model)
+
+    # only rank 0 writes (the run directory and its checkpoints)
+    if saved is not None:
+        writer = RunWriter.reopen(partial, saved["history_lines"], cfg) if sync.is_main else _NoWriter(partial)
+    else:
+        run_path = unique_run_path(Path(runs_dir or cfg.output.runs_dir), name or cfg.name)
+        sync.all_reduce_(torch.zeros(1))  # every process has its path before rank 0 creates the directory
+        writer = RunWriter(run_path, cfg) if sync.is_main else _NoWriter(run_path.with_name(run_path.name + ".partial"))
+    ckpt = RunCheckpoint(writer, model, fingerprint) if checkpointing and sync.is_main else None
+    try:
+        start = time.perf_counter() - (saved["run_elapsed"] if saved is not None else 0.0)
+        fits = [FitResult(**done) for done in saved["jobs_done"]] if saved is not None else []
+        if ckpt is not None:
+            ckpt.start, ckpt.jobs_done = start, [_fit_summary(f) for f in fits]
+
+        def run_job(job: int, trainer: Trainer) -> FitResult:
+            state = None
+            if saved is not None and saved["job"] == job:
+                model.load_state_dict(saved["model"])
+                state = restore_trainer(trainer, saved["trainer"])
+                set_rng_state(saved["rng"])
+            if ckpt is not None:
+                ckpt.job = job
+            fit = trainer.fit(state)
+            if ckpt is not None:
+                ckpt.jobs_done.append(_fit_summary(fit))
+            return fit
+
+        jobs = model.training_jobs()  # one over every task; `separate` (STL): one per task
+        for i, job in enumerate(jobs):
+            if i < len(fits):  # finished before the interruption; its weights are in the checkpoint
+                continue
+            if job.seed_offset is not None:
+                seed_everything(cfg.seed + job.seed_offset)
+            job_method = method if len(jobs) == 1 else make_method(cfg.method.name, cfg.method.params)
+            label = cfg.method.name if job.label is None else f"{cfg.method.name}:{job.label}"
+            fits.append(run_job(i, Trainer(
+                job.model, job_method, {t: encoded[t] for t in job.tasks}, cfg.training, seed=cfg.seed,
+                pad_id=text_encoder.pad_id, reporter=reporter, on_record=writer.record, label=label,
+                checkpoint=ckpt, sync=sync)))
+        steps = sum(f.steps for f in fits)
+        best_step = fits[0].best_step if len(jobs) == 1 else {
+            t: f.best_step for job, f in zip(jobs, fits) for t in job.tasks}
+        wall = time.perf_counter() - start
+        metrics = final_metrics(model, encoded, cfg, text_encoder.pad_id)
+        skipped_steps: dict[str, int] = {}
+        for f in fits:
+            for t, n in f.skipped_steps.items():
+                skipped_steps[t] = skipped_steps.get(t, 0) + n
+        metrics.update({"method": cfg.method.name, "seed": cfg.seed, "steps": steps, "best_step": best_step,
+                        "wall_seconds": round(wall, 3),
+                        "skipped_lines": {t.name: t.skipped_lines for t in tasks if t.skipped_lines},
+                        "skipped_steps": skipped_steps})
+        if sync.distributed:
+            metrics["processes"] = sync.world
+        metrics["architecture"]["wall_seconds_per_step"] = round(wall / max(1, steps), 6)  # incl. evaluations
+        writer.write_metrics(metrics)
+        writer.save_model(model, text_encoder, cfg.method.name)
+        path = writer.commit()
+        shutil.rmtree(path / "checkpoint", ignore_errors=True)  # only needed to resume
+    except TextmtlError:
+        writer.abort()
+        raise
+    except BaseException as exc:
+        if has_checkpoint(writer.path / "checkpoint"):
+            writer.keep()
+            exc.add_note(f"continue with: textmtl train --resume {writer.path}")
+        else:
+            writer.abort()
+        raise
+    return RunResult(path, metrics)
+
+
+class _NoWriter:
+    """What processes other than rank 0 write: nothing."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path  # the `.partial` directory rank 0 writes
+
+    def record(self, record: dict) -> None:
+        del record
+
+    def write_metrics(self, metrics: dict) -> None:
+        del metrics
+
+    def save_model(self, *args: Any) -> None:
+        del args
+
+    def commit(self) -> Path:
+        return self.path.with_name(self.path.name.removesuffix(".partial"))
+
+    def abort(self) -> None:
+        pass
+
+    def keep(self) -> None:
+        pass
+
+
+def check_inputs(config: Config | dict | str | Path, *, overrides: list[str] | None = None,
+                 data_dir: str | Path | None = None, world: int = 1) -> Config:
+    """Everything `train` checks before it writes anything (config, method, data), without training."""
+    cfg = as_config(config, overrides)
+    check_backends(cfg.output)
+    method = make_method(cfg.method.name, cfg.method.params)
+    try:
+        method.check_step_setup(world=world, accumulation=cfg.training.accumulation_steps,
+                                precision=cfg.training.precision)
+    except ValueError as exc:
+        raise ConfigError(f"method: {exc}") from None
+    load_tasks(cfg, data_dir)
+    return cfg
+
+
+def _fit_summary(fit: FitResult) -> dict[str, Any]:
+    return {"best_step": fit.best_step, "best_dev_average": fit.best_dev_average, "steps": fit.steps,
+            "wall_seconds": fit.wall_seconds, "skipped_steps": dict(fit.skipped_steps)}
+
+
+
+def final_metrics(model, encoded: dict[str, EncodedTask], cfg: Config, pad_id: int) -> dict[str, Any]:
+    """Dev and test metrics of every task, and their task averages (main metric)."""
+    dev_evaluator = Evaluator(encoded, "dev", cfg.training.eval_batch_size, pad_id, cfg.training.device)
+    test_evaluator = Evaluator(encoded, "test", cfg.training.eval_batch_size, pad_id, cfg.training.device)
+    dev, test = dev_evaluator(model), test_evaluator(model)
+    return {
+        "tasks": {t: {"dev": dev.get(t, {}), "test": test.get(t, {})} for t in encoded},
+        "average": {"dev": task_average(dev, model.specs), "test": task_average(test, model.specs)},
+        "main_metrics": {t: model.specs[t].main_metric for t in encoded},  # the metric each average uses
+        # the architecture, its parameters and what it reports on the test data (e.g. task communication)
+        "architecture": {**model.description(), "parameters": model.parameter_counts(),
+                         "test": model.evaluation_record(test_evaluator.batches)},
+    }
+
