@@ -7,7 +7,8 @@ import random
 
 import torch
 
-from textmtl.api import encode_tasks, seed_everything
+from textmtl.api import encode_tasks
+from textmtl.training.lifecycle import seed_everything
 from textmtl.config import Config
 from textmtl.data.tasks import Example, TaskData, TaskKind, TaskSpec
 from textmtl.methods import make_method

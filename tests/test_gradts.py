@@ -208,7 +208,8 @@ def test_an_option_added_later_keeps_earlier_keys_at_its_default():
 
     cfg = {"name": "x", "data": {"benchmark": "glue", "max_train_examples": 500}, "training": {"num_threads": 1}}
     before = keyed_config(cfg)  # a config written before `data.subsample` existed
-    assert before == {"data": {"benchmark": "glue", "max_train_examples": 500}, "training": {}}
+    assert before["data"]["max_train_examples"] == 500 and "subsample" not in before["data"]
+    assert "name" not in before and "num_threads" not in before["training"]  # not what a run computes
     assert keyed_config({**cfg, "data": {**cfg["data"], "subsample": "first"}}) == before
     assert keyed_config({**cfg, "data": {**cfg["data"], "subsample": "random"}}) != before
 

@@ -45,13 +45,13 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from ..config import validate_config
+from ..config import same_run, validate_config
+from ..files import atomic_write_text, file_lock
 from ..errors import ConfigError, TextmtlError
 from ..training.checkpoint import has_checkpoint
 from ..reporting.grid_summary import PublishedColumns, SummaryContext, render_summary, write_results_csv
 from .suite import Suite
 
-_IGNORED_WHEN_COMPARING = (("name",), ("output",), ("training", "num_threads"), ("data", "data_dir"))
 
 
 class BenchmarkInterrupted(TextmtlError):
@@ -150,18 +150,6 @@ def is_done(run_dir: Path) -> bool:
     return (run_dir / "metrics.json").is_file()
 
 
-def _comparable(data: dict[str, Any]) -> dict[str, Any]:
-    dumped = validate_config(data, "config").model_dump(mode="json")
-    for path in _IGNORED_WHEN_COMPARING:
-        node = dumped
-        for part in path[:-1]:
-            node = node.get(part, {})
-        node.pop(path[-1], None)
-    for task in dumped.get("data", {}).get("custom_tasks", []):
-        task["files"] = {k: str(Path(v).resolve()) for k, v in task["files"].items()}
-    return dumped
-
-
 def resumable(run: PlannedRun, runs_dir: Path) -> Path | None:
     """The run's `.partial` directory if it holds a checkpoint and was started with the config the
     suite gives now (a resume then ends as an uninterrupted run would); else None."""
@@ -172,11 +160,10 @@ def resumable(run: PlannedRun, runs_dir: Path) -> Path | None:
 
 
 def config_matches(run: PlannedRun, run_dir: Path) -> bool:
-    """Was the finished run trained with the config the suite gives now (ignoring name, output,
-    thread count and data folder)?"""
+    """Was the finished run trained with the config the suite gives now (`config.identity`)?"""
     try:
         stored = yaml.safe_load((run_dir / "config.yaml").read_text())
-        return _comparable(stored) == _comparable(run.config)
+        return same_run(stored, run.config)
     except (OSError, yaml.YAMLError, TextmtlError):
         return False
 
@@ -224,20 +211,11 @@ def machine_description() -> str:
 
 @contextlib.contextmanager
 def _directory_lock(out: Path) -> Iterator[None]:
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock
+    """One `textmtl benchmark` per output directory at a time."""
+    with file_lock(out / ".lock", blocking=False) as held:
+        if not held:
+            raise ConfigError(f"{out}: another `textmtl benchmark` is running in this directory")
         yield
-        return
-    fh = open(out / ".lock", "w")
-    try:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise ConfigError(f"{out}: another `textmtl benchmark` is running in this directory") from None
-        yield
-    finally:
-        fh.close()
 
 
 def _fmt_duration(seconds: float | None) -> str:
@@ -456,9 +434,7 @@ def _write_config(run: PlannedRun, out: Path, runs_dir: Path, threads: int | Non
         data.setdefault("training", {})["num_threads"] = threads
     validate_config(data, f"run {run.name}")
     path = out / "configs" / f"{run.name}.yaml"
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False))
-    tmp.replace(path)
+    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))
     return path, data
 
 
@@ -670,9 +646,7 @@ def _finish(report: BenchmarkReport, suite: Suite, quick: bool, planned: Sequenc
     write_results_csv(rows, report.results_csv)
     text = render_summary(rows, summary_context(suite, quick, planned, command))
     report.summary_md = out / "summary.md"
-    tmp = report.summary_md.with_name("summary.md.partial")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(report.summary_md)
+    atomic_write_text(report.summary_md, text)
 
 
 def _print_plan(console: Console, title: str, planned: list[PlannedRun], selected: list[PlannedRun],

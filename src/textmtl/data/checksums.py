@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from functools import cache
@@ -11,9 +10,9 @@ from pathlib import Path
 from typing import Literal
 
 from textmtl.errors import ConfigError
+from textmtl.files import sha256_file
 
 Status = Literal["ok", "missing", "mismatch"]
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -36,15 +35,6 @@ def known_checksums() -> dict[str, str]:
 def checksum_groups() -> tuple[str, ...]:
     """The top-level data folders that have checksums, e.g. ("conll2003", "fdu-mtl", "glue")."""
     return tuple(sorted({p.split("/", 1)[0] for p in known_checksums()}))
-
-
-def sha256_file(path: str | Path) -> str:
-    """SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def verify(data_dir: str | Path, benchmark: str | None = None) -> list[VerifyResult]:

@@ -8,12 +8,14 @@ published columns, each labelled "(published, <paper> Table N)". The maths is in
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..files import atomic_write_text
 from .grid_metrics import delta_m, is_lower_better, mean_rank, mean_std
 from .published import PublishedTable, load_published
 
@@ -50,13 +52,12 @@ class SummaryContext:
 
 
 def write_results_csv(rows: Iterable[Mapping], path: Path) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=RESULT_COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _csv_value(row.get(k)) for k in RESULT_COLUMNS})
-    tmp.replace(path)
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=RESULT_COLUMNS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _csv_value(row.get(k)) for k in RESULT_COLUMNS})
+    atomic_write_text(path, buffer.getvalue())
 
 
 def read_results_csv(path: Path) -> list[dict]:

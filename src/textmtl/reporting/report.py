@@ -28,6 +28,7 @@ import numpy as np
 import yaml
 
 from ..errors import DataError, TextmtlError
+from ..files import atomic_write_text
 from . import figures
 from .grid_metrics import is_lower_better, mean_rank
 from .grid_summary import delta_m_by_method, read_results_csv, task_means
@@ -707,9 +708,7 @@ def build_report(path: str | Path, out: str | Path | None = None, reference: str
         for name, data in report.images.items():
             (target / name).write_bytes(data)
         page = target / "report.html"
-        tmp = page.with_name("report.html.partial")
-        tmp.write_text(render_html(report), encoding="utf-8")
-        tmp.replace(page)
+        atomic_write_text(page, render_html(report))
     except OSError as exc:
         raise TextmtlError(f"{target}: cannot write the report ({exc.strerror or exc})") from None
     return page

@@ -9,8 +9,6 @@ share one cache: each computes an entry at most once.
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import os
 import re
@@ -23,6 +21,7 @@ from typing import Any
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+from ..files import file_lock, sha256_json
 from .head_importance import HeadImportance
 
 CACHE_FORMAT = "textmtl-gradts-importance/1"
@@ -30,8 +29,7 @@ CACHE_FORMAT = "textmtl-gradts-importance/1"
 
 def settings_key(settings: dict[str, Any]) -> str:
     """sha256 of the settings as canonical JSON."""
-    text = json.dumps({"format": CACHE_FORMAT, **settings}, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return sha256_json({"format": CACHE_FORMAT, **settings})
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]")
@@ -84,16 +82,8 @@ class ImportanceCache:
         another process holds it."""
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.entry_path(task, settings)
-        with open(path.with_name(path.name + ".lock"), "a") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-            except BlockingIOError:
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        with file_lock(path.with_name(path.name + ".lock"), blocking=blocking) as held:
+            yield held
 
     def get_or_compute(self, task: str, settings: dict[str, Any],
                        compute: Callable[[], tuple[HeadImportance, dict[str, Any]]], *, blocking: bool = True

@@ -19,8 +19,6 @@ Scores: the main task's `dev` metric (GLUE: the held-out part of train.tsv) driv
 from __future__ import annotations
 
 import copy
-import fcntl
-import hashlib
 import json
 import math
 import os
@@ -35,10 +33,11 @@ from typing import Any
 import numpy as np
 
 from ..config import ConfigBase as Config
-from ..config import apply_overrides, validate_config
+from ..config import apply_overrides, run_identity, validate_config
 from ..registry import encoders
 from ..data.sets import BENCHMARKS, did_you_mean, get_benchmark
 from ..errors import ConfigError, TextmtlError
+from ..files import atomic_write_json, file_lock, sha256_file, sha256_json
 from .baselines import exhaustive, random_same_size
 from .cache import ImportanceCache
 from .correlation import instance_taus, tau_matrix
@@ -72,14 +71,6 @@ DEFAULT_IMPORTANCE_EPOCHS = 3.0
 DEFAULT_IMPORTANCE_BATCH_SIZE = 16  # examples per backward pass; per-example gradients either way
 
 # keys that do not change what a run computes (left out of cache keys and run names)
-_NOT_KEYED = ("name", "output")
-_NOT_KEYED_TRAINING = ("num_threads", "device", "checkpoint_every")
-# Options added to the config after runs and importance matrices were first cached: they enter the
-# keys only when set to something other than their default (the behaviour before they existed), so
-# adding an option leaves every earlier cache entry valid.
-_KEYED_UNLESS_DEFAULT = ((("data", "subsample"), "first"),)
-
-
 @dataclass
 class SelectOptions:
     main: str
@@ -195,19 +186,12 @@ def check_options(opts: SelectOptions) -> tuple[str, dict[str, Any], Path]:
 # --------------------------------------------------------------------------- helpers
 
 def keyed_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The parts of a run config that change what it computes."""
-    keyed = {k: copy.deepcopy(v) for k, v in config.items() if k not in _NOT_KEYED}
-    for k in _NOT_KEYED_TRAINING:
-        keyed.get("training", {}).pop(k, None)
-    keyed.get("data", {}).pop("data_dir", None)
-    for (section, key), default in _KEYED_UNLESS_DEFAULT:
-        if keyed.get(section, {}).get(key, default) == default:
-            keyed.get(section, {}).pop(key, None)
-    return keyed
+    """The parts of a run config that change what it computes (`config.identity`, as the grid runner)."""
+    return run_identity(config)
 
 
 def short_hash(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    return sha256_json(value, compact=False)[:10]
 
 
 _ENCODER_IDS: dict[tuple[str, int, int], str] = {}
@@ -222,23 +206,13 @@ def encoder_id(config: dict[str, Any]) -> str:
     stat = weights.stat()
     memo = (str(weights.resolve()), stat.st_size, stat.st_mtime_ns)
     if memo not in _ENCODER_IDS:
-        digest = hashlib.sha256()
-        with open(weights, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 22), b""):
-                digest.update(block)
-        _ENCODER_IDS[memo] = digest.hexdigest()
+        _ENCODER_IDS[memo] = sha256_file(weights)
     return _ENCODER_IDS[memo]
 
 
 def _metric(metrics: dict[str, Any], task: str, split: str, name: str) -> float | None:
     value = metrics.get("tasks", {}).get(task, {}).get(split, {}).get(name)
     return None if value is None else float(value)
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------- the pipeline
@@ -344,21 +318,17 @@ class Selection:
             return self.records[name]
         path = self.runs_dir / name
         self.runs_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.runs_dir / f"{name}.lock", "a") as lock:  # another process may be training this run
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                reused = (path / "metrics.json").is_file()
-                if not reused:
-                    shutil.rmtree(path.with_name(name + ".partial"), ignore_errors=True)  # a stale interrupted run
-                    self.log(f"[gradts] training {self.opts.main} + {{{', '.join(aux)}}}{' (fg)' if fg else ''}"
-                             f" ({len(aux) + 1} tasks)")
-                    start = time.perf_counter()
-                    train(cfg, data_dir=self.opts.data_dir, name=name, runs_dir=self.runs_dir, progress=False)
-                    _write_json(path / "gradts.json", {"seconds": time.perf_counter() - start})
-                    if self.opts.drop_weights:
-                        (path / "model.safetensors").unlink(missing_ok=True)
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with file_lock(self.runs_dir / f"{name}.lock"):  # another process may be training this run
+            reused = (path / "metrics.json").is_file()
+            if not reused:
+                shutil.rmtree(path.with_name(name + ".partial"), ignore_errors=True)  # a stale interrupted run
+                self.log(f"[gradts] training {self.opts.main} + {{{', '.join(aux)}}}{' (fg)' if fg else ''}"
+                         f" ({len(aux) + 1} tasks)")
+                start = time.perf_counter()
+                train(cfg, data_dir=self.opts.data_dir, name=name, runs_dir=self.runs_dir, progress=False)
+                atomic_write_json(path / "gradts.json", {"seconds": time.perf_counter() - start})
+                if self.opts.drop_weights:
+                    (path / "model.safetensors").unlink(missing_ok=True)
         metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
         timing = path / "gradts.json"
         seconds = json.loads(timing.read_text())["seconds"] if timing.is_file() else float(metrics["wall_seconds"])
@@ -436,7 +406,7 @@ def run_selection(opts: SelectOptions) -> tuple[Path, dict[str, Any]]:
     partial.mkdir(parents=True)
     try:
         report = _run(opts, benchmark, base, partial)
-        _write_json(partial / "selection.json", report)
+        atomic_write_json(partial / "selection.json", report)
         plot_heatmap(report["tau_matrix"]["tasks"], np.array(report["tau_matrix"]["values"]),
                      partial / "tau_heatmap.png", title=f"Kendall τ of head importance ({benchmark}, seed {opts.seed})")
         os.replace(partial, out)

@@ -38,6 +38,7 @@ import torch
 from safetensors.torch import load_file, save
 
 from ..errors import TrainingError
+from ..files import atomic_write_bytes
 
 if TYPE_CHECKING:
     from .evaluation import EncodedTask
@@ -113,15 +114,6 @@ def _dedupe(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 # ---------------------------------------------------------------- atomic files
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def _fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -141,8 +133,9 @@ def write_checkpoint(directory: Path, state: Mapping[str, Any]) -> None:
     tensors: dict[str, torch.Tensor] = {}
     body = encode(dict(state), tensors)
     name = f"tensors-{uuid.uuid4().hex[:12]}.safetensors"
-    _write_atomic(directory / name, save(_dedupe(tensors)))
-    _write_atomic(directory / STATE_FILE, json.dumps({"format": FORMAT, "tensors": name, "state": body}).encode())
+    atomic_write_bytes(directory / name, save(_dedupe(tensors)), durable=True)
+    atomic_write_bytes(directory / STATE_FILE, json.dumps({"format": FORMAT, "tensors": name, "state": body}).encode(),
+                       durable=True)
     _fsync_dir(directory)
     for old in directory.iterdir():
         if old.name != name and old.name != STATE_FILE:

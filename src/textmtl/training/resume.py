@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from ..config import ConfigBase as Config
 from ..config import as_config, validate_config
 from ..errors import ConfigError, TrainingError
+from ..files import atomic_write_text
 from .checkpoint import has_checkpoint
 
 
@@ -47,9 +47,7 @@ def resume_config(partial: Path, config: Config | dict | str | Path | None, over
                           "a resumed run keeps its own config")
     if given.training.num_threads != saved.training.num_threads:
         saved.training.num_threads = given.training.num_threads
-        tmp = source.with_name(source.name + ".tmp")
-        tmp.write_text(saved.to_yaml(), encoding="utf-8")
-        os.replace(tmp, source)
+        atomic_write_text(source, saved.to_yaml())
     return saved
 
 

@@ -22,6 +22,7 @@ from ..config import validate_config
 from ..data.tasks import TaskSpec
 from ..data.text_encoders import TextEncoder
 from ..errors import ModelError, TrainingError
+from ..files import atomic_write_text
 from ..models.architectures import Architecture
 from ..models.build import build_model
 from ..models.encoders import PretrainedTransformer
@@ -68,9 +69,7 @@ class RunWriter:
         complete = [line for line in lines[:history_lines] if line.endswith("\n")]
         if len(complete) < history_lines:
             raise TrainingError(f"{history}: {len(complete)} records, the checkpoint expects {history_lines}")
-        tmp = history.with_name(history.name + ".tmp")
-        tmp.write_text("".join(complete), encoding="utf-8")
-        os.replace(tmp, history)
+        atomic_write_text(history, "".join(complete))
         last = json.loads(complete[-1]) if complete else None
         trackers = open_trackers(config, partial, partial.parent, last, resume=True) if config is not None else []
         self.trackers = Trackers(trackers)

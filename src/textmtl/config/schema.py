@@ -1,18 +1,19 @@
-"""Typed run configuration (pydantic + YAML). Every error names the bad key."""
+"""The typed run configuration (pydantic): the sections, and the schema assembled from the registries.
+
+`model:` is assembled from the registered architectures (each adds its settings block) and
+encoders (the `encoder` union, told apart by `type`); names of methods, samplers, data formats and
+benchmarks are checked against their registries. Every error names the bad key (see `loading`).
+"""
 
 from __future__ import annotations
 
-import copy
 import difflib
-from types import UnionType
-from pathlib import Path
-from typing import Annotated, Any, Literal, Optional, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
-from .errors import ConfigError
-from .registry import architectures, benchmarks, encoders, formats, methods, samplers, suggest
+from ..registry import architectures, benchmarks, encoders, formats, methods, samplers, suggest
 
 
 class _Strict(BaseModel):
@@ -323,7 +324,7 @@ def config_model() -> type[ConfigBase]:
     return _schema()[1]
 
 
-def __getattr__(name: str) -> Any:
+def exported(name: str) -> Any:
     """`Config` and `ModelConfig` are assembled on first use; the settings models of the built-in
     encoders and architectures are re-exported from their modules."""
     if name == "Config":
@@ -331,170 +332,18 @@ def __getattr__(name: str) -> Any:
     if name == "ModelConfig":
         return _schema()[0]
     if name in ("TextCNNConfig", "BiLSTMConfig", "TransformerConfig"):
-        from .models import encoders as _encoders
+        from ..models import encoders as _encoders
 
         return getattr(_encoders, name)
     if name in ("SharedPrivateConfig", "AdversarialConfig", "MMoEConfig", "GraphConfig", "HierarchicalConfig"):
-        from .models import architectures as _architectures
+        from ..models import architectures as _architectures
 
         return getattr(_architectures, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-# ---------------------------------------------------------------- loading and errors
-
-def _walk(loc: tuple) -> tuple[list[str], type[BaseModel] | None]:
-    """Clean a pydantic error location (drop union tags) and find the model owning its last key."""
-    model: Any = config_model()
-    clean: list[str] = []
-    parts = list(loc)
-    while parts:
-        part = parts.pop(0)
-        clean.append(str(part))
-        if not parts:
-            break
-        if not (isinstance(model, type) and issubclass(model, BaseModel)) or str(part) not in model.model_fields:
-            model = None if not isinstance(part, int) else model
-            continue
-        annotation = model.model_fields[str(part)].annotation
-        if getattr(annotation, "__origin__", None) is Annotated:
-            annotation = annotation.__args__[0]
-        members = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else ()
-        if type(None) in members:  # Optional[X]: look through to X
-            members = tuple(m for m in members if m is not type(None))
-            if len(members) == 1:
-                annotation, members = members[0], ()
-        if members and parts and all(isinstance(m, type) and issubclass(m, BaseModel) for m in members):
-            tag = parts.pop(0)  # discriminated union: the next part is the `type` tag
-            model = next((m for m in members if m.model_fields.get("type") and m.model_fields["type"].default == tag), None)
-        elif get_origin(annotation) in (list, dict):
-            inner = get_args(annotation)[-1]
-            if parts and isinstance(parts[0], (int, str)) and isinstance(inner, type) and issubclass(inner, BaseModel):
-                clean.append(str(parts.pop(0)))
-            model = inner
-        else:
-            model = annotation
-    owner = model if isinstance(model, type) and issubclass(model, BaseModel) else None
-    return clean, owner
 
 
 def _short(value: Any, limit: int = 60) -> str:
     """A one-line repr of `value`, at most ~`limit` characters."""
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _key_text(clean: list[str]) -> str:
-    """The dotted key, escaped so that a message stays on one line."""
-    key = ".".join(clean) or "(top level)"
-    return key if key.isprintable() else _short(key)[1:-1]
-
-
-def _format_error(err: dict, source: str) -> str:
-    clean, owner = _walk(tuple(err["loc"]))
-    key = _key_text(clean)
-    if err["type"] == "extra_forbidden":
-        hint = ""
-        if owner is not None:
-            valid = list(owner.model_fields)
-            close = difflib.get_close_matches(clean[-1].lower(), valid, n=1, cutoff=0.5)
-            hint = f" (did you mean '{close[0]}'?)" if close else f" (valid keys: {', '.join(valid)})"
-        return f"{source}: unknown key '{key}'{hint}"
-    got = err.get("input")
-    message = " ".join(str(err["msg"]).split()).removeprefix("Value error, ")
-    shown = isinstance(got, (dict, list)) or got is None or _short(got) in message
-    got_text = "" if shown else f" (got {_short(got)})"
-    return f"{source}: {key}: {message}{got_text}"
-
-
-def validate_config(data: Any, source: str = "config") -> ConfigBase:
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping of keys at the top level, got {type(data).__name__}")
-    try:
-        return config_model().model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(_format_error(exc.errors()[0], source)) from None
-
-
-def _parse_yaml(text: str) -> Any:
-    """`yaml.safe_load`, with absurd nesting and unconvertible scalars reported as a YAMLError."""
-    try:
-        return yaml.safe_load(text)
-    except RecursionError:
-        raise yaml.YAMLError("nesting too deep") from None
-    except (ValueError, OverflowError) as exc:  # e.g. an integer of 5000 digits, a timestamp 2001-13-45
-        raise yaml.YAMLError(f"bad value ({exc})") from None
-
-
-def load_config(path: str | Path, overrides: list[str] | None = None) -> ConfigBase:
-    """Read a YAML config (safe loading) and apply `key.sub=value` overrides."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, expected a YAML config file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config ({exc.strerror or exc})") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        byte = data[exc.start]
-        raise ConfigError(f"{path}:{line}: not valid UTF-8 (byte 0x{byte:02x}); save the config as UTF-8") from None
-    try:
-        data = _parse_yaml(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        if isinstance(exc, yaml.reader.ReaderError):  # a control character such as NUL
-            code = exc.character if isinstance(exc.character, int) else ord(exc.character)
-            line, problem = text.count("\n", 0, exc.position) + 1, f"character #x{code:04x}: {exc.reason}"
-        where = f"{path}:{line}" if line is not None else str(path)
-        raise ConfigError(f"{where}: invalid YAML: {' '.join(problem.split())}") from None
-    data = apply_overrides(data if data is not None else {}, overrides or [], str(path))
-    config = validate_config(data, str(path))
-    for i, task in enumerate(config.data.custom_tasks):  # custom files are relative to the config file
-        if any("\0" in v for v in task.files.values()):
-            raise ConfigError(f"{path}: data.custom_tasks.{i}.files: a file name contains a NUL character")
-        task.files = {k: str((path.parent / v).resolve()) for k, v in task.files.items()}
-    return config
-
-
-def apply_overrides(data: Any, overrides: list[str], source: str = "config") -> Any:
-    """`training.lr=0.01` style overrides; values are parsed as YAML scalars."""
-    if not isinstance(data, dict):
-        return data
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"--set {_short(item)}: expected KEY=VALUE, e.g. training.lr=0.01")
-        key, raw = item.split("=", 1)
-        try:
-            value = _parse_yaml(raw)
-        except yaml.YAMLError:
-            value = raw
-        node = data
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            if isinstance(node.get(part), str) and part == "method":
-                node[part] = {"name": node[part]}
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"--set {_short(item)}: {_short(part)} is not a section")
-        node[parts[-1]] = value
-    return data
-
-
-def as_config(config: ConfigBase | dict | str | Path, overrides: list[str] | None = None) -> ConfigBase:
-    """A validated config from a Config (re-validated with `overrides`), a dict (copied) or a YAML path."""
-    if isinstance(config, ConfigBase):
-        return validate_config(apply_overrides(config.model_dump(mode="json"), overrides or []), "config") \
-            if overrides else config
-    if isinstance(config, dict):  # deep copy: overrides must not change the caller's dict
-        return validate_config(apply_overrides(copy.deepcopy(config), overrides or []), "config")
-    return load_config(config, overrides)
 
