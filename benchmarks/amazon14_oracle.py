@@ -38,7 +38,7 @@ def main() -> None:
     if not args.data_dir:
         sys.exit("give --data-dir or set TEXTMTL_DATA_DIR")
     out = Path(args.out)
-    suite_config = ROOT / "benchmarks" / "amazon-14" / "configs" / f"{args.method}-s{args.seed}.yaml"
+    suite_config = ROOT / "runs" / "grids" / "amazon-14" / "configs" / f"{args.method}-s{args.seed}.yaml"
     if not suite_config.is_file():
         sys.exit(f"{suite_config}: not found (run `textmtl benchmark amazon-14 --dry-run` to write the configs)")
     cfg = yaml.safe_load(suite_config.read_text())

@@ -4,10 +4,10 @@
 # grid's run names, so `textmtl benchmark fdu-mtl-16 --variants textcnn` trains only what is missing
 # (stl, tchebycheff). The runner checks each adopted run's config against the suite's: a run trained
 # with other settings is listed as "done (config differs from the suite now)" by --dry-run.
-#   bash benchmarks/fdu_mtl_16_adopt.sh [OUT]      # OUT: the benchmark directory (default benchmarks/fdu-mtl-16)
+#   bash benchmarks/fdu_mtl_16_adopt.sh [OUT]      # OUT: the benchmark directory (default runs/grids/fdu-mtl-16)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=${1:-benchmarks/fdu-mtl-16}
+out=${1:-runs/grids/fdu-mtl-16}
 mkdir -p "$out/runs"
 for run in runs/fdu-mtl-textcnn-s[0-9]* runs/fdu-mtl-textcnn-*-s[0-9]*; do
   [ -f "$run/metrics.json" ] || continue

@@ -5,8 +5,9 @@ cosines and norms: ||g0||^2 = (1/K^2) sum_ij n_i n_j cos_ij). The weight distanc
 only for methods whose logged weights sum to 1 (getmtl, mgda); nash_mtl's, pcgrad's or cagrad's
 weights live on other scales.
 
-    .venv/bin/python benchmarks/gradient_stats.py benchmarks/results/runs/amazon14-getmtl-s? \
-        benchmarks/results/runs/amazon14-mgda-s?
+    textmtl bundle unpack docs/evidence/amazon-14/runs.jsonl.gz runs/evidence/amazon-14
+    .venv/bin/python benchmarks/gradient_stats.py runs/evidence/amazon-14/getmtl-s? \
+        runs/evidence/amazon-14/mgda-s?
 """
 
 from __future__ import annotations

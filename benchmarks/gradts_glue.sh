@@ -13,7 +13,8 @@
 #   bash benchmarks/gradts_glue.sh glue 0 2 > gradts-glue-0.log 2>&1 &
 #   bash benchmarks/gradts_glue.sh glue 1 2 > gradts-glue-1.log 2>&1 &
 # Finished selections (selection.json present) and finished runs are skipped, so the script can be
-# re-started after an interruption. Summary: python benchmarks/gradts_table.py benchmarks/results/gradts-glue
+# re-started after an interruption. Summary: python benchmarks/gradts_table.py runs/gradts-results-glue
+# (the committed selections: python benchmarks/gradts_table.py docs/evidence/gradts-glue)
 #
 # Settings (environment): MAINS, SEEDS (default 1 2 3), POOL (the tasks), TRAIN_CAP / EVAL_CAP
 # (examples per task in every training; GLUE 1000 / 300, FDU-MTL 400 / 200), IMP_CAP (examples per
@@ -58,7 +59,7 @@ seeds=${SEEDS:-"1 2 3"}
 exhaustive=${EXHAUSTIVE:-$default_exhaustive}
 textmtl=${TEXTMTL:-.venv/bin/textmtl}
 work=runs/gradts-$suite
-out=benchmarks/results/gradts-$suite
+out=${OUT:-runs/gradts-results-$suite}  # kept in docs/evidence/gradts-$suite/selections.jsonl.gz
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
 jobs=()

@@ -1,6 +1,6 @@
 """Markdown tables for docs/RESULTS.md from the `selection.json` files of benchmarks/gradts_glue.sh.
 
-    python benchmarks/gradts_table.py benchmarks/results/gradts-glue [--split test|dev] [--heatmap tau.png]
+    python benchmarks/gradts_table.py docs/evidence/gradts-glue [--split test|dev] [--heatmap tau.png]
 
 Per main task: mean ± std over seeds of the main task's metric for main-only, GradTS-trial (the
 selected set), all candidates and a random set of the same size; the selected sets; the mean τ of
@@ -11,6 +11,8 @@ the exhaustive search over subsets of <= 2 candidates.
 from __future__ import annotations
 
 import argparse
+import fnmatch
+import gzip
 import json
 import statistics
 from collections import defaultdict
@@ -25,6 +27,17 @@ def mean_std(values: list[float], digits: int = 4) -> str:
     return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
+def load_selections(source: Path) -> list[tuple[str, dict]]:
+    """(directory name, selection.json) of every selection: a folder of `<name>/selection.json`, or the
+    `selections.jsonl.gz` bundle that keeps them in docs/evidence/ (one `{"name", "selection"}` per line)."""
+    if source.is_file() or (source / "selections.jsonl.gz").is_file():
+        bundle = source if source.is_file() else source / "selections.jsonl.gz"
+        with gzip.open(bundle, "rt", encoding="utf-8") as fh:
+            rows = [json.loads(line) for line in fh if line.strip()]
+        return sorted((r["name"], r["selection"]) for r in rows)
+    return [(p.parent.name, json.loads(p.read_text())) for p in sorted(source.glob("*/selection.json"))]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
@@ -32,8 +45,9 @@ def main() -> None:
                         help="test: GLUE's dev.tsv (textmtl's test split); dev: the held-out part of train")
     parser.add_argument("--heatmap", type=Path, help="write the τ matrix averaged over the selections here (PNG)")
     args = parser.parse_args()
-    reports = [json.loads(p.read_text()) for p in sorted(args.folder.glob("*-trial-s*/selection.json"))]
-    exhaustive = [json.loads(p.read_text()) for p in sorted(args.folder.glob("*-exhaustive-s*/selection.json"))]
+    selections = load_selections(args.folder)
+    reports = [s for name, s in selections if fnmatch.fnmatch(name, "*-trial-s*")]
+    exhaustive = [s for name, s in selections if fnmatch.fnmatch(name, "*-exhaustive-s*")]
     if not reports:
         raise SystemExit(f"{args.folder}: no */selection.json of trial selections")
     by_main: dict[str, list[dict]] = defaultdict(list)

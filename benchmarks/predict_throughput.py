@@ -34,6 +34,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from textmtl.reporting.bundle import scrub_paths
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "predict_throughput.json"
 TASK = "books"
@@ -207,10 +208,10 @@ def main() -> None:
                   file=sys.stderr, flush=True)
         entry["load_average_after"] = load_average()
         result["models"][name] = entry
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        args.out.write_text(scrub_paths(json.dumps(result, indent=2)) + "\n")
     result["machine"]["load_average_at_end"] = load_average()
     result["complete"] = True
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    args.out.write_text(scrub_paths(json.dumps(result, indent=2)) + "\n")  # no machine paths in the JSON
     print(f"wrote {args.out}", file=sys.stderr)
 
 

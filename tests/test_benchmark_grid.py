@@ -107,7 +107,7 @@ def test_filters_dry_run_and_quick(toy_csv_task, monkeypatch, capsys):
     monkeypatch.chdir(toy_csv_task)
     code, _, _ = cli(monkeypatch, capsys, "benchmark", suite_file, "--quick", "--workers", "0")
     assert code == 0
-    quick_run = toy_csv_task / "benchmarks" / "toy-quick" / "runs" / "ls-s1"
+    quick_run = toy_csv_task / "runs" / "grids" / "toy-quick" / "runs" / "ls-s1"
     assert json.loads((quick_run / "metrics.json").read_text())["steps"] == 2
 
 

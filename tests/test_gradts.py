@@ -204,7 +204,7 @@ def test_cache_leaves_nothing_when_the_computation_fails(tmp_path):
 
 
 def test_an_option_added_later_keeps_earlier_keys_at_its_default():
-    from textmtl.selection.pipeline import keyed_config
+    from textmtl.selection.options import keyed_config
 
     cfg = {"name": "x", "data": {"benchmark": "glue", "max_train_examples": 500}, "training": {"num_threads": 1}}
     before = keyed_config(cfg)  # a config written before `data.subsample` existed
@@ -358,7 +358,7 @@ def test_select_bad_input_is_one_line_and_writes_nothing(tmp_path, data_dir, arg
 
 def test_select_failure_midway_leaves_no_output_directory(tmp_path, tiny_bert, data_dir, monkeypatch):
     from textmtl.errors import TrainingError
-    from textmtl.selection.pipeline import Selection
+    from textmtl.selection.trials import Selection
 
     def fail(self, task):
         raise TrainingError(f"{task}: stopped")

@@ -183,6 +183,24 @@ def test_benchmark_report_compares_methods_with_stl_and_ls(tmp_path):
     assert page.count("toy-pcgrad-s") >= 2  # the runs table
 
 
+def test_a_grid_kept_as_a_bundle_gives_the_same_page(tmp_path):
+    """docs/evidence/<grid>/: results.csv + summary.md + runs.jsonl.gz, no runs/ directory."""
+    import shutil
+
+    from textmtl.reporting import bundle
+
+    bench = write_benchmark(tmp_path / "bench")
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    for name in ("results.csv", "summary.md"):
+        shutil.copy(bench / name, kept / name)
+    bundle.pack(sorted((bench / "runs").iterdir()), kept / "runs.jsonl.gz")
+    from_dirs = build_report(bench, tmp_path / "a").read_text()
+    from_bundle = build_report(kept, tmp_path / "b").read_text()
+    assert set(images_of(from_bundle)) == set(images_of(from_dirs))
+    assert {"dev-curves.png", "conflict-share.png"} <= set(images_of(from_bundle))
+
+
 def test_benchmark_without_a_dev_set_plots_the_training_loss_instead(tmp_path):
     page = build_report(write_benchmark(tmp_path / "bench", dev=False)).read_text()
     images = images_of(page)

@@ -197,13 +197,17 @@ def test_conll_tasks_run_one_shared_forward_pass_per_step(tiny_conll, shared_for
     trainer = Trainer(model, method, encoded, cfg.training, seed=1, pad_id=te.pad_id)
     calls = _count_encoder_calls(model)
     seen = {}
-    original = method.backward
+    original = method.backward_parts  # what the trainer calls (a step of one part here)
 
-    def spy(losses, ctx):
-        seen["reps"] = {id(o.representation) for o in ctx.outputs.values()}
-        return original(losses, ctx)
+    def spy(parts, ctx):
+        def watch():
+            for losses in parts:
+                seen["reps"] = {id(o.representation) for o in ctx.outputs.values()}
+                yield losses
 
-    method.backward = spy
+        return original(watch(), ctx)
+
+    method.backward_parts = spy
     trainer.step(1)
     assert calls[0] == (1 if shared_forward else 3)
     assert len(seen["reps"]) == (1 if shared_forward else 3)  # shared inputs seen by the gradient engine

@@ -1,7 +1,7 @@
 """Run a benchmark grid: plan, skip finished runs, train the rest in worker processes, then
 write `results.csv` and `summary.md`.
 
-Layout of the output directory (default `benchmarks/<suite>/`, `benchmarks/<suite>-quick/`):
+Layout of the output directory (default `runs/grids/<suite>/`, `runs/grids/<suite>-quick/`, ignored by git):
 
     configs/<run>.yaml    the complete config of each run (what the worker trains)
     logs/<run>.log        the worker's output
@@ -18,75 +18,33 @@ them (SIGTERM, then SIGKILL), which leaves only `.partial` directories behind.
 """
 
 from __future__ import annotations
-
 import contextlib
 import json
 import math
 import os
 import platform
-import shlex
-import shutil
 import signal
 import subprocess
-import sys
-import threading
 import time
-import traceback
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
 
-import yaml
-from rich.console import Console, Group
-from rich.progress_bar import ProgressBar
+from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
-from ..config import same_run, validate_config
 from ..files import atomic_write_text, file_lock
-from ..errors import ConfigError, TextmtlError
-from ..training.checkpoint import has_checkpoint
+from ..errors import ConfigError
 from ..reporting.grid_summary import PublishedColumns, SummaryContext, render_summary, write_results_csv
 from .suite import Suite
+from .plan import PlannedRun, RunOutcome, available_cores, config_matches, is_done, plan_runs, resumable, threads_per_run
+from .progress import GridProgress
+from .workers import (BenchmarkInterrupted, _prepare, _run_in_process, _signals_raise, _Stop,
+                      _write_config, _Workers)
 
-
-
-class BenchmarkInterrupted(TextmtlError):
-    """SIGINT or SIGTERM stopped the benchmark; running workers were killed."""
-
-    def __init__(self, signum: int, stopped: list[str]) -> None:
-        self.signum = signum
-        self.stopped = stopped
-        self.exit_code = 128 + signum
-        name = signal.Signals(signum).name
-        super().__init__(f"{name}: stopped {len(stopped)} running run(s) ({', '.join(stopped) or 'none'}); "
-                         "the next invocation continues them from their last checkpoint "
-                         "(or redoes them if they have none)")
-
-
-class _Stop(BaseException):
-    def __init__(self, signum: int) -> None:
-        self.signum = signum
-
-
-@dataclass
-class PlannedRun:
-    variant: str
-    method: str
-    seed: int
-    name: str
-    config: dict[str, Any]  # complete run config except output.runs_dir / training.num_threads
-
-
-@dataclass
-class RunOutcome:
-    run: PlannedRun
-    ok: bool
-    seconds: float
-    message: str = ""
+DEFAULT_GRIDS_DIR = Path("runs") / "grids"  # where grids go without --out (runs/ is not tracked)
 
 
 @dataclass
@@ -103,88 +61,6 @@ class BenchmarkReport:
     @property
     def failed(self) -> list[RunOutcome]:
         return [o for o in self.outcomes if not o.ok]
-
-
-# ------------------------------------------------------------------------------------ planning
-
-
-def plan_runs(suite: Suite, *, quick: bool = False, methods: Sequence[str] | None = None,
-              seeds: Sequence[int] | None = None, variants: Sequence[str] | None = None
-              ) -> tuple[list[PlannedRun], list[PlannedRun]]:
-    """(the grid, the runs selected by the filters). A filter may name a method or variant of the
-    suite outside the quick grid, or any seed; those runs join the grid."""
-    gv, gm, gs = suite.grid(quick)
-    for option, values, known in (("--methods", methods, list(suite.methods)),
-                                  ("--variants", variants, list(suite.variants))):
-        for v in values or []:
-            if v not in known:
-                import difflib
-
-                close = difflib.get_close_matches(v, known, n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                raise ConfigError(f"{option}: '{v}' is not in suite {suite.name}{hint}; known: {', '.join(known)}")
-    sv, sm, ss = list(variants or gv), list(methods or gm), list(seeds or gs)
-
-    def make(v: str, m: str, s: int) -> PlannedRun:
-        return PlannedRun(v, m, s, _name(suite, v, m, s), suite.run_config(v, m, s, quick=quick))
-
-    grid = {(v, m, s) for v in gv for m in gm for s in gs}
-    selected_keys = [(v, m, s) for v in sv for m in sm for s in ss]
-    # the grid in suite order: variants, then methods, then seeds; filter additions appended in place
-    all_v = list(dict.fromkeys([*gv, *sv]))
-    all_m = [m for m in suite.methods if m in set(gm) | set(sm)]
-    all_s = list(dict.fromkeys([*gs, *ss]))
-    keys = [(v, m, s) for v in all_v for m in all_m for s in all_s if (v, m, s) in grid or (v, m, s) in selected_keys]
-    planned = [make(*k) for k in keys]
-    chosen = set(selected_keys)
-    return planned, [r for r in planned if (r.variant, r.method, r.seed) in chosen]
-
-
-def _name(suite: Suite, v: str, m: str, s: int) -> str:
-    from .suite import run_name
-
-    return run_name(suite, v, m, s)
-
-
-def is_done(run_dir: Path) -> bool:
-    return (run_dir / "metrics.json").is_file()
-
-
-def resumable(run: PlannedRun, runs_dir: Path) -> Path | None:
-    """The run's `.partial` directory if it holds a checkpoint and was started with the config the
-    suite gives now (a resume then ends as an uninterrupted run would); else None."""
-    partial = runs_dir / f"{run.name}.partial"
-    if has_checkpoint(partial / "checkpoint") and not (runs_dir / run.name).exists() and config_matches(run, partial):
-        return partial
-    return None
-
-
-def config_matches(run: PlannedRun, run_dir: Path) -> bool:
-    """Was the finished run trained with the config the suite gives now (`config.identity`)?"""
-    try:
-        stored = yaml.safe_load((run_dir / "config.yaml").read_text())
-        return same_run(stored, run.config)
-    except (OSError, yaml.YAMLError, TextmtlError):
-        return False
-
-
-# ------------------------------------------------------------------------------------ helpers
-
-
-def available_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def threads_per_run(run: PlannedRun, workers: int) -> int | None:
-    """The suite's `training.num_threads` if it sets one, else max(1, cores // workers)
-    (None with workers = 0: in-process runs keep the process's setting)."""
-    suite_value = (run.config.get("training") or {}).get("num_threads")
-    if suite_value:
-        return int(suite_value)
-    return None if workers == 0 else max(1, available_cores() // workers)
 
 
 def git_commit() -> str:
@@ -218,265 +94,6 @@ def _directory_lock(out: Path) -> Iterator[None]:
         yield
 
 
-def _fmt_duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "?"
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h {m:02d}m" if h else (f"{m}m {s:02d}s" if m else f"{s}s")
-
-
-def _last_line(path: Path) -> str:
-    try:
-        lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
-    except OSError:
-        return ""
-    return lines[-1] if lines else ""
-
-
-# ------------------------------------------------------------------------------------ progress
-
-
-class GridProgress:
-    """Runs done / total, the running runs (elapsed, last evaluation), ETA from finished runs'
-    wall times. A live display on a terminal, one line per event otherwise."""
-
-    def __init__(self, console: Console, title: str, total: int, done_before: int, workers: int,
-                 prior_seconds: list[float], runs_dir: Path) -> None:
-        self.console, self.title, self.total, self.workers = console, title, total, max(1, workers)
-        self.done_before, self.done, self.failed = done_before, 0, 0
-        self.durations: list[float] = []
-        self.prior = prior_seconds  # wall_seconds of runs finished before this invocation
-        self.running: dict[str, float] = {}
-        self.pending = 0
-        self.runs_dir = runs_dir
-        self.live = None
-        if console.is_terminal:
-            from rich.live import Live
-
-            # no refresh thread with subprocess workers: forking while another thread runs is unsafe
-            self.live = Live(self._render(), console=console, refresh_per_second=2, transient=False,
-                             auto_refresh=workers == 0)
-            self.live.start()
-
-    def _mean_seconds(self) -> float | None:
-        values = self.durations or self.prior
-        return sum(values) / len(values) if values else None
-
-    def eta(self) -> float | None:
-        mean = self._mean_seconds()
-        if mean is None:
-            return None
-        now = time.monotonic()
-        left = self.pending * mean + sum(max(mean - (now - t0), 0.0) for t0 in self.running.values())
-        return left / self.workers
-
-    def _status(self, name: str) -> str:
-        partial = self.runs_dir / f"{name}.partial"
-        if not partial.is_dir():
-            return "saving" if (self.runs_dir / name).is_dir() else "loading data"
-        last = _last_line(partial / "history.jsonl")
-        if not last:
-            return "training"
-        try:
-            rec = json.loads(last)
-        except ValueError:
-            return ""
-        dev = rec.get("dev_average")
-        dev_text = f"  dev {100 * dev:.2f}" if isinstance(dev, (int, float)) and math.isfinite(dev) else ""
-        job = rec.get("job", "")
-        return f"{job} step {rec.get('step')} (epoch {rec.get('epoch', 0):.1f}){dev_text}"
-
-    def _headline(self) -> str:
-        finished = self.done_before + self.done
-        parts = [f"{self.title}: {finished}/{self.total} runs done"]
-        if self.done_before:
-            parts.append(f"{self.done_before} from earlier")
-        parts.append(f"{len(self.running)} running")
-        if self.failed:
-            parts.append(f"{self.failed} failed")
-        parts.append(f"ETA {_fmt_duration(self.eta())}")
-        return ", ".join(parts)
-
-    def _render(self):
-        bar = ProgressBar(total=max(self.total, 1), completed=self.done_before + self.done + self.failed)
-        table = Table(box=None, show_header=bool(self.running), pad_edge=False)
-        table.add_column("running")
-        table.add_column("elapsed", justify="right")
-        table.add_column("last evaluation")
-        now = time.monotonic()
-        for name, t0 in self.running.items():
-            table.add_row(name, _fmt_duration(now - t0), self._status(name))
-        return Group(Text(self._headline(), style="bold"), bar, table)
-
-    def refresh(self) -> None:
-        if self.live is not None:
-            self.live.update(self._render(), refresh=True)
-
-    def started(self, run: PlannedRun, resumed: bool = False) -> None:
-        self.running[run.name] = time.monotonic()
-        self.pending = max(0, self.pending - 1)
-        if self.live is None:
-            self.console.print(f"{'resume' if resumed else 'start'} {run.name}", highlight=False)
-        self.refresh()
-
-    def finished(self, outcome: RunOutcome) -> None:
-        self.running.pop(outcome.run.name, None)
-        if outcome.ok:
-            self.done += 1
-            self.durations.append(outcome.seconds)
-            text = f"done  {outcome.run.name} in {_fmt_duration(outcome.seconds)}"
-        else:
-            self.failed += 1
-            text = f"[red]failed[/] {outcome.run.name}: {outcome.message}"
-        line = f"{text}  ({self._headline()})" if self.live is None else text
-        self.console.print(line, highlight=False)
-        self.refresh()
-
-    def stop(self) -> None:
-        if self.live is not None:
-            self.live.update(self._render(), refresh=True)
-            self.live.stop()
-            self.live = None
-
-
-# ------------------------------------------------------------------------------------ execution
-
-
-class _Workers:
-    """`textmtl train` subprocesses, one per run, each in its own session."""
-
-    def __init__(self, out: Path, runs_dir: Path, data_dir: Path | None, workers: int) -> None:
-        self.out, self.runs_dir, self.data_dir, self.workers = out, runs_dir, data_dir, workers
-        self.procs: dict[str, tuple[subprocess.Popen, PlannedRun, float, IO]] = {}
-        self._prctl = None
-        if sys.platform.startswith("linux"):
-            with contextlib.suppress(OSError):
-                import ctypes
-
-                self._prctl = ctypes.CDLL(None, use_errno=True).prctl
-
-    def _die_with_parent(self) -> None:  # runs in the child between fork and exec
-        if self._prctl is not None:
-            self._prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: the worker gets SIGTERM if we die
-
-    def start(self, run: PlannedRun, config_path: Path, threads: int | None, resume: Path | None = None) -> None:
-        if resume is None:
-            cmd = [sys.executable, "-m", "textmtl", "train", str(config_path), "--name", run.name,
-                   "--runs-dir", str(self.runs_dir), "--quiet"]
-        else:  # the run's own config.yaml; only the thread count may change
-            cmd = [sys.executable, "-m", "textmtl", "train", "--resume", str(resume), "--quiet"]
-            if threads is not None:
-                cmd += ["--set", f"training.num_threads={threads}"]
-        if self.data_dir is not None:
-            cmd += ["--data-dir", str(self.data_dir)]
-        env = dict(os.environ)
-        if threads is not None:
-            env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
-        log = open(self.out / "logs" / f"{run.name}.log", "a" if resume is not None else "w", encoding="utf-8")
-        log.write(f"$ {shlex.join(cmd)}\n")
-        log.flush()
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                start_new_session=True, preexec_fn=self._die_with_parent)
-        self.procs[run.name] = (proc, run, time.monotonic(), log)
-
-    def poll(self) -> list[RunOutcome]:
-        done = []
-        for name, (proc, run, t0, log) in list(self.procs.items()):
-            code = proc.poll()
-            if code is None:
-                continue
-            log.close()
-            del self.procs[name]
-            seconds = time.monotonic() - t0
-            ok = code == 0 and is_done(self.runs_dir / name)
-            message = "" if ok else (_last_line(self.out / "logs" / f"{name}.log") or f"exit code {code}")
-            done.append(RunOutcome(run, ok, seconds, message))
-        return done
-
-    def stop_all(self, grace: float = 10.0) -> list[str]:
-        """SIGTERM every worker's process group, SIGKILL what is left after `grace` seconds."""
-        names = list(self.procs)
-        for proc, _, _, _ in self.procs.values():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for proc, _, _, log in self.procs.values():
-            try:
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-            log.close()
-        self.procs.clear()
-        return names
-
-
-def _prepare(run: PlannedRun, runs_dir: Path) -> Path | None:
-    """The `.partial` directory to resume, if there is one (see `resumable`); otherwise remove what
-    a crashed or killed attempt left behind and return None."""
-    partial = resumable(run, runs_dir)
-    if partial is not None:
-        return partial
-    shutil.rmtree(runs_dir / f"{run.name}.partial", ignore_errors=True)
-    final = runs_dir / run.name
-    if final.exists() and not is_done(final):
-        shutil.rmtree(final, ignore_errors=True)
-    return None
-
-
-def _write_config(run: PlannedRun, out: Path, runs_dir: Path, threads: int | None) -> tuple[Path, dict]:
-    data = json.loads(json.dumps(run.config))  # deep copy
-    data.setdefault("output", {})["runs_dir"] = str(runs_dir)
-    if threads is not None:
-        data.setdefault("training", {})["num_threads"] = threads
-    validate_config(data, f"run {run.name}")
-    path = out / "configs" / f"{run.name}.yaml"
-    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))
-    return path, data
-
-
-def _run_in_process(run: PlannedRun, data: dict, runs_dir: Path, data_dir: Path | None, out: Path,
-                    resume: Path | None = None) -> RunOutcome:
-    from ..training.lifecycle import train
-
-    t0 = time.monotonic()
-    try:
-        if resume is None:
-            train(data, name=run.name, runs_dir=runs_dir, data_dir=data_dir, progress=False)
-        else:
-            threads = data["training"].get("num_threads")
-            train(overrides=[f"training.num_threads={threads}"] if threads else None, data_dir=data_dir,
-                  progress=False, resume=resume)
-    except TextmtlError as exc:
-        (out / "logs" / f"{run.name}.log").write_text(f"error: {exc}\n")
-        return RunOutcome(run, False, time.monotonic() - t0, str(exc))
-    except Exception as exc:  # a bug in one run should not stop the grid
-        (out / "logs" / f"{run.name}.log").write_text(traceback.format_exc())
-        return RunOutcome(run, False, time.monotonic() - t0, f"{type(exc).__name__}: {exc}")
-    return RunOutcome(run, is_done(runs_dir / run.name), time.monotonic() - t0)
-
-
-@contextlib.contextmanager
-def _signals_raise() -> Iterator[None]:
-    """Turn SIGINT / SIGTERM into a `_Stop` exception in the main thread while the grid runs."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise _Stop(signum)
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-
-
 # ------------------------------------------------------------------------------------ main entry
 
 
@@ -503,7 +120,7 @@ def run_benchmark(
     console = console or Console(stderr=True)
     if workers < 0:
         raise ConfigError(f"--workers: expected 0 or more, got {workers}")
-    out = Path(out) if out is not None else Path("benchmarks") / (suite.name + ("-quick" if quick else ""))
+    out = Path(out) if out is not None else DEFAULT_GRIDS_DIR / (suite.name + ("-quick" if quick else ""))
     out = out.resolve()
     runs_dir = out / "runs"
     data_dir = Path(data_dir).expanduser().resolve() if data_dir is not None else None

@@ -5,7 +5,8 @@
 - `correlation`: Kendall's τ between tasks (and between the main task and auxiliary instances);
 - `strategies`: GradTS-thres, GradTS-trial, GradTS-fg as pure functions;
 - `baselines`: main only, all candidates, random of the same size, exhaustive search;
-- `pipeline`: `textmtl select`, from the data to `selection.json`.
+- `options`, `trials`, `pipeline`: `textmtl select` (checks and keys; the trainings; from the data to
+  `selection.json`).
 """
 
 from .baselines import exhaustive, random_same_size, subsets_up_to

@@ -1,0 +1,44 @@
+"""The `textmtl` command line. Bad input prints one line and exits with code 2.
+
+Commands live in one module per group (`training`, `catalogue`, `results`, `experiments`), each
+registering on the shared `app`; only typer and rich are imported at start-up, so `textmtl --help`
+stays fast: a command imports what it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.markup import escape
+
+from ..errors import TextmtlError
+from . import catalogue, experiments, results, training  # noqa: F401  (registers the commands)
+from .app import app, err
+
+try:  # typer >= 0.2x carries its own copy of click and raises that copy's exceptions
+    from typer._click.exceptions import ClickException, UsageError
+except ImportError:  # older typer raises the click package's
+    from click.exceptions import ClickException, UsageError  # type: ignore[assignment]
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    try:
+        code = app(standalone_mode=False)  # typer.Exit(n), Ctrl-C included (130), comes back as n
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except TextmtlError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)  # '[...]' is text
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except ClickException as exc:  # unknown command or option, bad value: one line, exit 2 for usage
+        ctx = getattr(exc, "ctx", None) if isinstance(exc, UsageError) else None
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        err.print(f"[red]error:[/] {escape(exc.format_message())}{hint}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("interrupted")
+        sys.exit(130)

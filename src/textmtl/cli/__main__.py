@@ -1,0 +1,5 @@
+"""`python -m textmtl.cli` (how torchrun starts the processes)."""
+
+from . import main
+
+main()

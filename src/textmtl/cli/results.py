@@ -1,0 +1,117 @@
+"""Tables and pages from finished runs: `textmtl summarize`, `textmtl report`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import TextmtlError
+from .app import _csv_option, app, out
+
+
+@app.command()
+def summarize(
+    groups: Annotated[list[str], typer.Argument(
+        help="LABEL=GLOB of run directories, e.g. 'ls=runs/fdu-ls-s*', or LABEL=BUNDLE:GLOB of runs in a run "
+             "bundle, e.g. 'ls=docs/evidence/amazon-14/runs.jsonl.gz:ls-s*'.")],
+    published: Annotated[Optional[str], typer.Option(
+        help="Published table and columns beside ours, e.g. asp_mtl_table2:FS-MTL,SP-MTL,ASP-MTL.")] = None,
+    metric: Annotated[str, typer.Option(
+        help="Test metric to tabulate; 'main' = each task's own main metric (accuracy, entity_f1, mcc, ...).")] = "main",
+) -> None:
+    """Per-task mean ± std over seeds of finished runs, as a Markdown table."""
+    import glob
+    import tempfile
+
+    from ..reporting import bundle
+    from ..reporting.published import load_published
+    from ..reporting.summary import markdown_table, summarize as summarize_runs
+
+    summaries = []
+    with tempfile.TemporaryDirectory(prefix="textmtl-summarize-") as scratch:
+        for i, group in enumerate(groups):
+            label, sep, pattern = group.partition("=")
+            if not sep:
+                raise typer.BadParameter(f"{group!r}: expected LABEL=GLOB")
+            source, colon, members = pattern.rpartition(":")
+            if colon and source.endswith(bundle.SUFFIX):  # runs inside a bundle
+                dirs = sorted(bundle.unpack(source, Path(scratch) / str(i), members))
+            else:
+                dirs = sorted(Path(p) for p in glob.glob(pattern) if (Path(p) / "metrics.json").exists())
+            if not dirs:
+                raise TextmtlError(f"{pattern}: no finished run directories match")
+            summaries.append(summarize_runs(label, dirs, metric))
+    table, columns = None, ()
+    if published:
+        name, _, cols = published.partition(":")
+        try:
+            table = load_published(name)
+        except FileNotFoundError:
+            raise TextmtlError(f"--published: no published table named '{name}'") from None
+        columns = tuple(c for c in cols.split(",") if c) or table.columns
+        unknown = [c for c in columns if c not in table.columns]
+        if unknown:
+            raise TextmtlError(f"--published: {name} has no column {unknown[0]!r} (columns: {', '.join(table.columns)})")
+    print(markdown_table(summaries, table, columns))
+
+
+@app.command()
+def report(
+    directory: Annotated[Path, typer.Argument(help="A run directory (runs/<name>) or a benchmark directory "
+                                                   "(with results.csv).")],
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Where report.html and its PNGs go "
+                                                                          "(default: DIRECTORY/report/).")] = None,
+    reference: Annotated[str, typer.Option(help="Benchmarks: the method Δm% is measured against.")] = "stl",
+    marks: Annotated[str, typer.Option(help="Benchmarks: methods drawn as marks beside every method's bars "
+                                            "(comma-separated, in order: black tick, red diamond, green dots).")
+                     ] = "stl,ls",
+) -> None:
+    """Write report.html (self-contained, images inline) and its PNG figures for a run or a benchmark."""
+    from ..reporting.report import build_report
+
+    page = build_report(directory, out_dir, reference=reference, marks=tuple(_csv_option(marks, "--marks") or ()))
+    out.print(f"report: {page}", highlight=False)
+
+
+bundle_app = typer.Typer(no_args_is_help=True, help="Run bundles: many runs' small files in one .jsonl.gz file.")
+app.add_typer(bundle_app, name="bundle")
+
+
+@bundle_app.command("pack")
+def bundle_pack(
+    out_file: Annotated[Path, typer.Argument(help="The bundle to write (…/runs.jsonl.gz).")],
+    run_dirs: Annotated[list[Path], typer.Argument(help="Finished run directories.")],
+    strip_prefix: Annotated[str, typer.Option(help="Remove this prefix from the run names.")] = "",
+) -> None:
+    """Pack finished runs (config, metrics, history, model description; never weights) into one file."""
+    from ..reporting import bundle
+
+    if not out_file.name.endswith(bundle.SUFFIX):
+        raise TextmtlError(f"{out_file}: a run bundle's name ends with {bundle.SUFFIX}")
+    names = {d.name: d.name.removeprefix(strip_prefix) for d in run_dirs}
+    count = bundle.pack(run_dirs, out_file, names=names)
+    out.print(f"packed {count} runs into {out_file}", highlight=False)
+
+
+@bundle_app.command("unpack")
+def bundle_unpack(
+    bundle_file: Annotated[Path, typer.Argument(help="A run bundle (.jsonl.gz).")],
+    dest: Annotated[Path, typer.Argument(help="Where the run directories go.")],
+    runs: Annotated[str, typer.Option(help="Only the runs whose name matches this glob.")] = "*",
+) -> None:
+    """Recreate run directories (config.yaml, metrics.json, history.jsonl, model.json) from a bundle."""
+    from ..reporting import bundle
+
+    written = bundle.unpack(bundle_file, dest, runs)
+    out.print(f"unpacked {len(written)} runs into {dest}", highlight=False)
+
+
+@bundle_app.command("list")
+def bundle_list(bundle_file: Annotated[Path, typer.Argument(help="A run bundle (.jsonl.gz).")]) -> None:
+    """The names of the runs in a bundle."""
+    from ..reporting import bundle
+
+    for name in bundle.names(bundle_file):
+        out.print(name, highlight=False)
