@@ -7,7 +7,7 @@ DATA_DIR ?= $(abspath $(if $(TEXTMTL_DATA_DIR),$(TEXTMTL_DATA_DIR),../shared/dat
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test clean chromium
+.PHONY: install run test check clean chromium
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,13 @@ chromium:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 		echo "chromium not installed: the report page tests skip (and fail under CI)"
 
-test: $(STAMP) chromium
+# lint (ruff), format (ruff) and types (mypy) of src/, then the tests
+check: $(STAMP)
+	$(VENV)/bin/ruff check src
+	$(VENV)/bin/ruff format --check src
+	$(VENV)/bin/mypy
+
+test: $(STAMP) chromium check
 	TEXTMTL_DATA_DIR=$(DATA_DIR) $(PY) -m pytest -q
 
 clean:

@@ -13,18 +13,43 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "backward": "textmtl.gradients",
-    "train": "textmtl.api", "evaluate": "textmtl.api", "predict": "textmtl.api", "iter_predictions": "textmtl.api",
+    "train": "textmtl.api",
+    "evaluate": "textmtl.api",
+    "predict": "textmtl.api",
+    "iter_predictions": "textmtl.api",
     "RunResult": "textmtl.api",
-    "Config": "textmtl.config", "load_config": "textmtl.config",
-    "Example": "textmtl.data.tasks", "TaskData": "textmtl.data.tasks", "TaskKind": "textmtl.data.tasks",
+    "Config": "textmtl.config",
+    "load_config": "textmtl.config",
+    "Example": "textmtl.data.tasks",
+    "TaskData": "textmtl.data.tasks",
+    "TaskKind": "textmtl.data.tasks",
     "TaskSpec": "textmtl.data.tasks",
-    "TextmtlError": "textmtl.errors", "ConfigError": "textmtl.errors", "DataError": "textmtl.errors",
-    "ModelError": "textmtl.errors", "TrainingError": "textmtl.errors",
+    "TextmtlError": "textmtl.errors",
+    "ConfigError": "textmtl.errors",
+    "DataError": "textmtl.errors",
+    "ModelError": "textmtl.errors",
+    "TrainingError": "textmtl.errors",
 }
 
-__all__ = ["backward", "train", "evaluate", "predict", "iter_predictions", "RunResult", "Config", "load_config",
-           "Example", "TaskData", "TaskKind", "TaskSpec", "TextmtlError", "ConfigError", "DataError", "ModelError",
-           "TrainingError"]
+__all__ = [
+    "backward",
+    "train",
+    "evaluate",
+    "predict",
+    "iter_predictions",
+    "RunResult",
+    "Config",
+    "load_config",
+    "Example",
+    "TaskData",
+    "TaskKind",
+    "TaskSpec",
+    "TextmtlError",
+    "ConfigError",
+    "DataError",
+    "ModelError",
+    "TrainingError",
+]
 
 if TYPE_CHECKING:
     from .api import RunResult, evaluate, iter_predictions, predict, train

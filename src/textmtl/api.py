@@ -19,6 +19,20 @@ from .training.lifecycle import RunResult, check_inputs, final_metrics, train
 from .training.prediction import PREDICT_CHUNK_BATCHES, evaluate, iter_predictions, predict, prediction_spec
 from .training.resume import find_resumable, resume_config
 
-__all__ = ["RunResult", "train", "evaluate", "predict", "iter_predictions", "load_tasks", "as_config",
-           "TextmtlError", "check_inputs", "encode_tasks", "final_metrics", "find_resumable", "prediction_spec",
-           "resume_config", "PREDICT_CHUNK_BATCHES"]
+__all__ = [
+    "RunResult",
+    "train",
+    "evaluate",
+    "predict",
+    "iter_predictions",
+    "load_tasks",
+    "as_config",
+    "TextmtlError",
+    "check_inputs",
+    "encode_tasks",
+    "final_metrics",
+    "find_resumable",
+    "prediction_spec",
+    "resume_config",
+    "PREDICT_CHUNK_BATCHES",
+]

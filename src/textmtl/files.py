@@ -17,8 +17,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_write_text", "file_lock", "sha256_file",
-           "sha256_json", "tmp_path"]
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "file_lock",
+    "sha256_file",
+    "sha256_json",
+    "tmp_path",
+]
 
 _CHUNK = 1 << 20
 

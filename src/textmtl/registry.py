@@ -55,8 +55,9 @@ class Entry(Generic[T]):
 class Registry(Generic[T]):
     """Name -> component for one kind. ``key`` is the config key that names a component of it."""
 
-    def __init__(self, kind: str, key: str, modules: tuple[str, ...] = (), *,
-                 check: Callable[[str, Any], None] | None = None) -> None:
+    def __init__(
+        self, kind: str, key: str, modules: tuple[str, ...] = (), *, check: Callable[[str, Any], None] | None = None
+    ) -> None:
         self.kind = kind  # plural, as in `textmtl list <kind>`
         self.key = key  # e.g. "model.architecture"
         self._modules = modules
@@ -67,17 +68,18 @@ class Registry(Generic[T]):
 
     # ------------------------------------------------------------------ registration
 
-    def register(self, name: str, *, settings: type | None = None, summary: str | None = None,
-                 **extra: Any) -> Callable[[T], T]:
+    def register(
+        self, name: str, *, settings: type | None = None, summary: str | None = None, **extra: Any
+    ) -> Callable[[T], T]:
         """Decorator registering a class (or factory) as ``name``; a name taken twice is an error."""
+
         def decorator(obj: T) -> T:
             self.add(name, obj, settings=settings, summary=summary, **extra)
             return obj
 
         return decorator
 
-    def add(self, name: str, obj: T, *, settings: type | None = None, summary: str | None = None,
-            **extra: Any) -> None:
+    def add(self, name: str, obj: T, *, settings: type | None = None, summary: str | None = None, **extra: Any) -> None:
         """Register ``obj`` as ``name`` (the non-decorator form)."""
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
             raise ValueError(f"{self.kind}: a component name is letters, digits, '_', '-' or '.', got {name!r}")
@@ -85,7 +87,9 @@ class Registry(Generic[T]):
         if old is not None:
             if old.obj is obj:
                 return  # the same module imported twice (e.g. under two names): harmless
-            raise ValueError(f"{self.kind}: the name {name!r} is already registered by {old.module}.{_qualname(old.obj)}")
+            raise ValueError(
+                f"{self.kind}: the name {name!r} is already registered by {old.module}.{_qualname(old.obj)}"
+            )
         if self._check is not None:
             self._check(name, obj)
         if summary is None:
@@ -147,14 +151,22 @@ class Registry(Generic[T]):
     @property
     def singular(self) -> str:
         return {"benchmarks": "benchmark", "samplers": "sampler", "formats": "data format"}.get(
-            self.kind, self.kind.removesuffix("s").replace("_", " "))
+            self.kind, self.kind.removesuffix("s").replace("_", " ")
+        )
 
     def describe(self) -> list[dict[str, Any]]:
         """JSON-able rows for `textmtl list <kind>`: name, summary, settings with defaults, module."""
         rows = []
         for e in self.entries():
-            rows.append({"name": e.name, "summary": e.summary, "settings": _settings_defaults(e.settings),
-                         "module": e.module, **{k: v for k, v in e.extra.items() if _jsonable(v)}})
+            rows.append(
+                {
+                    "name": e.name,
+                    "summary": e.summary,
+                    "settings": _settings_defaults(e.settings),
+                    "module": e.module,
+                    **{k: v for k, v in e.extra.items() if _jsonable(v)},
+                }
+            )
         return rows
 
 

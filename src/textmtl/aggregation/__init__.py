@@ -46,24 +46,24 @@ no cvxpy, no scipy.optimize.minimize.
 
 from __future__ import annotations
 
+from ._aligned_mtl import AlignedMTL
 from ._base import Aggregator, GramianWeightedAggregator
-from ._registry import AGGREGATORS, describe, make_aggregator, register
+from ._cagrad import CAGrad
+from ._emtl import EMTL
+from ._getmtl import GetMTL
+from ._getmtl_official import GetMTLOfficial
+from ._graddrop import GradDrop
+from ._gradvac import GradVac
+from ._imtl_g import IMTLG
 
 # Importing the method modules registers them.
 from ._mean import Mean
-from ._sum import Sum
 from ._mgda import MGDA
-from ._pcgrad import PCGrad
-from ._gradvac import GradVac
-from ._graddrop import GradDrop
-from ._cagrad import CAGrad
-from ._imtl_g import IMTLG
 from ._nash_mtl import NashMTL
-from ._aligned_mtl import AlignedMTL
+from ._pcgrad import PCGrad
+from ._registry import AGGREGATORS, describe, make_aggregator, register
+from ._sum import Sum
 from ._upgrad import UPGrad
-from ._getmtl import GetMTL
-from ._getmtl_official import GetMTLOfficial
-from ._emtl import EMTL
 
 __all__ = [
     "AGGREGATORS",

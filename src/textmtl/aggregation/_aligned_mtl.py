@@ -38,7 +38,10 @@ __all__ = ["AlignedMTL"]
 @register("aligned_mtl")
 class AlignedMTL(GramianWeightedAggregator):
     """Aligned-MTL (Senushkin et al. 2023): align the gradient system to condition number 1."""
-    properties = frozenset({"equivariant_weights", "permutation_invariant", "positively_homogeneous", "unique_when_rank_deficient"})
+
+    properties = frozenset(
+        {"equivariant_weights", "permutation_invariant", "positively_homogeneous", "unique_when_rank_deficient"}
+    )
 
     def __init__(self, *, scale_mode: str = "min", pref_vector: list[float] | None = None) -> None:
         super().__init__()

@@ -125,9 +125,7 @@ class Aggregator(ABC):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore a state produced by :meth:`state_dict`."""
         if state:
-            raise ValueError(
-                f"{type(self).__name__} is stateless; unexpected state keys {sorted(state)}"
-            )
+            raise ValueError(f"{type(self).__name__} is stateless; unexpected state keys {sorted(state)}")
 
     def reset(self) -> None:
         """Forget everything learnt from previous calls."""
@@ -138,15 +136,13 @@ class Aggregator(ABC):
         if losses is None:
             if self.requires_losses:
                 raise ValueError(
-                    f"{type(self).__name__} needs the per-task losses: call it as "
-                    "aggregator(jacobian, losses=losses)"
+                    f"{type(self).__name__} needs the per-task losses: call it as aggregator(jacobian, losses=losses)"
                 )
             return None
         losses = torch.as_tensor(losses).detach()
         if losses.ndim != 1 or losses.shape[0] != K:
             raise ValueError(
-                f"{type(self).__name__}: expected {K} losses (one per task), "
-                f"got shape {tuple(losses.shape)}"
+                f"{type(self).__name__}: expected {K} losses (one per task), got shape {tuple(losses.shape)}"
             )
         return losses
 
@@ -171,8 +167,7 @@ class GramianWeightedAggregator(Aggregator):
             if K == 0:
                 w = torch.zeros(0, dtype=gram.dtype, device=gram.device)
             else:
-                w = self._weights(gram, losses)
-                w = torch.as_tensor(w).to(dtype=gram.dtype, device=gram.device)
+                w = torch.as_tensor(self._weights(gram, losses)).to(dtype=gram.dtype, device=gram.device)
         self.last_weights = w
         return w
 

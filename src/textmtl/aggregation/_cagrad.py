@@ -56,7 +56,10 @@ __all__ = ["CAGrad"]
 @register("cagrad")
 class CAGrad(GramianWeightedAggregator):
     """CAGrad (Liu et al. 2021): best worst-task improvement within a ball around g_0."""
-    properties = frozenset({"equivariant_weights", "permutation_invariant", "positively_homogeneous", "unique_when_rank_deficient"})
+
+    properties = frozenset(
+        {"equivariant_weights", "permutation_invariant", "positively_homogeneous", "unique_when_rank_deficient"}
+    )
 
     def __init__(self, *, c: float = 0.5, rescale: int = 0) -> None:
         super().__init__()

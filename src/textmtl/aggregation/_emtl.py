@@ -45,6 +45,7 @@ __all__ = ["EMTL"]
 @register("emtl")
 class EMTL(GramianWeightedAggregator):
     """EMTL-style (unverified): weights that equalise the relative contributions l_i/||g_i||."""
+
     properties = frozenset({"equivariant_weights", "permutation_invariant", "unique_when_rank_deficient"})
 
     def __init__(self, *, strength: float = 1.0, eps: float = 1e-8) -> None:

@@ -55,6 +55,7 @@ __all__ = ["GetMTL"]
 @register("getmtl")
 class GetMTL(GramianWeightedAggregator):
     """GetMTL (Chai et al. 2023, paper Eqs. 5, 13, 14): MGDA-scaled trade-off near g_0."""
+
     properties = frozenset({"permutation_invariant"})
 
     def __init__(

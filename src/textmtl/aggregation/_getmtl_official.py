@@ -52,6 +52,7 @@ def _softmax(v: np.ndarray) -> np.ndarray:
 @register("getmtl_official")
 class GetMTLOfficial(GramianWeightedAggregator):
     """GetMTL as released (softmax(x*beta) re-weighting, lambda multiplied, x K)."""
+
     properties = frozenset({"permutation_invariant"})
 
     def __init__(

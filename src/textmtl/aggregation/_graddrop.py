@@ -38,6 +38,7 @@ __all__ = ["GradDrop"]
 @register("graddrop")
 class GradDrop(Aggregator):
     """GradDrop (Chen et al. 2020): keep one sign per coordinate, chosen by sign purity."""
+
     properties = frozenset({"positively_homogeneous"})
 
     stateful = True  # only the RNG stream when seeded

@@ -43,6 +43,7 @@ __all__ = ["GradVac"]
 @register("gradvac")
 class GradVac(GramianWeightedAggregator):
     """GradVac (Wang et al. 2021): align each gradient pair to an EMA target cosine."""
+
     properties = frozenset({"positively_homogeneous"})
 
     stateful = True

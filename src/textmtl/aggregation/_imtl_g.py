@@ -28,7 +28,10 @@ __all__ = ["IMTLG"]
 @register("imtl_g")
 class IMTLG(GramianWeightedAggregator):
     """IMTL-G (Liu et al. 2021): equal projections of the update on every unit task gradient."""
-    properties = frozenset({"equivariant_weights", "permutation_invariant", "positively_homogeneous", "unique_when_rank_deficient"})
+
+    properties = frozenset(
+        {"equivariant_weights", "permutation_invariant", "positively_homogeneous", "unique_when_rank_deficient"}
+    )
 
     def __init__(self) -> None:
         super().__init__()

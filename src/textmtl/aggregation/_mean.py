@@ -19,7 +19,10 @@ __all__ = ["Mean"]
 @register("mean")
 class Mean(GramianWeightedAggregator):
     """LS / EW: arithmetic mean of the task gradients (weights 1/K)."""
-    properties = frozenset({"equivariant_weights", "permutation_invariant", "positively_homogeneous", "unique_when_rank_deficient"})
+
+    properties = frozenset(
+        {"equivariant_weights", "permutation_invariant", "positively_homogeneous", "unique_when_rank_deficient"}
+    )
 
     def __init__(self) -> None:
         super().__init__()

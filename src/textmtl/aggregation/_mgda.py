@@ -53,9 +53,7 @@ def normalize_gram(G: np.ndarray, normalization: str, losses: np.ndarray | None)
         if losses is None:
             raise ValueError(f"normalization={normalization!r} needs the per-task losses")
         if np.any(losses < 0):
-            raise ValueError(
-                f"normalization={normalization!r} needs non-negative losses, got {losses.tolist()}"
-            )
+            raise ValueError(f"normalization={normalization!r} needs non-negative losses, got {losses.tolist()}")
         ell = np.maximum(losses, 1e-12)
         n = ell if normalization == "loss" else ell * norms
     inv = np.where(n > 0, 1.0 / np.where(n > 0, n, 1.0), 0.0)
@@ -70,8 +68,10 @@ def mgda_weights(G: np.ndarray, normalization: str = "none", losses: np.ndarray 
 @register("mgda")
 class MGDA(GramianWeightedAggregator):
     """MGDA (Sener & Koltun 2018): min-norm element of the convex hull of the gradients."""
-    properties = frozenset({"equivariant_weights", "permutation_invariant", "positively_homogeneous",
-                            "unique_when_rank_deficient"})
+
+    properties = frozenset(
+        {"equivariant_weights", "permutation_invariant", "positively_homogeneous", "unique_when_rank_deficient"}
+    )
 
     def __init__(self, *, normalization: str = "none") -> None:
         super().__init__()

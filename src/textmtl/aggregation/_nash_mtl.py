@@ -50,6 +50,7 @@ __all__ = ["NashMTL"]
 @register("nash_mtl")
 class NashMTL(GramianWeightedAggregator):
     """Nash-MTL (Navon et al. 2022): Nash bargaining solution G alpha = 1/alpha."""
+
     properties = frozenset({"equivariant_weights", "permutation_invariant", "positively_homogeneous"})
     homogeneous_hparams = {"max_norm": 0.0}  # the clipping to max_norm is not homogeneous
 

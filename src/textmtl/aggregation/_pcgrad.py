@@ -36,6 +36,7 @@ __all__ = ["PCGrad"]
 @register("pcgrad")
 class PCGrad(GramianWeightedAggregator):
     """PCGrad (Yu et al. 2020): project away conflicting components, then sum."""
+
     properties = frozenset({"positively_homogeneous"})
 
     stateful = True  # only the RNG stream when seeded

@@ -39,16 +39,13 @@ def make_aggregator(name: str, **hparams: Any) -> Aggregator:
     key = name.strip().lower().replace("-", "_") if isinstance(name, str) else name
     cls = AGGREGATORS.get(key)
     if cls is None:
-        raise ValueError(
-            f"unknown aggregation method {name!r}; available: {', '.join(sorted(AGGREGATORS))}"
-        )
+        raise ValueError(f"unknown aggregation method {name!r}; available: {', '.join(sorted(AGGREGATORS))}")
     accepted = cls.hparam_defaults()
     unknown = sorted(set(hparams) - set(accepted))
     if unknown:
         listing = ", ".join(f"{k}={v!r}" for k, v in accepted.items()) or "none"
         raise ValueError(
-            f"unknown hyper-parameter(s) {', '.join(unknown)} for method {key!r}; "
-            f"accepted (with defaults): {listing}"
+            f"unknown hyper-parameter(s) {', '.join(unknown)} for method {key!r}; accepted (with defaults): {listing}"
         )
     return cls(**hparams)
 

@@ -196,7 +196,7 @@ def qp_active_set(
             k = int(np.argmin(ratios))
             if ratios[k] < step:
                 step = max(float(ratios[k]), 0.0)
-                block = int(F[neg][k])
+                block = int(F[neg][k])  # type: ignore[index]  # F is set whenever z is
         if not math.isfinite(step):
             break  # unbounded along a ray: cannot happen for the problems used here
         x[F] += step * z
@@ -279,9 +279,7 @@ def min_norm_on_simplex(G: np.ndarray, x0: np.ndarray | None = None) -> np.ndarr
 # ---------------------------------------------------------------------------------------
 
 
-def linear_plus_norm_on_simplex(
-    Q: np.ndarray, a: np.ndarray, rho: float
-) -> tuple[np.ndarray, float]:
+def linear_plus_norm_on_simplex(Q: np.ndarray, a: np.ndarray, rho: float) -> tuple[np.ndarray, float]:
     """Exact minimiser of ``f(w) = a'w + rho*sqrt(w'Qw)`` over the probability simplex.
 
     Returns ``(w, norm)`` with ``norm = sqrt(w'Qw)``. ``Q`` is PSD (a Gram matrix).
@@ -320,7 +318,7 @@ def linear_plus_norm_on_simplex(
         w[i] = 1.0
         return w, math.sqrt(max(float(Q[i, i]), 0.0))
 
-    w = None
+    w = None  # type: ignore[assignment]  # set by the first iteration
     lo, hi = 0.0, math.inf  # r(lo) > 0 >= r(hi)
     s = 1.0  # = max_i ||g_i|| after normalisation, so r(1) <= 0
     s_min = 1e-8  # below this, ||g_w|| is at the round-off level of a float64 Gram
@@ -359,10 +357,9 @@ def linear_plus_norm_on_simplex(
             # Vertex: phi is constant on this active set.
             cand = phi
         if not (lo < cand < hi) or not math.isfinite(cand):
-            cand = math.sqrt(lo * hi) if (lo > 0.0 and math.isfinite(hi)) else (
-                0.1 * hi if lo == 0.0 else 10.0 * lo
-            )
+            cand = math.sqrt(lo * hi) if (lo > 0.0 and math.isfinite(hi)) else (0.1 * hi if lo == 0.0 else 10.0 * lo)
         s = cand
+    assert w_best is not None  # the first iteration always records one
     w = w_best
     norm = math.sqrt(max(float(w @ Q @ w), 0.0))
     return w, norm

@@ -18,7 +18,10 @@ __all__ = ["Sum"]
 @register("sum")
 class Sum(GramianWeightedAggregator):
     """LS with unit weights: sum of the task gradients (K x the mean)."""
-    properties = frozenset({"equivariant_weights", "permutation_invariant", "positively_homogeneous", "unique_when_rank_deficient"})
+
+    properties = frozenset(
+        {"equivariant_weights", "permutation_invariant", "positively_homogeneous", "unique_when_rank_deficient"}
+    )
 
     def __init__(self) -> None:
         super().__init__()

@@ -16,8 +16,8 @@ Difference with ``torchjd.aggregation.UPGrad``: its default ``QuadprogProjector`
 moves the solution by O(1e-4); our default is the exact projection (``reg_eps = 0``), and
 ``reg_eps=1e-4`` reproduces torchjd's default. Eigenvalues of the cosine matrix below its round-off
 level (K eps(dtype) times the largest) are zeroed first: without that, exactly dependent
-float32 gradients (g_1 = -g_2) let the weights run off along the Gram's noisy null space. (quadprog is not installed here; the oracle
-test plugs an independent scipy-NNLS projector into torchjd's UPGrad.)
+float32 gradients (g_1 = -g_2) let the weights run off along the Gram's noisy null space.
+(quadprog is not installed here; the oracle test plugs an independent scipy-NNLS projector into torchjd's UPGrad.)
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from ._base import (
     GramianWeightedAggregator,
     check_pref_vector,
     check_range,
+    dtype_eps,
     gram64,
     pref_weights,
-    dtype_eps,
 )
 from ._registry import register
 from ._solvers import dual_cone_projection_weights
@@ -42,7 +42,10 @@ __all__ = ["UPGrad"]
 @register("upgrad")
 class UPGrad(GramianWeightedAggregator):
     """UPGrad (Quinton & Rey 2024): average of the projections onto the dual cone."""
-    properties = frozenset({"equivariant_weights", "permutation_invariant", "positively_homogeneous", "unique_when_rank_deficient"})
+
+    properties = frozenset(
+        {"equivariant_weights", "permutation_invariant", "positively_homogeneous", "unique_when_rank_deficient"}
+    )
 
     def __init__(self, *, pref_vector: list[float] | None = None, reg_eps: float = 0.0) -> None:
         super().__init__()

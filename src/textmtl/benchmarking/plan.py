@@ -28,14 +28,21 @@ class PlannedRun:
 # ------------------------------------------------------------------------------------ planning
 
 
-def plan_runs(suite: Suite, *, quick: bool = False, methods: Sequence[str] | None = None,
-              seeds: Sequence[int] | None = None, variants: Sequence[str] | None = None
-              ) -> tuple[list[PlannedRun], list[PlannedRun]]:
+def plan_runs(
+    suite: Suite,
+    *,
+    quick: bool = False,
+    methods: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
+    variants: Sequence[str] | None = None,
+) -> tuple[list[PlannedRun], list[PlannedRun]]:
     """(the grid, the runs selected by the filters). A filter may name a method or variant of the
     suite outside the quick grid, or any seed; those runs join the grid."""
     gv, gm, gs = suite.grid(quick)
-    for option, values, known in (("--methods", methods, list(suite.methods)),
-                                  ("--variants", variants, list(suite.variants))):
+    for option, values, known in (
+        ("--methods", methods, list(suite.methods)),
+        ("--variants", variants, list(suite.variants)),
+    ):
         for v in values or []:
             if v not in known:
                 import difflib

@@ -39,8 +39,16 @@ class GridProgress:
     """Runs done / total, the running runs (elapsed, last evaluation), ETA from finished runs'
     wall times. A live display on a terminal, one line per event otherwise."""
 
-    def __init__(self, console: Console, title: str, total: int, done_before: int, workers: int,
-                 prior_seconds: list[float], runs_dir: Path) -> None:
+    def __init__(
+        self,
+        console: Console,
+        title: str,
+        total: int,
+        done_before: int,
+        workers: int,
+        prior_seconds: list[float],
+        runs_dir: Path,
+    ) -> None:
         self.console, self.title, self.total, self.workers = console, title, total, max(1, workers)
         self.done_before, self.done, self.failed = done_before, 0, 0
         self.durations: list[float] = []
@@ -53,8 +61,9 @@ class GridProgress:
             from rich.live import Live
 
             # no refresh thread with subprocess workers: forking while another thread runs is unsafe
-            self.live = Live(self._render(), console=console, refresh_per_second=2, transient=False,
-                             auto_refresh=workers == 0)
+            self.live = Live(
+                self._render(), console=console, refresh_per_second=2, transient=False, auto_refresh=workers == 0
+            )
             self.live.start()
 
     def _mean_seconds(self) -> float | None:

@@ -18,6 +18,7 @@ them (SIGTERM, then SIGKILL), which leaves only `.partial` directories behind.
 """
 
 from __future__ import annotations
+
 import contextlib
 import json
 import math
@@ -35,14 +36,22 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ..files import atomic_write_text, file_lock
 from ..errors import ConfigError
+from ..files import atomic_write_text, file_lock
 from ..reporting.grid_summary import PublishedColumns, SummaryContext, render_summary, write_results_csv
-from .suite import Suite
-from .plan import PlannedRun, RunOutcome, available_cores, config_matches, is_done, plan_runs, resumable, threads_per_run
+from .plan import (
+    PlannedRun,
+    RunOutcome,
+    available_cores,
+    config_matches,
+    is_done,
+    plan_runs,
+    resumable,
+    threads_per_run,
+)
 from .progress import GridProgress
-from .workers import (BenchmarkInterrupted, _prepare, _run_in_process, _signals_raise, _Stop,
-                      _write_config, _Workers)
+from .suite import Suite
+from .workers import BenchmarkInterrupted, _prepare, _run_in_process, _signals_raise, _Stop, _Workers, _write_config
 
 DEFAULT_GRIDS_DIR = Path("runs") / "grids"  # where grids go without --out (runs/ is not tracked)
 
@@ -66,12 +75,17 @@ class BenchmarkReport:
 def git_commit() -> str:
     here = Path(__file__).resolve().parent
     try:
-        head = subprocess.run(["git", "-C", str(here), "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                              text=True, timeout=10)
+        head = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=10
+        )
         if head.returncode != 0:
             return "unknown (not a git checkout)"
-        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return head.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -81,8 +95,10 @@ def machine_description() -> str:
     import torch
 
     cpu = platform.processor() or platform.machine()
-    return (f"{available_cores()} CPU cores available ({os.cpu_count()} total, {cpu}), {platform.system()} "
-            f"{platform.release()}, Python {platform.python_version()}, torch {torch.__version__}")
+    return (
+        f"{available_cores()} CPU cores available ({os.cpu_count()} total, {cpu}), {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}, torch {torch.__version__}"
+    )
 
 
 @contextlib.contextmanager
@@ -140,13 +156,17 @@ def run_benchmark(
     for sub in ("runs", "configs", "logs"):
         (out / sub).mkdir(exist_ok=True)
     if report.stale:
-        console.print(f"[yellow]warning:[/] {len(report.stale)} finished run(s) were trained with a different "
-                      f"config than the suite gives now and are kept as they are (delete them to retrain): "
-                      f"{', '.join(r.name for r in report.stale)}", highlight=False)
+        console.print(
+            f"[yellow]warning:[/] {len(report.stale)} finished run(s) were trained with a different "
+            f"config than the suite gives now and are kept as they are (delete them to retrain): "
+            f"{', '.join(r.name for r in report.stale)}",
+            highlight=False,
+        )
     with _directory_lock(out):
         prior = [_wall_seconds(runs_dir / n) for n in done]
-        progress = GridProgress(console, title, len(selected), len(report.skipped), workers,
-                                [p for p in prior if p is not None], runs_dir)
+        progress = GridProgress(
+            console, title, len(selected), len(report.skipped), workers, [p for p in prior if p is not None], runs_dir
+        )
         progress.pending = len(todo)
         pool = _Workers(out, runs_dir, data_dir, workers) if workers > 0 else None
         stop_signal: int | None = None
@@ -171,8 +191,16 @@ def run_benchmark(
     return report
 
 
-def _execute(todo: list[PlannedRun], pool: _Workers | None, progress: GridProgress, report: BenchmarkReport,
-             out: Path, runs_dir: Path, data_dir: Path | None, workers: int) -> None:
+def _execute(
+    todo: list[PlannedRun],
+    pool: _Workers | None,
+    progress: GridProgress,
+    report: BenchmarkReport,
+    out: Path,
+    runs_dir: Path,
+    data_dir: Path | None,
+    workers: int,
+) -> None:
     queue = deque(todo)
     if pool is None:
         while queue:
@@ -227,12 +255,21 @@ def collect_rows(suite_name: str, planned: Sequence[PlannedRun], runs_dir: Path,
             if not names:
                 continue
             metric = names[0]
-            rows.append({
-                "suite": suite_name, "variant": run.variant, "method": run.method, "seed": run.seed,
-                "task": task, "metric": metric, "dev": dev.get(metric, math.nan), "test": test.get(metric, math.nan),
-                "wall_seconds": metrics.get("wall_seconds", math.nan), "steps": metrics.get("steps"),
-                "run_dir": str((runs_dir / run.name).relative_to(out)),
-            })
+            rows.append(
+                {
+                    "suite": suite_name,
+                    "variant": run.variant,
+                    "method": run.method,
+                    "seed": run.seed,
+                    "task": task,
+                    "metric": metric,
+                    "dev": dev.get(metric, math.nan),
+                    "test": test.get(metric, math.nan),
+                    "wall_seconds": metrics.get("wall_seconds", math.nan),
+                    "steps": metrics.get("steps"),
+                    "run_dir": str((runs_dir / run.name).relative_to(out)),
+                }
+            )
     return rows
 
 
@@ -250,14 +287,31 @@ def summary_context(suite: Suite, quick: bool, planned: Sequence[PlannedRun], co
         "machine": machine_description(),
         "date": datetime.now().astimezone().isoformat(timespec="seconds"),
     }
-    published = [PublishedColumns(p.table, dict(p.columns), list(p.extra_columns), p.variants)
-                 for p in suite.published]
-    return SummaryContext(suite.name, methods, variants, suite.has_variants, suite.reference, quick,
-                          suite.description, header, published, grid_planned)
+    published = [PublishedColumns(p.table, dict(p.columns), list(p.extra_columns), p.variants) for p in suite.published]
+    return SummaryContext(
+        suite.name,
+        methods,
+        variants,
+        suite.has_variants,
+        suite.reference,
+        quick,
+        suite.description,
+        header,
+        published,
+        grid_planned,
+    )
 
 
-def _finish(report: BenchmarkReport, suite: Suite, quick: bool, planned: Sequence[PlannedRun], runs_dir: Path,
-            out: Path, command: str | None, console: Console) -> None:
+def _finish(
+    report: BenchmarkReport,
+    suite: Suite,
+    quick: bool,
+    planned: Sequence[PlannedRun],
+    runs_dir: Path,
+    out: Path,
+    command: str | None,
+    console: Console,
+) -> None:
     rows = collect_rows(suite.name, planned, runs_dir, out)
     report.results_csv = out / "results.csv"
     write_results_csv(rows, report.results_csv)
@@ -266,8 +320,16 @@ def _finish(report: BenchmarkReport, suite: Suite, quick: bool, planned: Sequenc
     atomic_write_text(report.summary_md, text)
 
 
-def _print_plan(console: Console, title: str, planned: list[PlannedRun], selected: list[PlannedRun],
-                done: set[str], stale: list[PlannedRun], runs_dir: Path, workers: int) -> None:
+def _print_plan(
+    console: Console,
+    title: str,
+    planned: list[PlannedRun],
+    selected: list[PlannedRun],
+    done: set[str],
+    stale: list[PlannedRun],
+    runs_dir: Path,
+    workers: int,
+) -> None:
     stale_names = {r.name for r in stale}
     table = Table(title=f"{title}: {len(selected)} run(s) selected of {len(planned)} in the grid")
     for col in ("run", "variant", "method", "seed", "status"):
@@ -282,14 +344,32 @@ def _print_plan(console: Console, title: str, planned: list[PlannedRun], selecte
         else:
             status = "to run"
         threads = threads_per_run(r, workers)
-        table.add_row(r.name, r.variant, r.method, str(r.seed),
-                      status + (f" ({threads} thread{'s' if threads != 1 else ''})"
-                                if status.startswith(("to run", "partial")) and threads else ""))
+        table.add_row(
+            r.name,
+            r.variant,
+            r.method,
+            str(r.seed),
+            status
+            + (
+                f" ({threads} thread{'s' if threads != 1 else ''})"
+                if status.startswith(("to run", "partial")) and threads
+                else ""
+            ),
+        )
     console.print(table)
     todo = sum(1 for r in selected if r.name not in done)
-    console.print(f"{todo} to train, {len(selected) - todo} already done; output: {runs_dir.parent}",
-                  highlight=False)
+    console.print(f"{todo} to train, {len(selected) - todo} already done; output: {runs_dir.parent}", highlight=False)
 
 
-__all__ = ["PlannedRun", "RunOutcome", "BenchmarkReport", "BenchmarkInterrupted", "plan_runs", "run_benchmark",
-           "collect_rows", "config_matches", "available_cores", "threads_per_run"]
+__all__ = [
+    "PlannedRun",
+    "RunOutcome",
+    "BenchmarkReport",
+    "BenchmarkInterrupted",
+    "plan_runs",
+    "run_benchmark",
+    "collect_rows",
+    "config_matches",
+    "available_cores",
+    "threads_per_run",
+]

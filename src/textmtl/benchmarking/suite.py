@@ -47,8 +47,12 @@ from ..errors import ConfigError
 SUITE_PACKAGE = "textmtl.resources.suites"
 DEFAULT_VARIANT = "default"
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
-_GRID_KEYS = {"name": "the grid names every run", "seed": "use `seeds:`", "method": "use `methods:`",
-              "output": "the runner writes runs under --out"}
+_GRID_KEYS = {
+    "name": "the grid names every run",
+    "seed": "use `seeds:`",
+    "method": "use `methods:`",
+    "output": "the runner writes runs under --out",
+}
 
 
 class _Strict(BaseModel):
@@ -174,12 +178,15 @@ def resolve_suite(name_or_path: str | Path) -> Suite:
         return parse_suite(content, str(path), path.resolve().parent, default_name=path.stem)
     close = difflib.get_close_matches(text, builtin_suites(), n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
-    raise ConfigError(f"suite: unknown suite '{text}'{hint}; shipped suites: {', '.join(builtin_suites())} "
-                      f"(or give the path of a suite YAML file)")
+    raise ConfigError(
+        f"suite: unknown suite '{text}'{hint}; shipped suites: {', '.join(builtin_suites())} "
+        f"(or give the path of a suite YAML file)"
+    )
 
 
-def parse_suite(text: str, source: str, base_dir: Path, *, default_name: str | None = None,
-                builtin: bool = False) -> Suite:
+def parse_suite(
+    text: str, source: str, base_dir: Path, *, default_name: str | None = None, builtin: bool = False
+) -> Suite:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -196,7 +203,7 @@ def parse_suite(text: str, source: str, base_dir: Path, *, default_name: str | N
     return _build(spec, source, base_dir, default_name or Path(source).stem, builtin)
 
 
-def _suite_error(err: dict, source: str) -> str:
+def _suite_error(err: Any, source: str) -> str:
     loc = [str(p) for p in err["loc"]]
     key = ".".join(loc) or "(top level)"
     if err["type"] == "extra_forbidden":
@@ -213,7 +220,7 @@ def _suite_error(err: dict, source: str) -> str:
     return f"{source}: {key}: {err['msg']}{got_text}"
 
 
-def _config_error(err: dict, source: str, prefix: str) -> str:
+def _config_error(err: Any, source: str, prefix: str) -> str:
     """Like config._format_error, with the key placed under `prefix` (e.g. `base`)."""
     clean, owner = _walk(tuple(err["loc"]))
     key = ".".join([prefix, *clean]) if clean else prefix
@@ -257,8 +264,10 @@ def _subset(values: list | None, allowed: list, key: str, source: str, what: str
         if v not in allowed:
             close = difflib.get_close_matches(str(v), [str(a) for a in allowed], n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ConfigError(f"{source}: {key}.{i}: {v!r} is not one of the suite's {what}{hint}; "
-                              f"known: {', '.join(map(str, allowed))}")
+            raise ConfigError(
+                f"{source}: {key}.{i}: {v!r} is not one of the suite's {what}{hint}; "
+                f"known: {', '.join(map(str, allowed))}"
+            )
 
 
 def _build(spec: SuiteSpec, source: str, base_dir: Path, default_name: str, builtin: bool) -> Suite:
@@ -274,8 +283,21 @@ def _build(spec: SuiteSpec, source: str, base_dir: Path, default_name: str, buil
     for v in variants:
         if not _LABEL.match(v):
             raise ConfigError(f"{source}: variants.{v}: a variant name must be letters, digits, '_', '.', '+' or '-'")
-    suite = Suite(spec.name or default_name, spec.description, source, base_dir, spec.base, methods,
-                  list(spec.seeds), variants, bool(spec.variants), spec.reference, spec.quick, spec.published, builtin)
+    suite = Suite(
+        spec.name or default_name,
+        spec.description,
+        source,
+        base_dir,
+        spec.base,
+        methods,
+        list(spec.seeds),
+        variants,
+        bool(spec.variants),
+        spec.reference,
+        spec.quick,
+        spec.published,
+        builtin,
+    )
     if not _LABEL.match(suite.name):
         raise ConfigError(f"{source}: name: {suite.name!r} must be letters, digits, '_', '.', '+' or '-'")
     if spec.quick is not None:
@@ -286,20 +308,27 @@ def _build(spec: SuiteSpec, source: str, base_dir: Path, default_name: str, buil
         if pub.table not in published_table_names():
             close = difflib.get_close_matches(pub.table, published_table_names(), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ConfigError(f"{source}: published.{i}.table: no published table '{pub.table}'{hint}; "
-                              f"shipped: {', '.join(published_table_names())}")
+            raise ConfigError(
+                f"{source}: published.{i}.table: no published table '{pub.table}'{hint}; "
+                f"shipped: {', '.join(published_table_names())}"
+            )
         table = load_published(pub.table)
         for method in pub.columns:
             if method not in methods:
-                raise ConfigError(f"{source}: published.{i}.columns.{method}: not a method of the suite "
-                                  f"(methods: {', '.join(methods)}); use extra_columns for a paper column "
-                                  f"without a counterpart")
-        named = [(f"columns.{m}", c) for m, c in pub.columns.items()] + \
-            [(f"extra_columns.{j}", c) for j, c in enumerate(pub.extra_columns)]
+                raise ConfigError(
+                    f"{source}: published.{i}.columns.{method}: not a method of the suite "
+                    f"(methods: {', '.join(methods)}); use extra_columns for a paper column "
+                    f"without a counterpart"
+                )
+        named = [(f"columns.{m}", c) for m, c in pub.columns.items()] + [
+            (f"extra_columns.{j}", c) for j, c in enumerate(pub.extra_columns)
+        ]
         for key, column in named:
             if column not in table.columns:
-                raise ConfigError(f"{source}: published.{i}.{key}: '{column}' is not a column of {pub.table} "
-                                  f"(columns: {', '.join(table.columns)})")
+                raise ConfigError(
+                    f"{source}: published.{i}.{key}: '{column}' is not a column of {pub.table} "
+                    f"(columns: {', '.join(table.columns)})"
+                )
         _subset(pub.variants, list(variants), f"published.{i}.variants", source, "variants")
     # every grid point must give a valid run config: check base, then each variant (and its quick form)
     base_only = deep_merge(spec.base, {"name": "check", "seed": 1, "method": "ls"})
@@ -324,13 +353,28 @@ def _build(spec: SuiteSpec, source: str, base_dir: Path, default_name: str, buil
 
 def describe_grid(suite: Suite, quick: bool = False) -> str:
     variants, methods, seeds = suite.grid(quick)
+
     def n(k: int, word: str) -> str:
         return f"{k} {word}{'s' if k != 1 else ''}"
 
-    parts = ([n(len(variants), "variant")] if suite.has_variants else []) + \
-        [n(len(methods), "method"), n(len(seeds), "seed")]
+    parts = ([n(len(variants), "variant")] if suite.has_variants else []) + [
+        n(len(methods), "method"),
+        n(len(seeds), "seed"),
+    ]
     return f"{' × '.join(parts)} = {len(variants) * len(methods) * len(seeds)} runs"
 
 
-__all__ = ["Suite", "MethodSpec", "SuiteSpec", "QuickSpec", "PublishedSpec", "resolve_suite", "parse_suite",
-           "builtin_suites", "deep_merge", "run_name", "describe_grid", "DEFAULT_VARIANT"]
+__all__ = [
+    "Suite",
+    "MethodSpec",
+    "SuiteSpec",
+    "QuickSpec",
+    "PublishedSpec",
+    "resolve_suite",
+    "parse_suite",
+    "builtin_suites",
+    "deep_merge",
+    "run_name",
+    "describe_grid",
+    "DEFAULT_VARIANT",
+]

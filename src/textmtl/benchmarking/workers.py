@@ -20,8 +20,8 @@ from typing import IO
 import yaml
 
 from ..config import validate_config
-from ..files import atomic_write_text
 from ..errors import TextmtlError
+from ..files import atomic_write_text
 from .plan import PlannedRun, RunOutcome, is_done, resumable
 from .progress import _last_line
 
@@ -34,9 +34,11 @@ class BenchmarkInterrupted(TextmtlError):
         self.stopped = stopped
         self.exit_code = 128 + signum
         name = signal.Signals(signum).name
-        super().__init__(f"{name}: stopped {len(stopped)} running run(s) ({', '.join(stopped) or 'none'}); "
-                         "the next invocation continues them from their last checkpoint "
-                         "(or redoes them if they have none)")
+        super().__init__(
+            f"{name}: stopped {len(stopped)} running run(s) ({', '.join(stopped) or 'none'}); "
+            "the next invocation continues them from their last checkpoint "
+            "(or redoes them if they have none)"
+        )
 
 
 class _Stop(BaseException):
@@ -66,8 +68,18 @@ class _Workers:
 
     def start(self, run: PlannedRun, config_path: Path, threads: int | None, resume: Path | None = None) -> None:
         if resume is None:
-            cmd = [sys.executable, "-m", "textmtl", "train", str(config_path), "--name", run.name,
-                   "--runs-dir", str(self.runs_dir), "--quiet"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "textmtl",
+                "train",
+                str(config_path),
+                "--name",
+                run.name,
+                "--runs-dir",
+                str(self.runs_dir),
+                "--quiet",
+            ]
         else:  # the run's own config.yaml; only the thread count may change
             cmd = [sys.executable, "-m", "textmtl", "train", "--resume", str(resume), "--quiet"]
             if threads is not None:
@@ -80,8 +92,15 @@ class _Workers:
         log = open(self.out / "logs" / f"{run.name}.log", "a" if resume is not None else "w", encoding="utf-8")
         log.write(f"$ {shlex.join(cmd)}\n")
         log.flush()
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                start_new_session=True, preexec_fn=self._die_with_parent)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+            preexec_fn=self._die_with_parent,
+        )
         self.procs[run.name] = (proc, run, time.monotonic(), log)
 
     def poll(self) -> list[RunOutcome]:
@@ -141,8 +160,9 @@ def _write_config(run: PlannedRun, out: Path, runs_dir: Path, threads: int | Non
     return path, data
 
 
-def _run_in_process(run: PlannedRun, data: dict, runs_dir: Path, data_dir: Path | None, out: Path,
-                    resume: Path | None = None) -> RunOutcome:
+def _run_in_process(
+    run: PlannedRun, data: dict, runs_dir: Path, data_dir: Path | None, out: Path, resume: Path | None = None
+) -> RunOutcome:
     from ..training.lifecycle import train
 
     t0 = time.monotonic()
@@ -151,8 +171,12 @@ def _run_in_process(run: PlannedRun, data: dict, runs_dir: Path, data_dir: Path 
             train(data, name=run.name, runs_dir=runs_dir, data_dir=data_dir, progress=False)
         else:
             threads = data["training"].get("num_threads")
-            train(overrides=[f"training.num_threads={threads}"] if threads else None, data_dir=data_dir,
-                  progress=False, resume=resume)
+            train(
+                overrides=[f"training.num_threads={threads}"] if threads else None,
+                data_dir=data_dir,
+                progress=False,
+                resume=resume,
+            )
     except TextmtlError as exc:
         (out / "logs" / f"{run.name}.log").write_text(f"error: {exc}\n")
         return RunOutcome(run, False, time.monotonic() - t0, str(exc))

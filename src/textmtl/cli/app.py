@@ -17,7 +17,9 @@ app.add_typer(data_app, name="data")
 out = Console()
 err = Console(stderr=True)
 
-DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data folder (else $TEXTMTL_DATA_DIR, else ~/.cache/textmtl).")]
+DataDir = Annotated[
+    Optional[Path], typer.Option("--data-dir", help="Data folder (else $TEXTMTL_DATA_DIR, else ~/.cache/textmtl).")
+]
 
 
 def metrics_table(metrics: dict, title: str) -> Table:
@@ -30,8 +32,12 @@ def metrics_table(metrics: dict, title: str) -> Table:
     for task, scores in metrics["tasks"].items():
         names = list(scores.get("test") or scores.get("dev") or {})
         for i, name in enumerate(names):
-            table.add_row(task if i == 0 else "", name, _fmt(scores.get("dev", {}).get(name)),
-                          _fmt(scores.get("test", {}).get(name)))
+            table.add_row(
+                task if i == 0 else "",
+                name,
+                _fmt(scores.get("dev", {}).get(name)),
+                _fmt(scores.get("test", {}).get(name)),
+            )
     avg = metrics.get("average", {})
     table.add_section()
     table.add_row("[bold]average[/]", "main", _fmt(avg.get("dev")), _fmt(avg.get("test")))

@@ -29,7 +29,9 @@ def data_list(data_dir: DataDir = None) -> None:
             if s is None:
                 table.add_row(task, "[red]missing[/]", "-", "-", "-", "-")
             else:
-                table.add_row(task, "[green]yes[/]", *(str(s.get(k, "-")) for k in ("train", "dev", "test", "unlabelled")))
+                table.add_row(
+                    task, "[green]yes[/]", *(str(s.get(k, "-")) for k in ("train", "dev", "test", "unlabelled"))
+                )
         out.print(table)
         note = getattr(bench, "notes", None)
         if note:
@@ -37,11 +39,12 @@ def data_list(data_dir: DataDir = None) -> None:
 
 
 @data_app.command("verify")
-def data_verify(data_dir: DataDir = None,
-                benchmark: Annotated[Optional[str], typer.Option(help="Only this benchmark.")] = None) -> None:
+def data_verify(
+    data_dir: DataDir = None, benchmark: Annotated[Optional[str], typer.Option(help="Only this benchmark.")] = None
+) -> None:
     """Check data files against the SHA-256 sums shipped with textmtl."""
-    from ..data.sets import resolve_data_dir
     from ..data.checksums import verify
+    from ..data.sets import resolve_data_dir
 
     results = verify(resolve_data_dir(data_dir), benchmark)
     bad = [r for r in results if r.status != "ok"]
@@ -72,9 +75,13 @@ def methods_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSO
 
 @app.command("list")
 def list_components(
-    kind: Annotated[Optional[str], typer.Argument(
-        help="methods, aggregators, architectures, encoders, formats, benchmarks, samplers or exporters; "
-             "none: every kind.")] = None,
+    kind: Annotated[
+        Optional[str],
+        typer.Argument(
+            help="methods, aggregators, architectures, encoders, formats, benchmarks, samplers or exporters; "
+            "none: every kind."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The registered components of one kind (or of every kind): names, settings with defaults, summary."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Optional, cast
 
 import typer
 
@@ -13,13 +13,23 @@ from .app import _csv_option, app, out
 
 @app.command()
 def summarize(
-    groups: Annotated[list[str], typer.Argument(
-        help="LABEL=GLOB of run directories, e.g. 'ls=runs/fdu-ls-s*', or LABEL=BUNDLE:GLOB of runs in a run "
-             "bundle, e.g. 'ls=docs/evidence/amazon-14/runs.jsonl.gz:ls-s*'.")],
-    published: Annotated[Optional[str], typer.Option(
-        help="Published table and columns beside ours, e.g. asp_mtl_table2:FS-MTL,SP-MTL,ASP-MTL.")] = None,
-    metric: Annotated[str, typer.Option(
-        help="Test metric to tabulate; 'main' = each task's own main metric (accuracy, entity_f1, mcc, ...).")] = "main",
+    groups: Annotated[
+        list[str],
+        typer.Argument(
+            help="LABEL=GLOB of run directories, e.g. 'ls=runs/fdu-ls-s*', or LABEL=BUNDLE:GLOB of runs in a run "
+            "bundle, e.g. 'ls=docs/evidence/amazon-14/runs.jsonl.gz:ls-s*'."
+        ),
+    ],
+    published: Annotated[
+        Optional[str],
+        typer.Option(help="Published table and columns beside ours, e.g. asp_mtl_table2:FS-MTL,SP-MTL,ASP-MTL."),
+    ] = None,
+    metric: Annotated[
+        str,
+        typer.Option(
+            help="Test metric to tabulate; 'main' = each task's own main metric (accuracy, entity_f1, mcc, ...)."
+        ),
+    ] = "main",
 ) -> None:
     """Per-task mean ± std over seeds of finished runs, as a Markdown table."""
     import glob
@@ -27,7 +37,8 @@ def summarize(
 
     from ..reporting import bundle
     from ..reporting.published import load_published
-    from ..reporting.summary import markdown_table, summarize as summarize_runs
+    from ..reporting.summary import markdown_table
+    from ..reporting.summary import summarize as summarize_runs
 
     summaries = []
     with tempfile.TemporaryDirectory(prefix="textmtl-summarize-") as scratch:
@@ -43,7 +54,7 @@ def summarize(
             if not dirs:
                 raise TextmtlError(f"{pattern}: no finished run directories match")
             summaries.append(summarize_runs(label, dirs, metric))
-    table, columns = None, ()
+    table, columns = None, cast(tuple[str, ...], ())
     if published:
         name, _, cols = published.partition(":")
         try:
@@ -53,20 +64,28 @@ def summarize(
         columns = tuple(c for c in cols.split(",") if c) or table.columns
         unknown = [c for c in columns if c not in table.columns]
         if unknown:
-            raise TextmtlError(f"--published: {name} has no column {unknown[0]!r} (columns: {', '.join(table.columns)})")
+            raise TextmtlError(
+                f"--published: {name} has no column {unknown[0]!r} (columns: {', '.join(table.columns)})"
+            )
     print(markdown_table(summaries, table, columns))
 
 
 @app.command()
 def report(
-    directory: Annotated[Path, typer.Argument(help="A run directory (runs/<name>) or a benchmark directory "
-                                                   "(with results.csv).")],
-    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Where report.html and its PNGs go "
-                                                                          "(default: DIRECTORY/report/).")] = None,
+    directory: Annotated[
+        Path, typer.Argument(help="A run directory (runs/<name>) or a benchmark directory (with results.csv).")
+    ],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Where report.html and its PNGs go (default: DIRECTORY/report/).")
+    ] = None,
     reference: Annotated[str, typer.Option(help="Benchmarks: the method Δm% is measured against.")] = "stl",
-    marks: Annotated[str, typer.Option(help="Benchmarks: methods drawn as marks beside every method's bars "
-                                            "(comma-separated, in order: black tick, red diamond, green dots).")
-                     ] = "stl,ls",
+    marks: Annotated[
+        str,
+        typer.Option(
+            help="Benchmarks: methods drawn as marks beside every method's bars "
+            "(comma-separated, in order: black tick, red diamond, green dots)."
+        ),
+    ] = "stl,ls",
 ) -> None:
     """Write report.html (self-contained, images inline) and its PNG figures for a run or a benchmark."""
     from ..reporting.report import build_report

@@ -25,12 +25,21 @@ def train(
     name: Annotated[Optional[str], typer.Option(help="Run name (directory under runs/).")] = None,
     runs_dir: Annotated[Optional[Path], typer.Option(help="Where run directories go.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a key: training.lr=0.01")] = None,
-    skip_bad_lines: Annotated[bool, typer.Option(help="Skip (and count) malformed data lines instead of failing.")] = False,
+    skip_bad_lines: Annotated[
+        bool, typer.Option(help="Skip (and count) malformed data lines instead of failing.")
+    ] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
-    nproc: Annotated[int, typer.Option(help="Data-parallel processes on this machine (launches torchrun; "
-                                             "gloo on CPU, NCCL on CUDA).", min=1)] = 1,
-    resume: Annotated[Optional[Path], typer.Option(
-        "--resume", help="Continue an interrupted run (its runs/<name>.partial directory) from its last checkpoint.")
+    nproc: Annotated[
+        int,
+        typer.Option(
+            help="Data-parallel processes on this machine (launches torchrun; gloo on CPU, NCCL on CUDA).", min=1
+        ),
+    ] = 1,
+    resume: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--resume", help="Continue an interrupted run (its runs/<name>.partial directory) from its last checkpoint."
+        ),
     ] = None,
 ) -> None:
     """Train a multi-task model and write runs/<name>/."""
@@ -47,13 +56,21 @@ def train(
         if resume is None:
             from ..api import check_inputs
 
+            assert config is not None  # checked above: a config or --resume
             check_inputs(config, overrides=overrides, data_dir=data_dir, world=nproc)  # one clear error, not N
         sys.exit(launch_torchrun(nproc, sys.argv[1:]))
     from ..api import train as run_training
 
     try:
-        result = run_training(config, overrides=overrides, data_dir=data_dir, name=name, runs_dir=runs_dir,
-                              progress=not quiet, resume=resume)
+        result = run_training(
+            config,
+            overrides=overrides,
+            data_dir=data_dir,
+            name=name,
+            runs_dir=runs_dir,
+            progress=not quiet,
+            resume=resume,
+        )
     except KeyboardInterrupt as exc:  # the note says how to resume, if a checkpoint was kept
         err.print("; ".join(["interrupted", *getattr(exc, "__notes__", [])]), highlight=False, soft_wrap=True)
         raise typer.Exit(130) from None
@@ -111,8 +128,9 @@ def predict(
             yield item
         progress.update(bar, completed=stream.bytes_read, lines=n)
 
-    predictions = iter_predictions(run, task, tracked(prediction_inputs(stream, input, pair=pair)),
-                                   batch_size=batch_size)
+    predictions = iter_predictions(
+        run, task, tracked(prediction_inputs(stream, input, pair=pair)), batch_size=batch_size
+    )
     if output is None:
         with progress:
             _write_lines(sys.stdout, predictions)
@@ -135,9 +153,18 @@ def predict(
 def _byte_progress(total: int, show: bool) -> Progress:
     """A bar of bytes read out of `total` (size, rate, lines, ETA) on stderr; invisible if not `show`."""
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(bar_width=None), DownloadColumn(), TransferSpeedColumn(),
-        TextColumn("{task.fields[lines]} lines"), TextColumn("eta"), TimeRemainingColumn(),
-        console=err, disable=not show, redirect_stdout=False, redirect_stderr=False, expand=True,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(bar_width=None),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TextColumn("{task.fields[lines]} lines"),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not show,
+        redirect_stdout=False,
+        redirect_stderr=False,
+        expand=True,
     )
 
 
@@ -167,7 +194,15 @@ def launch_torchrun(nproc: int, argv: list[str]) -> int:
             skip = True
         elif not a.startswith("--nproc="):
             args.append(a)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-           "-m", "textmtl.cli", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        "-m",
+        "textmtl.cli",
+        *args,
+    ]
     err.print(f"launching {nproc} processes: {' '.join(cmd[1:])}", highlight=False)
     return subprocess.call(cmd)

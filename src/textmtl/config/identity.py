@@ -14,8 +14,14 @@ import copy
 from pathlib import Path
 from typing import Any
 
-NOT_COMPUTATION = (("name",), ("output",), ("training", "num_threads"), ("training", "device"),
-                   ("training", "checkpoint_every"), ("data", "data_dir"))
+NOT_COMPUTATION = (
+    ("name",),
+    ("output",),
+    ("training", "num_threads"),
+    ("training", "device"),
+    ("training", "checkpoint_every"),
+    ("data", "data_dir"),
+)
 COUNTED_UNLESS_DEFAULT = ((("data", "subsample"), "first"),)
 
 

@@ -30,7 +30,7 @@ def _walk(loc: tuple) -> tuple[list[str], type[BaseModel] | None]:
             continue
         annotation = model.model_fields[str(part)].annotation
         if getattr(annotation, "__origin__", None) is Annotated:
-            annotation = annotation.__args__[0]
+            annotation = get_args(annotation)[0]
         members = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else ()
         if type(None) in members:  # Optional[X]: look through to X
             members = tuple(m for m in members if m is not type(None))
@@ -38,7 +38,9 @@ def _walk(loc: tuple) -> tuple[list[str], type[BaseModel] | None]:
                 annotation, members = members[0], ()
         if members and parts and all(isinstance(m, type) and issubclass(m, BaseModel) for m in members):
             tag = parts.pop(0)  # discriminated union: the next part is the `type` tag
-            model = next((m for m in members if m.model_fields.get("type") and m.model_fields["type"].default == tag), None)
+            model = next(
+                (m for m in members if m.model_fields.get("type") and m.model_fields["type"].default == tag), None
+            )
         elif get_origin(annotation) in (list, dict):
             inner = get_args(annotation)[-1]
             if parts and isinstance(parts[0], (int, str)) and isinstance(inner, type) and issubclass(inner, BaseModel):
@@ -56,7 +58,7 @@ def _key_text(clean: list[str]) -> str:
     return key if key.isprintable() else _short(key)[1:-1]
 
 
-def _format_error(err: dict, source: str) -> str:
+def _format_error(err: Any, source: str) -> str:
     clean, owner = _walk(tuple(err["loc"]))
     key = _key_text(clean)
     if err["type"] == "extra_forbidden":
@@ -115,7 +117,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> ConfigB
         data = _parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
+        line = mark.line + 1 if mark is not None else None  # type: ignore[assignment]
         problem = getattr(exc, "problem", None) or str(exc)
         if isinstance(exc, yaml.reader.ReaderError):  # a control character such as NUL
             code = exc.character if isinstance(exc.character, int) else ord(exc.character)
@@ -158,8 +160,11 @@ def apply_overrides(data: Any, overrides: list[str], source: str = "config") -> 
 def as_config(config: ConfigBase | dict | str | Path, overrides: list[str] | None = None) -> ConfigBase:
     """A validated config from a Config (re-validated with `overrides`), a dict (copied) or a YAML path."""
     if isinstance(config, ConfigBase):
-        return validate_config(apply_overrides(config.model_dump(mode="json"), overrides or []), "config") \
-            if overrides else config
+        return (
+            validate_config(apply_overrides(config.model_dump(mode="json"), overrides or []), "config")
+            if overrides
+            else config
+        )
     if isinstance(config, dict):  # deep copy: overrides must not change the caller's dict
         return validate_config(apply_overrides(copy.deepcopy(config), overrides or []), "config")
     return load_config(config, overrides)

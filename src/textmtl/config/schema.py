@@ -8,7 +8,7 @@ benchmarks are checked against their registries. Every error names the bad key (
 from __future__ import annotations
 
 import difflib
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union, cast
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
@@ -29,7 +29,7 @@ class CustomTaskConfig(_Strict):
     files: dict[Literal["train", "dev", "test", "unlabelled"], str]  # unlabelled: text columns only, read
     # when data.unlabelled is true
     columns: dict[Literal["text", "text_pair", "label", "tokens"], str | int] = Field(
-        default_factory=lambda: {"text": "text", "label": "label"}
+        default_factory=lambda: {"text": "text", "label": "label"}  # type: ignore[arg-type]
     )
     labels: list[str] | None = None
     metrics: list[str] | None = None
@@ -104,13 +104,15 @@ class ModelConfigBase(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _block_matches_architecture(self) -> "ModelConfigBase":
+    def _block_matches_architecture(self) -> ModelConfigBase:
         blocks = architecture_blocks()
         for block in dict.fromkeys(blocks.values()):
             if getattr(self, block, None) is not None and blocks.get(self.architecture) != block:
                 users = [a for a, b in blocks.items() if b == block]
-                raise ValueError(f"model.{block} is set, but it configures architecture {' / '.join(users)} "
-                                 f"and model.architecture is '{self.architecture}'")
+                raise ValueError(
+                    f"model.{block} is set, but it configures architecture {' / '.join(users)} "
+                    f"and model.architecture is '{self.architecture}'"
+                )
         return self
 
     def architecture_settings(self) -> BaseModel | None:
@@ -220,7 +222,9 @@ class OutputConfig(_Strict):
             if name not in TRACKING_BACKENDS:
                 close = difflib.get_close_matches(name, TRACKING_BACKENDS, n=1)
                 hint = f"did you mean '{close[0]}'? " if close else ""
-                raise ValueError(f"unknown tracking back-end {_short(name)} ({hint}known: {', '.join(TRACKING_BACKENDS)})")
+                raise ValueError(
+                    f"unknown tracking back-end {_short(name)} ({hint}known: {', '.join(TRACKING_BACKENDS)})"
+                )
         return list(dict.fromkeys(v))
 
     @field_validator("mlflow_uri")
@@ -268,7 +272,7 @@ class ConfigBase(_Strict):
         return {**data, "model": {**model, "architecture": implied}}
 
     @model_validator(mode="after")
-    def _has_tasks(self) -> "ConfigBase":
+    def _has_tasks(self) -> ConfigBase:
         if self.data.benchmark is None and not self.data.custom_tasks:
             raise ValueError("data: give a benchmark or custom_tasks")
         return self
@@ -300,9 +304,12 @@ def _build_schema() -> tuple[type[BaseModel], type[ConfigBase]]:
         if tag is None or tag.default != e.name:
             raise TypeError(f"encoder {e.name!r}: its settings need a field `type: Literal[{e.name!r}] = {e.name!r}`")
     default_encoder = encoders.settings("textcnn") if "textcnn" in encoders else encoder_settings[0]
-    union = (Annotated[Union[tuple(encoder_settings)], Field(discriminator="type")]  # type: ignore[valid-type]
-             if len(encoder_settings) > 1 else encoder_settings[0])
-    fields: dict[str, Any] = {"encoder": (union, Field(default_factory=default_encoder))}
+    union = (
+        Annotated[Union[tuple(encoder_settings)], Field(discriminator="type")]
+        if len(encoder_settings) > 1
+        else encoder_settings[0]
+    )
+    fields: dict[str, Any] = {"encoder": (union, Field(default_factory=cast(Any, default_encoder)))}
     owners: dict[str, type] = {}
     for e in architectures.entries():
         if e.settings is None:
@@ -346,4 +353,3 @@ def _short(value: Any, limit: int = 60) -> str:
     """A one-line repr of `value`, at most ~`limit` characters."""
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "..."
-

@@ -29,10 +29,16 @@ class Batch:
     def __len__(self) -> int:
         return int(self.input_ids.shape[0])
 
-    def to(self, device: torch.device | str) -> "Batch":
+    def to(self, device: torch.device | str) -> Batch:
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
-        return Batch(move(self.input_ids), move(self.attention_mask), move(self.labels),
-                     move(self.token_type_ids), self.indices, self.input_key)
+        return Batch(
+            self.input_ids.to(device),
+            self.attention_mask.to(device),
+            move(self.labels),
+            move(self.token_type_ids),
+            self.indices,
+            self.input_key,
+        )
 
 
 @dataclass
@@ -103,7 +109,7 @@ def bucketed_order(lengths: np.ndarray, batch_size: int, rng: np.random.Generato
         chunk = perm[start : start + step]
         chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
         batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
-    rng.shuffle(batches)  # type: ignore[arg-type]
+    rng.shuffle(batches)
     return batches
 
 
@@ -135,7 +141,7 @@ class BatchStream:
         perm = rng.permutation(len(self._lengths))
         return [perm[i : i + self.batch_size] for i in range(0, len(perm), self.batch_size)]
 
-    def __iter__(self) -> "BatchStream":
+    def __iter__(self) -> BatchStream:
         return self
 
     def __next__(self) -> Batch:
@@ -166,8 +172,10 @@ _INPUT_KEYS = itertools.count(1)
 def aligned(splits: Sequence[EncodedSplit]) -> bool:
     """Whether the splits hold the same texts in the same order (tasks labelling the same sentences)."""
     first = splits[0]
-    return all(len(s) == len(first) and all(a.input_ids == b.input_ids for a, b in zip(s.texts, first.texts))
-               for s in splits[1:])
+    return all(
+        len(s) == len(first) and all(a.input_ids == b.input_ids for a, b in zip(s.texts, first.texts))
+        for s in splits[1:]
+    )
 
 
 class SharedInputStream:
@@ -179,8 +187,9 @@ class SharedInputStream:
     architecture to run its encoder once for all of them (`Architecture.forward_batches`).
     """
 
-    def __init__(self, splits: Mapping[str, EncodedSplit], batch_size: int, pad_id: int, seed: int,
-                 bucket: bool = True) -> None:
+    def __init__(
+        self, splits: Mapping[str, EncodedSplit], batch_size: int, pad_id: int, seed: int, bucket: bool = True
+    ) -> None:
         if len(splits) < 2:
             raise ValueError("a shared-input stream needs at least two tasks")
         if not aligned(list(splits.values())):
@@ -210,11 +219,12 @@ class SharedInputStream:
             split = self.splits[task]
             texts = [split.texts[i] for i in self._current]
             labels = _collate_labels(split, self._current, texts, ref.input_ids.shape[1])
-            self._batches[task] = Batch(ref.input_ids, ref.attention_mask, labels, ref.token_type_ids, ref.indices,
-                                        self._key)
+            self._batches[task] = Batch(
+                ref.input_ids, ref.attention_mask, labels, ref.token_type_ids, ref.indices, self._key
+            )
         return self._batches[task]
 
-    def view(self, task: str) -> "SharedInputView":
+    def view(self, task: str) -> SharedInputView:
         if task not in self.splits:
             raise KeyError(task)
         return SharedInputView(self, task)
@@ -235,7 +245,7 @@ class SharedInputView:
     def __init__(self, stream: SharedInputStream, task: str) -> None:
         self.stream, self.task = stream, task
 
-    def __iter__(self) -> "SharedInputView":
+    def __iter__(self) -> SharedInputView:
         return self
 
     def __next__(self) -> Batch:
@@ -248,8 +258,13 @@ class SharedInputView:
         self.stream.load_state_dict(state)
 
 
-def make_streams(splits: Mapping[str, EncodedSplit], batch_size: int, pad_id: int, seed: int,
-                 groups: Mapping[str, str | None] | None = None) -> dict[str, BatchStream | SharedInputView]:
+def make_streams(
+    splits: Mapping[str, EncodedSplit],
+    batch_size: int,
+    pad_id: int,
+    seed: int,
+    groups: Mapping[str, str | None] | None = None,
+) -> dict[str, BatchStream | SharedInputView]:
     """A training stream per task. Tasks with the same input group (`groups[task]`, e.g. the three
     CoNLL-2003 tasks) read one SharedInputStream; every other task gets its own BatchStream, seeded
     exactly as before (`seed * 1000 + position of the task`)."""
@@ -265,8 +280,9 @@ def make_streams(splits: Mapping[str, EncodedSplit], batch_size: int, pad_id: in
         group = groups.get(task)
         if group is not None and str(group) in shared:
             if str(group) not in made:
-                made[str(group)] = SharedInputStream({t: splits[t] for t in shared[str(group)]}, batch_size, pad_id,
-                                                     seed=seed * 1000 + i)
+                made[str(group)] = SharedInputStream(
+                    {t: splits[t] for t in shared[str(group)]}, batch_size, pad_id, seed=seed * 1000 + i
+                )
             streams[task] = made[str(group)].view(task)
         else:
             streams[task] = BatchStream(split, batch_size, pad_id, seed=seed * 1000 + i)

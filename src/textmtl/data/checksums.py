@@ -45,7 +45,8 @@ def verify(data_dir: str | Path, benchmark: str | None = None) -> list[VerifyRes
         from textmtl.data.sets.base import did_you_mean
 
         raise ConfigError(
-            f"benchmark: no checksums for {benchmark!r}{did_you_mean(str(benchmark), groups)}; known: {', '.join(groups)}"
+            f"benchmark: no checksums for {benchmark!r}{did_you_mean(str(benchmark), groups)}; "
+            f"known: {', '.join(groups)}"
         )
     results = []
     for rel, expected in sorted(known_checksums().items()):

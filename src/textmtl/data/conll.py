@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import DataError
 from .tags import iob1_to_iob2
 from .tasks import Example
-from ..errors import DataError
 
 COLUMNS = {"pos": 1, "chunk": 2, "ner": 3}  # word is column 0
 IOB_TASKS = ("chunk", "ner")
@@ -73,8 +73,9 @@ def read_conll_file(path: str | Path, *, skip_bad_lines: bool = False) -> tuple[
             if skip_bad_lines:
                 skipped += 1
                 continue
-            raise DataError(path, f"expected 4 space-separated columns (word POS chunk NER), got {len(parts)}",
-                            line=number)
+            raise DataError(
+                path, f"expected 4 space-separated columns (word POS chunk NER), got {len(parts)}", line=number
+            )
         if not rows:
             start = number
         rows.append(parts)
@@ -99,7 +100,10 @@ def to_examples(sentences: list[Sentence], task: str, labels: tuple[str, ...], p
         try:
             label = tuple(index[t] for t in s.tags[task])
         except KeyError as exc:
-            raise DataError(path, f"{task} tag {exc.args[0]!r} does not occur in the training file "
-                                  f"(known: {', '.join(labels)})", line=s.line) from None
+            raise DataError(
+                path,
+                f"{task} tag {exc.args[0]!r} does not occur in the training file (known: {', '.join(labels)})",
+                line=s.line,
+            ) from None
         out.append(Example(" ".join(s.words), label, None, s.words))
     return out

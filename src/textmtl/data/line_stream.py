@@ -59,7 +59,7 @@ class LineStream:
                 if len(raw) > self.max_line_bytes:
                     raise DataError(self.path, f"line is longer than {self.max_line_bytes} bytes", line=number)
                 if number == 1 and raw.startswith(_BOM):
-                    raw = raw[len(_BOM):]
+                    raw = raw[len(_BOM) :]
                 if raw.endswith(b"\r"):
                     raw = raw[:-1]
                 try:
@@ -69,8 +69,9 @@ class LineStream:
                 yield number, text
 
 
-def prediction_inputs(lines: Iterator[tuple[int, str]] | LineStream, path: str | Path, *, pair: bool | None
-                      ) -> Iterator[str | tuple[str, str]]:
+def prediction_inputs(
+    lines: Iterator[tuple[int, str]] | LineStream, path: str | Path, *, pair: bool | None
+) -> Iterator[str | tuple[str, str]]:
     """Prediction inputs from `(line_number, text)` pairs, lazily.
 
     `pair=True` (pair tasks): every line must be `text<TAB>text_pair` (DataError naming file

@@ -30,8 +30,12 @@ def load_tasks(config: Config, data_dir: str | Path | None = None) -> list[TaskD
     tasks: list[TaskData] = []
     if d.benchmark is not None:
         tasks += get_benchmark(d.benchmark).load(
-            root, d.tasks, dev_size=d.dev_size,
-            merge_dev_into_train=d.merge_dev_into_train, skip_bad_lines=d.skip_bad_lines, unlabelled=d.unlabelled,
+            root,
+            d.tasks,
+            dev_size=d.dev_size,
+            merge_dev_into_train=d.merge_dev_into_train,
+            skip_bad_lines=d.skip_bad_lines,
+            unlabelled=d.unlabelled,
         )
     for custom in d.custom_tasks:
         spec = custom.model_dump()
@@ -65,8 +69,13 @@ def encode_tasks(tasks: list[TaskData], text_encoder: TextEncoder) -> dict[str, 
         return EncodedSplit(kind, text_encoder.encode_many(examples), examples)
 
     return {
-        t.name: EncodedTask(t.spec, split(t.spec.kind, t.train), split(t.spec.kind, t.dev), split(t.spec.kind, t.test),
-                            t.input_group, split(t.spec.kind, t.unlabelled) if t.unlabelled else None)
+        t.name: EncodedTask(
+            t.spec,
+            split(t.spec.kind, t.train),
+            split(t.spec.kind, t.dev),
+            split(t.spec.kind, t.test),
+            t.input_group,
+            split(t.spec.kind, t.unlabelled) if t.unlabelled else None,
+        )
         for t in tasks
     }
-

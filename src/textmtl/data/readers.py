@@ -32,8 +32,7 @@ def quote(text: str, limit: int = _QUOTE_CHARS) -> str:
 
 def describe_labels(labels: Iterable[object]) -> str:
     """`{neg, pos}`; a label that is empty, padded or holds control characters is quoted."""
-    shown = [text if text and text.isprintable() and text.strip() == text else quote(text)
-             for text in map(str, labels)]
+    shown = [text if text and text.isprintable() and text.strip() == text else quote(text) for text in map(str, labels)]
     return "{" + ", ".join(shown) + "}"
 
 
@@ -119,9 +118,7 @@ def read_fdu_mtl_file(
             if skip_bad_lines or (skip_empty_text and tab and label.strip() in index):
                 skipped += 1
                 continue
-            raise DataError(
-                path, f"expected 'label<TAB>text' with label in {label_set}, got {quote(line)}", line=n
-            )
+            raise DataError(path, f"expected 'label<TAB>text' with label in {label_set}, got {quote(line)}", line=n)
         body = line.strip()
         if body:
             examples.append(Example(body, None))

@@ -99,7 +99,9 @@ class Annealed(TaskSampler):
 
     name = "annealed"
 
-    def __init__(self, sizes: Mapping[str, int], seed: int, tasks_per_step: int = 1, final_exponent: float = 0.2) -> None:
+    def __init__(
+        self, sizes: Mapping[str, int], seed: int, tasks_per_step: int = 1, final_exponent: float = 0.2
+    ) -> None:
         super().__init__(sizes, seed, tasks_per_step)
         self.final_exponent = final_exponent
 
@@ -122,6 +124,9 @@ def sampler_from_config(cfg: Any, sizes: Mapping[str, int], seed: int) -> TaskSa
     constructor names (e.g. `temperature`), so a new sampler with a new setting needs no trainer change."""
     cls = samplers.get(cfg.strategy)
     accepted = inspect.signature(cls.__init__).parameters
-    options = {k: v for k, v in cfg.model_dump().items()
-               if k in accepted and k not in ("strategy", "sizes", "seed", "tasks_per_step")}
+    options = {
+        k: v
+        for k, v in cfg.model_dump().items()
+        if k in accepted and k not in ("strategy", "sizes", "seed", "tasks_per_step")
+    }
     return cls(sizes, seed, cfg.tasks_per_step, **options)

@@ -69,7 +69,7 @@ class TaskSpec:
         return {"name": self.name, "kind": str(self.kind), "labels": list(self.labels), "metrics": list(self.metrics)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TaskSpec":
+    def from_dict(cls, d: dict) -> TaskSpec:
         return cls(d["name"], TaskKind(d["kind"]), tuple(d.get("labels", ())), tuple(d.get("metrics", ())))
 
 

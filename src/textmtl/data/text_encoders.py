@@ -41,7 +41,7 @@ class TextEncoder(ABC):
         """Write files into `directory`; return the JSON description stored in model.json."""
 
     @staticmethod
-    def load(directory: Path, description: dict) -> "TextEncoder":
+    def load(directory: Path, description: dict) -> TextEncoder:
         if description.get("kind") == "word":
             return WordTextEncoder.load(directory, description)
         if description.get("kind") == "pretrained":
@@ -54,8 +54,9 @@ class WordTextEncoder(TextEncoder):
 
     kind = "word"
 
-    def __init__(self, vocab: Vocabulary, max_length: int = 256, lowercase: bool = True,
-                 tokenizer: str = "regex") -> None:
+    def __init__(
+        self, vocab: Vocabulary, max_length: int = 256, lowercase: bool = True, tokenizer: str = "regex"
+    ) -> None:
         self.vocab = vocab
         self.max_length = max_length
         self.lowercase = lowercase
@@ -70,8 +71,11 @@ class WordTextEncoder(TextEncoder):
             return [t.lower() for t in example.tokens] if self.lowercase else list(example.tokens)
         toks = word_tokenize(example.text, self.lowercase, self.tokenizer)
         if example.text_pair is not None:
-            toks = toks + [self.vocab.itos[self.vocab.sep_id]] + word_tokenize(example.text_pair, self.lowercase,
-                                                                               self.tokenizer)
+            toks = (
+                toks
+                + [self.vocab.itos[self.vocab.sep_id]]
+                + word_tokenize(example.text_pair, self.lowercase, self.tokenizer)
+            )
         return toks
 
     def encode(self, example: Example) -> EncodedText:
@@ -79,19 +83,25 @@ class WordTextEncoder(TextEncoder):
         ids = self.vocab.lookup(toks)
         if not ids:  # an empty text still needs one position
             ids = [self.vocab.unk_id]
-        word_ids = list(range(len(ids))) if example.tokens is not None else None
+        word_ids: list[int | None] | None = list(range(len(ids))) if example.tokens is not None else None
         return EncodedText(ids, None, word_ids)
 
     def save(self, directory: Path) -> dict:
         self.vocab.save(directory / "vocab.json")
-        return {"kind": self.kind, "file": "vocab.json", "max_length": self.max_length, "lowercase": self.lowercase,
-                "tokenizer": self.tokenizer}
+        return {
+            "kind": self.kind,
+            "file": "vocab.json",
+            "max_length": self.max_length,
+            "lowercase": self.lowercase,
+            "tokenizer": self.tokenizer,
+        }
 
     @classmethod
-    def load(cls, directory: Path, description: dict) -> "WordTextEncoder":
+    def load(cls, directory: Path, description: dict) -> WordTextEncoder:
         vocab = Vocabulary.load(directory / description.get("file", "vocab.json"))
-        return cls(vocab, description["max_length"], description.get("lowercase", True),
-                   description.get("tokenizer", "regex"))
+        return cls(
+            vocab, description["max_length"], description.get("lowercase", True), description.get("tokenizer", "regex")
+        )
 
 
 class PretrainedTextEncoder(TextEncoder):
@@ -109,7 +119,9 @@ class PretrainedTextEncoder(TextEncoder):
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(str(self.folder), local_files_only=True)
         except Exception as exc:  # transformers raises many types for broken folders
-            raise ModelError(f"{self.folder}: cannot load tokenizer ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+            raise ModelError(
+                f"{self.folder}: cannot load tokenizer ({type(exc).__name__}: {exc})".splitlines()[0]
+            ) from None
 
     @property
     def pad_id(self) -> int:
@@ -146,4 +158,3 @@ class PretrainedTextEncoder(TextEncoder):
         target = directory / "tokenizer"
         self.tokenizer.save_pretrained(str(target))
         return {"kind": self.kind, "folder": "tokenizer", "max_length": self.max_length}
-

@@ -13,10 +13,32 @@ from __future__ import annotations
 import re
 
 # tokens that keep their final period (the labelled files' most frequent ones)
-ABBREVIATIONS = frozenset({
-    "mr.", "mrs.", "ms.", "dr.", "st.", "jr.", "sr.", "vs.", "etc.", "e.g.", "i.e.", "u.s.", "ph.d.", "a.m.", "p.m.",
-    "no.", "vol.", "inc.", "co.", "ltd.", "prof.", "mt.",
-})
+ABBREVIATIONS = frozenset(
+    {
+        "mr.",
+        "mrs.",
+        "ms.",
+        "dr.",
+        "st.",
+        "jr.",
+        "sr.",
+        "vs.",
+        "etc.",
+        "e.g.",
+        "i.e.",
+        "u.s.",
+        "ph.d.",
+        "a.m.",
+        "p.m.",
+        "no.",
+        "vol.",
+        "inc.",
+        "co.",
+        "ltd.",
+        "prof.",
+        "mt.",
+    }
+)
 
 _RULES = [
     (re.compile(r'^"'), " `` "),
@@ -40,8 +62,13 @@ def treebank_like(text: str) -> str:
         text = pattern.sub(replacement, text)
     tokens: list[str] = []
     for token in text.split():
-        if (len(token) > 1 and token.endswith(".") and token != "..." and token not in ABBREVIATIONS
-                and not _INITIALS.fullmatch(token)):
+        if (
+            len(token) > 1
+            and token.endswith(".")
+            and token != "..."
+            and token not in ABBREVIATIONS
+            and not _INITIALS.fullmatch(token)
+        ):
             tokens += [token[:-1], "."]
         else:
             tokens.append(token)

@@ -57,9 +57,7 @@ class Vocabulary:
         return [get(t, 1) for t in tokens]
 
     @classmethod
-    def build(
-        cls, tokenised: Iterable[Iterable[str]], min_count: int = 1, max_size: int | None = None
-    ) -> "Vocabulary":
+    def build(cls, tokenised: Iterable[Iterable[str]], min_count: int = 1, max_size: int | None = None) -> Vocabulary:
         """Count tokens; keep those seen >= min_count times, at most max_size (ties by first sight)."""
         counts: Counter[str] = Counter()
         for toks in tokenised:
@@ -73,7 +71,7 @@ class Vocabulary:
         path.write_text(json.dumps({"tokens": self.itos}, ensure_ascii=False))
 
     @classmethod
-    def load(cls, path: Path) -> "Vocabulary":
+    def load(cls, path: Path) -> Vocabulary:
         try:
             data = json.loads(path.read_text())
             tokens = data["tokens"]

@@ -13,6 +13,7 @@ with `sum(losses).backward()`. Gradients accumulate into `.grad` like `Tensor.ba
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -63,7 +64,9 @@ def backward(
         own = {t: list(task_params.get(t, ())) for t in named}
     else:
         own = {t: list(ps) for t, ps in zip(named, task_params)}
-    jac = shared_jacobian(named, space, own, retain=True, chunk_size=chunk_size)
+    jac = shared_jacobian(
+        named, space, cast(dict[str, Sequence[nn.Parameter]], own), retain=True, chunk_size=chunk_size
+    )
     loss_vec = torch.stack([l.detach() for l in named.values()]).to(jac.dtype)
     direction = aggregator(jac, losses=loss_vec if aggregator.requires_losses else None)
     if space.size:

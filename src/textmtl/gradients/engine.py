@@ -15,6 +15,7 @@ memory.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -65,29 +66,44 @@ def shared_jacobian(
         if not inputs:
             continue
         grads = torch.autograd.grad(
-            losses[task], inputs, retain_graph=retain and k < len(tasks) - 1, allow_unused=True,
+            losses[task],
+            inputs,
+            retain_graph=retain and k < len(tasks) - 1,
+            allow_unused=True,
             materialize_grads=True,
         )
         if shared.params:
             torch.cat([g.reshape(-1) for g in grads[: len(shared.params)]], out=jac[k])
-        for p, g in zip(own, grads[len(shared.params):]):
+        for p, g in zip(own, grads[len(shared.params) :]):
             p.grad = g if p.grad is None else p.grad + g
     return jac
 
 
-def _chunked_rows(losses: Mapping[str, torch.Tensor], shared: ParameterSpace,
-                  task_params: Mapping[str, Sequence[nn.Parameter]], jac: torch.Tensor, chunk_size: int) -> None:
+def _chunked_rows(
+    losses: Mapping[str, torch.Tensor],
+    shared: ParameterSpace,
+    task_params: Mapping[str, Sequence[nn.Parameter]],
+    jac: torch.Tensor,
+    chunk_size: int,
+) -> None:
     """Shared-graph rows, `chunk_size` at a time, by batched VJPs; heads by one cheap pass."""
     tasks = list(losses)
     for start in range(0, len(tasks), chunk_size):
         chunk = tasks[start : start + chunk_size]
         stacked = torch.stack([losses[t] for t in chunk])
         eye = torch.eye(len(chunk), dtype=stacked.dtype, device=stacked.device)
-        grads = torch.autograd.grad(stacked, shared.params, grad_outputs=eye, is_grads_batched=True,
-                                    retain_graph=True, allow_unused=True, materialize_grads=True)
+        grads = torch.autograd.grad(
+            stacked,
+            shared.params,
+            grad_outputs=eye,
+            is_grads_batched=True,
+            retain_graph=True,
+            allow_unused=True,
+            materialize_grads=True,
+        )
         torch.cat([g.reshape(len(chunk), -1) for g in grads], dim=1, out=jac[start : start + len(chunk)])
     own = list({id(p): p for t in tasks for p in task_params.get(t, ()) if p.requires_grad}.values())
     if own:  # each task's own parameters only reach its own loss, so the sum gives each its plain gradient
-        for p, g in zip(own, torch.autograd.grad(sum(losses.values()), own, allow_unused=True,
-                                                 materialize_grads=True)):
+        total = cast(torch.Tensor, sum(losses.values()))
+        for p, g in zip(own, torch.autograd.grad(total, own, allow_unused=True, materialize_grads=True)):
             p.grad = g if p.grad is None else p.grad + g

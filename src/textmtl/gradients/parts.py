@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.distributed as dist
@@ -68,10 +69,11 @@ class StepSync:
                 p.grad = torch.zeros_like(p)
         if not todo:
             return
-        flat = torch.cat([p.grad.reshape(-1) for p in todo])
+        grads = [cast(torch.Tensor, p.grad) for p in todo]
+        flat = torch.cat([g.reshape(-1) for g in grads])
         dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-        for p, chunk in zip(todo, torch.split(flat, [p.numel() for p in todo])):
-            p.grad.copy_(chunk.view_as(p.grad))
+        for g, chunk in zip(grads, torch.split(flat, [g.numel() for g in grads])):
+            g.copy_(chunk.view_as(g))
 
     def broadcast_parameters(self, module: torch.nn.Module) -> None:
         """Start every process from rank 0's weights."""
@@ -84,12 +86,12 @@ class LossView(torch.autograd.Function):
     """Forward: the global loss value; backward: the local part's gradient times `factor` (c · s)."""
 
     @staticmethod
-    def forward(ctx, local: torch.Tensor, value: torch.Tensor, factor: float) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, local: torch.Tensor, value: torch.Tensor, factor: float) -> torch.Tensor:
         ctx.factor = factor
         return value.detach().clone().to(local.dtype).reshape(local.shape)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor):
         return grad * ctx.factor, None, None
 
 
@@ -109,12 +111,19 @@ def labelled_units(kind: TaskKind, batch: Batch) -> int:
 def slice_batch(batch: Batch, rows: torch.Tensor) -> Batch:
     """The rows of a batch; tasks sharing inputs (same `input_key`) keep sharing them."""
     pick = lambda t: None if t is None else t[rows]  # noqa: E731
-    return Batch(batch.input_ids[rows], batch.attention_mask[rows], pick(batch.labels), pick(batch.token_type_ids),
-                 pick(batch.indices), batch.input_key)
+    return Batch(
+        batch.input_ids[rows],
+        batch.attention_mask[rows],
+        pick(batch.labels),
+        pick(batch.token_type_ids),
+        pick(batch.indices),
+        batch.input_key,
+    )
 
 
-def batch_parts(batch: Batch, kind: TaskKind, rank: int, world: int, accumulation: int
-                ) -> list[tuple[Batch | None, float]]:
+def batch_parts(
+    batch: Batch, kind: TaskKind, rank: int, world: int, accumulation: int
+) -> list[tuple[Batch | None, float]]:
     """This process's micro-batches of a global batch, each with its share c = n_part / n_global
     (None for an empty part, which happens when the batch has fewer rows than world × accumulation)."""
     if world == 1 and accumulation == 1:

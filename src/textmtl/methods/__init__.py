@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..aggregation import AGGREGATORS, make_aggregator
 from ..errors import ConfigError
 from ..registry import aggregators, methods, suggest
 from .base import METHODS, Method, StepContext, StepStats, method_hyperparameters, register
-from ..aggregation import AGGREGATORS, make_aggregator
-from .gradient import GradientMethod
-from .linear_scalarization import LinearScalarization, SingleTask
 from .dwa import DynamicWeightAverage
 from .famo import FAMO
 from .gls import GeometricLossStrategy
+from .gradient import GradientMethod
 from .gradnorm import GradNorm
 from .imtl_l import IMTLL
+from .linear_scalarization import LinearScalarization, SingleTask
 from .rlw import RandomLossWeighting
 from .tchebycheff import Tchebycheff
 from .uncertainty_weighting import UncertaintyWeighting
@@ -59,19 +59,40 @@ def _gradient_method(name: str, params: dict[str, Any]) -> Method:
 
 def describe_methods() -> dict[str, dict[str, Any]]:
     """Every method name with its back-ends, hyper-parameters (with defaults) and a one-line summary."""
-    rows = {e.name: {"backends": list(e.obj.backends), "hyperparameters": method_hyperparameters(e.obj),
-                     "doc": e.summary} for e in methods.entries()}
+    rows = {
+        e.name: {"backends": list(e.obj.backends), "hyperparameters": method_hyperparameters(e.obj), "doc": e.summary}
+        for e in methods.entries()
+    }
     for n, c in AGGREGATORS.items():
         if n in rows:
             continue
-        rows[n] = {"backends": list(GradientMethod.backends),
-                   "hyperparameters": {**c.hparam_defaults(), "update_every": 1, "backend": "parameters",
-                                       "chunk_size": None},
-                   "doc": (c.__doc__ or "").strip().splitlines()[0]}
+        rows[n] = {
+            "backends": list(GradientMethod.backends),
+            "hyperparameters": {**c.hparam_defaults(), "update_every": 1, "backend": "parameters", "chunk_size": None},
+            "doc": (c.__doc__ or "").strip().splitlines()[0],
+        }
     return dict(sorted(rows.items()))
 
 
-__all__ = ["METHODS", "method_names", "Method", "StepContext", "StepStats", "register", "make_method",
-           "method_hyperparameters", "describe_methods", "GradientMethod", "LinearScalarization", "SingleTask",
-           "UncertaintyWeighting", "DynamicWeightAverage", "RandomLossWeighting", "GeometricLossStrategy",
-           "Tchebycheff", "IMTLL", "FAMO", "GradNorm"]
+__all__ = [
+    "METHODS",
+    "method_names",
+    "Method",
+    "StepContext",
+    "StepStats",
+    "register",
+    "make_method",
+    "method_hyperparameters",
+    "describe_methods",
+    "GradientMethod",
+    "LinearScalarization",
+    "SingleTask",
+    "UncertaintyWeighting",
+    "DynamicWeightAverage",
+    "RandomLossWeighting",
+    "GeometricLossStrategy",
+    "Tchebycheff",
+    "IMTLL",
+    "FAMO",
+    "GradNorm",
+]

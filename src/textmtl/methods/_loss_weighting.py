@@ -57,8 +57,9 @@ def positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
 class TaskAdam:
     """Adam on a dict of per-task scalars; the state is plain floats (JSON-serialisable)."""
 
-    def __init__(self, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0) -> None:
+    def __init__(
+        self, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0
+    ) -> None:
         self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
         self.m: dict[str, float] = {}
         self.v: dict[str, float] = {}

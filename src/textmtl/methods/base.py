@@ -107,7 +107,7 @@ class Method(ABC):
         """Raise ValueError when the method cannot give the exact step in this setting."""
         del world, accumulation, precision
 
-    def after_step(self, ctx: StepContext) -> None:
+    def after_step(self, ctx: StepContext) -> None:  # noqa: B027 - a hook with a neutral default
         """Called after the optimiser step (e.g. FAMO's logit update)."""
 
     def hyperparameters(self) -> dict[str, Any]:

@@ -84,8 +84,13 @@ class DynamicWeightAverage(Method):
             self._sum, self._count, self._steps = {}, {}, 0
 
     def state_dict(self) -> dict[str, Any]:
-        return {"sum": dict(self._sum), "count": dict(self._count), "steps": self._steps,
-                "last": dict(self._last), "prev": dict(self._prev)}
+        return {
+            "sum": dict(self._sum),
+            "count": dict(self._count),
+            "steps": self._steps,
+            "last": dict(self._last),
+            "prev": dict(self._prev),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._sum, self._last, self._prev = floats(state, "sum"), floats(state, "last"), floats(state, "prev")

@@ -49,8 +49,7 @@ class FAMO(Method):
     fuses_auxiliary = True
     backends = ("loss",)
 
-    def __init__(self, *, w_lr: float = 0.025, gamma: float = 1e-3, min_losses: float = 0.0,
-                 eps: float = 1e-8) -> None:
+    def __init__(self, *, w_lr: float = 0.025, gamma: float = 1e-3, min_losses: float = 0.0, eps: float = 1e-8) -> None:
         self.w_lr, self.gamma = positive("w_lr", w_lr), positive("gamma", gamma, allow_zero=True)
         self.min_losses, self.eps = as_float("min_losses", min_losses), positive("eps", eps)
         self.xi: dict[str, float] = {}

@@ -30,8 +30,14 @@ class GradientMethod(Method):
     backends = ("parameters", "representation")
     uses_loss_values = False  # the K loss values are read once, after every part
 
-    def __init__(self, aggregator: Aggregator, *, update_every: int = 1, backend: str = "parameters",
-                 chunk_size: int | None = None) -> None:
+    def __init__(
+        self,
+        aggregator: Aggregator,
+        *,
+        update_every: int = 1,
+        backend: str = "parameters",
+        chunk_size: int | None = None,
+    ) -> None:
         if update_every < 1:
             raise ValueError(f"update_every must be >= 1, got {update_every}")
         if backend not in self.backends:
@@ -49,8 +55,10 @@ class GradientMethod(Method):
     def check_step_setup(self, *, world: int, accumulation: int, precision: str) -> None:
         del precision
         if self.backend == "representation" and (world > 1 or accumulation > 1):
-            raise ValueError("backend 'representation' supports neither several processes nor accumulation_steps > 1 "
-                             "(its rows live in one forward pass's representation); use backend: parameters")
+            raise ValueError(
+                "backend 'representation' supports neither several processes nor accumulation_steps > 1 "
+                "(its rows live in one forward pass's representation); use backend: parameters"
+            )
 
     def backward(self, losses: Mapping[str, torch.Tensor], ctx: StepContext) -> StepStats:
         jac, rep_space = self._rows(losses, ctx)
@@ -86,16 +94,29 @@ class GradientMethod(Method):
         # retain: tasks may share a forward pass (several heads on one batch); keeping the graphs
         # until the step ends costs no peak memory, since all of them exist after the forward passes
         shares_inputs = len({id(o.representation) for o in ctx.outputs.values()}) < len(ctx.outputs)
-        jac = shared_jacobian(losses, self._space, own, retain=True,
-                              chunk_size=self.chunk_size if shares_inputs else None)
+        jac = shared_jacobian(
+            losses, self._space, own, retain=True, chunk_size=self.chunk_size if shares_inputs else None
+        )
         return jac, None
 
-    def _combine(self, jac: torch.Tensor, loss_vec: torch.Tensor, tasks: list[str], ctx: StepContext,
-                 rep_space, *, scale: float = 1.0) -> StepStats:
-        reuse = (self.update_every > 1 and isinstance(self.aggregator, GramianWeightedAggregator)
-                 and self._weights is not None and len(self._weights) == len(tasks)
-                 and (ctx.step - 1) % self.update_every != 0)
-        if reuse:
+    def _combine(
+        self,
+        jac: torch.Tensor,
+        loss_vec: torch.Tensor,
+        tasks: list[str],
+        ctx: StepContext,
+        rep_space,
+        *,
+        scale: float = 1.0,
+    ) -> StepStats:
+        reuse = (
+            self.update_every > 1
+            and isinstance(self.aggregator, GramianWeightedAggregator)
+            and self._weights is not None
+            and len(self._weights) == len(tasks)
+            and (ctx.step - 1) % self.update_every != 0
+        )
+        if reuse and self._weights is not None:
             direction = self._weights.to(jac) @ jac
         else:
             direction = self.aggregator(jac, losses=loss_vec if self.aggregator.requires_losses else None)
@@ -118,15 +139,23 @@ class GradientMethod(Method):
         return stats
 
     def hyperparameters(self) -> dict[str, Any]:
-        return {**self.aggregator.hparams(), "update_every": self.update_every, "backend": self.backend,
-                "chunk_size": self.chunk_size}
+        return {
+            **self.aggregator.hparams(),
+            "update_every": self.update_every,
+            "backend": self.backend,
+            "chunk_size": self.chunk_size,
+        }
 
     def state_dict(self) -> dict[str, Any]:
-        return {"aggregator": self.aggregator.state_dict(),
-                "weights": None if self._weights is None else self._weights.tolist(),
-                "weights_dtype": None if self._weights is None else str(self._weights.dtype).removeprefix("torch.")}
+        return {
+            "aggregator": self.aggregator.state_dict(),
+            "weights": None if self._weights is None else self._weights.tolist(),
+            "weights_dtype": None if self._weights is None else str(self._weights.dtype).removeprefix("torch."),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.aggregator.load_state_dict(state.get("aggregator", {}))
         w = state.get("weights")
-        self._weights = None if w is None else torch.tensor(w, dtype=getattr(torch, state.get("weights_dtype") or "float32"))
+        self._weights = (
+            None if w is None else torch.tensor(w, dtype=getattr(torch, state.get("weights_dtype") or "float32"))
+        )

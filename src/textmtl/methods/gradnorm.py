@@ -63,21 +63,27 @@ def used_leaves(roots: Sequence[torch.Tensor]) -> set[int]:
         variable = getattr(node, "variable", None)  # AccumulateGrad: a leaf
         if variable is not None:
             leaves.add(id(variable))
-        stack.extend(n for n, _ in node.next_functions)
+        stack.extend(n for n, _ in node.next_functions if n is not None)
     return leaves
 
 
-def last_shared_layer(model: nn.Module, shared: Sequence[nn.Parameter], used: set[int],
-                      layer: str | None = None) -> list[tuple[str, nn.Parameter]]:
+def last_shared_layer(
+    model: nn.Module, shared: Sequence[nn.Parameter], used: set[int], layer: str | None = None
+) -> list[tuple[str, nn.Parameter]]:
     """The (name, tensor) pairs of W, chosen as described in the module docstring."""
     shared_ids = {id(p) for p in shared}
     names = {id(p): n for n, p in model.named_parameters()}
     if layer is not None:
-        chosen = [(n, p) for n, p in model.named_parameters()
-                  if id(p) in shared_ids and (n == layer or n.startswith(layer + "."))]
+        chosen = [
+            (n, p)
+            for n, p in model.named_parameters()
+            if id(p) in shared_ids and (n == layer or n.startswith(layer + "."))
+        ]
         if not chosen:
-            raise ConfigError(f"method.layer: no shared parameter of the model is named '{layer}' or "
-                              f"'{layer}.*' (shared: {', '.join(names.get(id(p), '?') for p in shared[-4:])}, ...)")
+            raise ConfigError(
+                f"method.layer: no shared parameter of the model is named '{layer}' or "
+                f"'{layer}.*' (shared: {', '.join(names.get(id(p), '?') for p in shared[-4:])}, ...)"
+            )
         return chosen
     candidates = [p for p in shared if id(p) in used and p.requires_grad]
     if not candidates:
@@ -112,8 +118,10 @@ class GradNorm(Method):
     def check_step_setup(self, *, world: int, accumulation: int, precision: str) -> None:
         # its weight update reads per-task gradient norms of one whole, unscaled step
         if world > 1 or accumulation > 1 or precision == "fp16":
-            raise ValueError("gradnorm supports neither several processes, accumulation_steps > 1 nor fp16 "
-                             "(its update needs the per-task gradient norms of the whole step)")
+            raise ValueError(
+                "gradnorm supports neither several processes, accumulation_steps > 1 nor fp16 "
+                "(its update needs the per-task gradient norms of the whole step)"
+            )
 
     def layer_parameters(self, model: nn.Module, losses: Mapping[str, torch.Tensor]) -> list[tuple[str, nn.Parameter]]:
         """W (found at the first call for a model, then cached)."""
@@ -173,8 +181,12 @@ class GradNorm(Method):
 
     def state_dict(self) -> dict[str, Any]:
         layer = [n for n, _ in self._layer] if self._layer is not None else self._layer_names
-        return {"w": dict(self.w), "initial_losses": dict(self.initial_losses), "adam": self._adam.state_dict(),
-                "layer": None if layer is None else list(layer)}
+        return {
+            "w": dict(self.w),
+            "initial_losses": dict(self.initial_losses),
+            "adam": self._adam.state_dict(),
+            "layer": None if layer is None else list(layer),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("layer") is not None:

@@ -70,8 +70,10 @@ class Tchebycheff(Method):
         values = vec.detach().tolist()
         lam_top = float(lam[top])
         self.observe(dict(zip(tasks, values)))
-        return StepStats(weights={t: (lam_top if i == top else 0.0) for i, t in enumerate(tasks)},
-                         extra={"tchebycheff_task": tasks[top]} if ctx.record else {})
+        return StepStats(
+            weights={t: (lam_top if i == top else 0.0) for i, t in enumerate(tasks)},
+            extra={"tchebycheff_task": tasks[top]} if ctx.record else {},
+        )
 
     def observe(self, values: Mapping[str, float]) -> None:
         """Fold one step's losses into the running means."""

@@ -18,15 +18,23 @@ def build_text_encoder(model_cfg: Any, text_cfg: Any, train_examples: Iterable[E
     return encoder_cls.make_text_encoder(model_cfg.encoder, text_cfg, train_examples)
 
 
-def build_encoder(cfg: Any, text_encoder: TextEncoder, *, pretrained: bool = True,
-                  hf_config: dict | None = None, seed: int = 0) -> Encoder:
+def build_encoder(
+    cfg: Any, text_encoder: TextEncoder, *, pretrained: bool = True, hf_config: dict | None = None, seed: int = 0
+) -> Encoder:
     """`pretrained=False` skips GloVe and weight loading (weights come from a saved run instead)."""
     encoder_cls = encoders.get(cfg.encoder.type)
     return encoder_cls.from_settings(cfg.encoder, text_encoder, pretrained=pretrained, hf_config=hf_config, seed=seed)
 
 
-def build_model(cfg: Any, specs: list[TaskSpec], text_encoder: TextEncoder, *, pretrained: bool = True,
-                hf_config: dict | None = None, seed: int = 0) -> Architecture:
+def build_model(
+    cfg: Any,
+    specs: list[TaskSpec],
+    text_encoder: TextEncoder,
+    *,
+    pretrained: bool = True,
+    hf_config: dict | None = None,
+    seed: int = 0,
+) -> Architecture:
     """The architecture `cfg.architecture` (a `model:` config), built by its own `build`."""
     cls = architectures.get(cfg.architecture)
 

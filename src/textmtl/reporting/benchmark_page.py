@@ -9,13 +9,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-
 from ..errors import DataError
-from . import figures
+from . import bundle, figures
 from .grid_metrics import is_lower_better, mean_rank
 from .grid_summary import delta_m_by_method, read_results_csv, task_means
-
-from . import bundle
 from .page import Report, Section, _duration, _means_table, _metric_label, _pct, _table, markdown_to_html
 from .run_data import RunData, _mean_train_loss, _series, load_run_data
 
@@ -59,44 +56,73 @@ def benchmark_report(path: Path, reference: str = "stl", marks: tuple[str, ...] 
         shown = {m: means[m] for m in methods if m != reference} or dict(means)
         styles = ("black tick", "red diamond", "green dot")
         named = ", ".join(f"{html.escape(m)} ({styles[min(i, 2)]})" for i, m in enumerate(references))
-        s.intro = (f"Test {html.escape(label)} per task, mean over seeds: each method's bars"
-                   + (f" against the scores of {named}." if named else "."))
+        s.intro = f"Test {html.escape(label)} per task, mean over seeds: each method's bars" + (
+            f" against the scores of {named}." if named else "."
+        )
         for name in marks:
             if name not in means:
                 s.notes.append(f"No finished '{name}' runs{where}: no {name} marks.")
-        s.figures.append((add(f"{prefix}scores.png", figures.methods_vs_references(
-            tasks, {m: {t: 100 * v for t, v in sc.items()} for m, sc in shown.items()},
-            {m: {t: 100 * v for t, v in sc.items()} for m, sc in references.items()}, f"test {label} (×100)")),
-            f"per-task scores of each method{where}"))
+        s.figures.append(
+            (
+                add(
+                    f"{prefix}scores.png",
+                    figures.methods_vs_references(
+                        tasks,
+                        {m: {t: 100 * v for t, v in sc.items()} for m, sc in shown.items()},
+                        {m: {t: 100 * v for t, v in sc.items()} for m, sc in references.items()},
+                        f"test {label} (×100)",
+                    ),
+                ),
+                f"per-task scores of each method{where}",
+            )
+        )
         s.html = _means_table(tasks, means)
         sections.append(s)
 
         s = Section(f"Δm% and mean rank per method{where}")
         try:
-            deltas, used, dropped = (delta_m_by_method(means, reference, tasks, lower)
-                                     if reference in means and len(methods) > 1 else ({}, [], []))
+            deltas, used, dropped = (
+                delta_m_by_method(means, reference, tasks, lower)
+                if reference in means and len(methods) > 1
+                else ({}, [], [])
+            )
         except ValueError as exc:  # e.g. a reference score that is not a number
             deltas, used, dropped = {}, [], []
             s.notes.append(f"No Δm%: {exc}.")
         if deltas:
             others = {m: v for m, v in deltas.items() if m != reference}
             if others:
-                s.intro = (f"Δm% (Maninis et al. 2019): the mean relative difference to {html.escape(reference)} "
-                           f"over {len(used)} tasks, in percent, as in summary.md; positive = better than "
-                           f"{html.escape(reference)}.")
-                s.figures.append((add(f"{prefix}delta-m.png", figures.delta_m_bars(others, reference)),
-                                  f"delta m per method{where}"))
+                s.intro = (
+                    f"Δm% (Maninis et al. 2019): the mean relative difference to {html.escape(reference)} "
+                    f"over {len(used)} tasks, in percent, as in summary.md; positive = better than "
+                    f"{html.escape(reference)}."
+                )
+                s.figures.append(
+                    (add(f"{prefix}delta-m.png", figures.delta_m_bars(others, reference)), f"delta m per method{where}")
+                )
             if dropped:
-                s.notes.append(f"Δm% leaves out {', '.join(dropped)} ({reference} score 0 or a method without a "
-                               "score there).")
+                s.notes.append(
+                    f"Δm% leaves out {', '.join(dropped)} ({reference} score 0 or a method without a score there)."
+                )
         elif not s.notes:
-            s.notes.append(f"No Δm% chart: no finished '{reference}' (single-task) runs{where} to measure against"
-                           + ("." if reference not in means else ", or no other method."))
+            s.notes.append(
+                f"No Δm% chart: no finished '{reference}' (single-task) runs{where} to measure against"
+                + ("." if reference not in means else ", or no other method.")
+            )
         if len(methods) > 1:  # mean rank (1 = best on every task) needs no reference
             ranks = mean_rank(means, lower)
-            s.html = _table(["method", f"Δm% vs {html.escape(reference)}", "mean rank"],
-                            [[html.escape(m), f"{deltas[m]:+.2f}" if m in deltas else "-",
-                              f"{ranks[m]:.2f}" if math.isfinite(ranks[m]) else "-"] for m in methods], numeric_from=1)
+            s.html = _table(
+                ["method", f"Δm% vs {html.escape(reference)}", "mean rank"],
+                [
+                    [
+                        html.escape(m),
+                        f"{deltas[m]:+.2f}" if m in deltas else "-",
+                        f"{ranks[m]:.2f}" if math.isfinite(ranks[m]) else "-",
+                    ]
+                    for m in methods
+                ],
+                numeric_from=1,
+            )
         sections.append(s)
 
         runs = _load_runs(path, vrows)
@@ -110,9 +136,12 @@ def benchmark_report(path: Path, reference: str = "stl", marks: tuple[str, ...] 
     sections.append(_runs_table(path, rows))
 
     suite = rows[0]["suite"] if rows else path.name
-    facts = [("benchmark", suite), ("directory", str(path)),
-             ("methods", ", ".join(dict.fromkeys(r["method"] for r in rows)) or "-"),
-             ("finished runs", str(len({(r["variant"], r["method"], r["seed"]) for r in rows})))]
+    facts = [
+        ("benchmark", suite),
+        ("directory", str(path)),
+        ("methods", ", ".join(dict.fromkeys(r["method"] for r in rows)) or "-"),
+        ("finished runs", str(len({(r["variant"], r["method"], r["seed"]) for r in rows}))),
+    ]
     if several:
         facts.append(("variants", ", ".join(variants)))
     facts.append((f"tasks ({len(tasks_all)})", ", ".join(tasks_all)))
@@ -157,16 +186,35 @@ def _benchmark_curves(runs: Sequence[tuple[Mapping, RunData]], add, prefix: str,
     keys = list(group)
     if dev:
         s.intro = "Dev average of every run at its evaluations (one colour per method, one line per seed)."
-        s.figures.append((add(f"{prefix}dev-curves.png", figures.lines(dev, keys, "dev average", labels=group)),
-                          f"dev average curves{where}"))
+        s.figures.append(
+            (
+                add(f"{prefix}dev-curves.png", figures.lines(dev, keys, "dev average", labels=group)),
+                f"dev average curves{where}",
+            )
+        )
     elif loss:  # a protocol without a dev set (amazon-14 trains on train+dev): the training loss instead
-        s.intro = ("No run has a dev score (the protocol has no dev set), so this is the mean training loss "
-                   "over the tasks at every evaluation (one colour per method, one line per seed).")
-        s.figures.append((add(f"{prefix}train-loss.png", figures.lines(
-            loss, keys, "mean training loss over tasks", labels=group)), f"training loss curves{where}"))
+        s.intro = (
+            "No run has a dev score (the protocol has no dev set), so this is the mean training loss "
+            "over the tasks at every evaluation (one colour per method, one line per seed)."
+        )
+        s.figures.append(
+            (
+                add(
+                    f"{prefix}train-loss.png", figures.lines(loss, keys, "mean training loss over tasks", labels=group)
+                ),
+                f"training loss curves{where}",
+            )
+        )
     if share:
-        s.figures.append((add(f"{prefix}conflict-share.png", figures.lines(
-            share, keys, "share of conflicting task pairs", labels=group)), f"conflict share{where}"))
+        s.figures.append(
+            (
+                add(
+                    f"{prefix}conflict-share.png",
+                    figures.lines(share, keys, "share of conflicting task pairs", labels=group),
+                ),
+                f"conflict share{where}",
+            )
+        )
     else:
         s.notes.append("No run recorded gradient diagnostics (only methods that compute per-task gradients do).")
     if not runs:
@@ -189,10 +237,20 @@ def _runs_table(path: Path, rows: Sequence[Mapping]) -> Section:
         name = html.escape(Path(str(r.get("run_dir") or "")).name or "-")
         if own.is_file():
             name = f'<a href="{html.escape(own.resolve().as_uri())}">{name}</a>'  # the page may be elsewhere
-        body.append([name, html.escape(str(variant)), html.escape(str(method)), str(seed),
-                     _pct(sum(scores) / len(scores) if scores else None), str(r.get("steps") or "-"),
-                     _duration(r.get("wall_seconds"))])
-    return Section("Runs", "One row per finished run: its mean test score over tasks. <code>textmtl report "
-                   "RUN_DIR</code> shows one run in detail.",
-                   html=_table(["run", "variant", "method", "seed", "test average", "steps", "wall time"], body,
-                               numeric_from=3))
+        body.append(
+            [
+                name,
+                html.escape(str(variant)),
+                html.escape(str(method)),
+                str(seed),
+                _pct(sum(scores) / len(scores) if scores else None),
+                str(r.get("steps") or "-"),
+                _duration(r.get("wall_seconds")),
+            ]
+        )
+    return Section(
+        "Runs",
+        "One row per finished run: its mean test score over tasks. <code>textmtl report "
+        "RUN_DIR</code> shows one run in detail.",
+        html=_table(["run", "variant", "method", "seed", "test average", "steps", "wall time"], body, numeric_from=3),
+    )

@@ -43,15 +43,16 @@ def scrub_paths(text: str, root: Path | None = None) -> str:
         if value == root_text:
             return "."
         if value.startswith(root_text + "/"):
-            return value[len(root_text) + 1:]
+            return value[len(root_text) + 1 :]
         parts = value.strip("/").split("/")
         return "<abs>/" + "/".join(parts[-2:]) if len(parts) > 1 else value
 
     return _ABSOLUTE.sub(replace, text)
 
 
-def pack(run_dirs: Iterable[str | Path], out: str | Path, *, names: dict[str, str] | None = None,
-         root: Path | None = None) -> int:
+def pack(
+    run_dirs: Iterable[str | Path], out: str | Path, *, names: dict[str, str] | None = None, root: Path | None = None
+) -> int:
     """Write the finished runs `run_dirs` into the bundle `out` (replacing it); `names` renames runs
     (default: the directory's name). Returns how many runs were packed."""
     lines = []

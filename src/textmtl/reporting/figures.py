@@ -47,8 +47,13 @@ def task_colors(tasks: Sequence[str]) -> dict[str, tuple]:
 
 
 def _legend_beside(fig: Figure, ax, n: int) -> None:
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8 if n > 10 else 9, frameon=False,
-              ncol=1 if n <= 24 else 2)
+    ax.legend(
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=8 if n > 10 else 9,
+        frameon=False,
+        ncol=1 if n <= 24 else 2,
+    )
 
 
 def _value_range(values: Sequence[float], pad: float = 0.04) -> tuple[float, float]:
@@ -60,8 +65,7 @@ def _value_range(values: Sequence[float], pad: float = 0.04) -> tuple[float, flo
     return low - pad * span - 0.02 * span, high + pad * span
 
 
-def score_bars(tasks: Sequence[str], series: Mapping[str, Mapping[str, float]], xlabel: str,
-               title: str = "") -> Figure:
+def score_bars(tasks: Sequence[str], series: Mapping[str, Mapping[str, float]], xlabel: str, title: str = "") -> Figure:
     """Horizontal bars per task, one bar per series (e.g. dev and test), axis zoomed on the values."""
     k, m = len(tasks), max(1, len(series))
     fig = Figure(figsize=(6.4, 1.2 + 0.3 * k * max(1, m / 2)))
@@ -87,8 +91,12 @@ def score_bars(tasks: Sequence[str], series: Mapping[str, Mapping[str, float]], 
     return fig
 
 
-def methods_vs_references(tasks: Sequence[str], scores: Mapping[str, Mapping[str, float]],
-                          references: Mapping[str, Mapping[str, float]], xlabel: str) -> Figure:
+def methods_vs_references(
+    tasks: Sequence[str],
+    scores: Mapping[str, Mapping[str, float]],
+    references: Mapping[str, Mapping[str, float]],
+    xlabel: str,
+) -> Figure:
     """Small multiples, one per method: its score per task as bars, the references' as marks (the first
     a black tick, the second a red diamond, any further ones green dots)."""
     methods = list(scores)
@@ -102,13 +110,26 @@ def methods_vs_references(tasks: Sequence[str], scores: Mapping[str, Mapping[str
     y = np.arange(k)
     for n, method in enumerate(methods):
         ax = axes[n // cols][n % cols]
-        ax.barh(y, [scores[method].get(t, math.nan) for t in tasks], height=0.7, color="#1f77b4", alpha=0.85,
-                label="method (bars)")
+        ax.barh(
+            y,
+            [scores[method].get(t, math.nan) for t in tasks],
+            height=0.7,
+            color="#1f77b4",
+            alpha=0.85,
+            label="method (bars)",
+        )
         for i, (name, ref) in enumerate(references.items()):
             colour, marker = MARK_STYLES[min(i, len(MARK_STYLES) - 1)]
-            ax.scatter([ref.get(t, math.nan) if name != method else math.nan for t in tasks], y, marker=marker,
-                       s=90 if marker == "|" else 26, color=colour, zorder=3, label=name,
-                       linewidths=2.2 if marker == "|" else 0.5)
+            ax.scatter(
+                [ref.get(t, math.nan) if name != method else math.nan for t in tasks],
+                y,
+                marker=marker,
+                s=90 if marker == "|" else 26,
+                color=colour,
+                zorder=3,
+                label=name,
+                linewidths=2.2 if marker == "|" else 0.5,
+            )
         ax.set_title(method, fontsize=11)
         ax.set_yticks(y, list(tasks), fontsize=8 if k > 10 else 9)
         ax.set_xlim(low, high)
@@ -120,8 +141,9 @@ def methods_vs_references(tasks: Sequence[str], scores: Mapping[str, Mapping[str
     for n in range(len(methods), rows * cols):
         axes[n // cols][n % cols].set_visible(False)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=len(labels), frameon=False, fontsize=9,
-               bbox_to_anchor=(0.5, 1.0))
+    fig.legend(
+        handles, labels, loc="upper center", ncol=len(labels), frameon=False, fontsize=9, bbox_to_anchor=(0.5, 1.0)
+    )
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
     return fig
 
@@ -135,8 +157,15 @@ def delta_m_bars(values: Mapping[str, float], reference: str) -> Figure:
     v = [x for _, x in items]
     ax.barh(y, v, color=["#2ca02c" if x >= 0 else "#d62728" for x in v], height=0.65)
     for yi, x in zip(y, v, strict=True):
-        ax.annotate(f"{x:+.2f}", (x, yi), xytext=(4 if x >= 0 else -4, 0), textcoords="offset points",
-                    ha="left" if x >= 0 else "right", va="center", fontsize=9)
+        ax.annotate(
+            f"{x:+.2f}",
+            (x, yi),
+            xytext=(4 if x >= 0 else -4, 0),
+            textcoords="offset points",
+            ha="left" if x >= 0 else "right",
+            va="center",
+            fontsize=9,
+        )
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(y, [m for m, _ in items])
     ax.invert_yaxis()
@@ -148,8 +177,12 @@ def delta_m_bars(values: Mapping[str, float], reference: str) -> Figure:
     return fig
 
 
-def curves(panels: Sequence[tuple[str, Mapping[str, Series]]], tasks: Sequence[str],
-           extra: Mapping[int, Mapping[str, Series]] | None = None, xlabel: str = "step") -> Figure:
+def curves(
+    panels: Sequence[tuple[str, Mapping[str, Series]]],
+    tasks: Sequence[str],
+    extra: Mapping[int, Mapping[str, Series]] | None = None,
+    xlabel: str = "step",
+) -> Figure:
     """Side-by-side panels of per-task curves (`(ylabel, {task: (steps, values)})`) with one legend;
     `extra[i]` adds bold black curves (e.g. the dev average) to panel i."""
     colors = task_colors(tasks)
@@ -159,8 +192,15 @@ def curves(panels: Sequence[tuple[str, Mapping[str, Series]]], tasks: Sequence[s
         for task in tasks:
             if task in data and len(data[task][0]):
                 steps, values = data[task]
-                ax.plot(steps, values, color=colors[task], linewidth=1.2, label=task,
-                        marker="o" if len(steps) < 3 else None, markersize=3)
+                ax.plot(
+                    steps,
+                    values,
+                    color=colors[task],
+                    linewidth=1.2,
+                    label=task,
+                    marker="o" if len(steps) < 3 else None,
+                    markersize=3,
+                )
         for label, (steps, values) in ((extra or {}).get(i) or {}).items():
             ax.plot(steps, values, color="black", linewidth=2.4, label=label, marker="o" if len(steps) < 3 else None)
         ax.set_xlabel(xlabel)
@@ -172,15 +212,29 @@ def curves(panels: Sequence[tuple[str, Mapping[str, Series]]], tasks: Sequence[s
             if lab not in labels:
                 handles.append(h)
                 labels.append(lab)
-    fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 0.95), fontsize=8 if len(labels) > 10 else 9,
-               frameon=False)
+    fig.legend(
+        handles,
+        labels,
+        loc="upper left",
+        bbox_to_anchor=(1.0, 0.95),
+        fontsize=8 if len(labels) > 10 else 9,
+        frameon=False,
+    )
     fig.tight_layout()
     return fig
 
 
-def heatmap(matrix: Sequence[Sequence[float]], rows: Sequence[str], cols: Sequence[str], title: str,
-            colorbar: str, diverging: bool = True, limit: float | None = None, xlabel: str | None = None,
-            ylabel: str | None = None) -> Figure:
+def heatmap(
+    matrix: Sequence[Sequence[float]],
+    rows: Sequence[str],
+    cols: Sequence[str],
+    title: str,
+    colorbar: str,
+    diverging: bool = True,
+    limit: float | None = None,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+) -> Figure:
     """A labelled heatmap; `diverging`: red-blue centred at 0 (cosines), else a sequential map.
     Values are printed in the cells while there are at most 10 columns."""
     data = np.asarray(matrix, dtype=float)
@@ -197,16 +251,28 @@ def heatmap(matrix: Sequence[Sequence[float]], rows: Sequence[str], cols: Sequen
         image = ax.imshow(data, cmap="RdBu", norm=TwoSlopeNorm(0.0, -bound, bound))
     else:
         image = ax.imshow(data, cmap="viridis", vmin=0, vmax=limit)
-    ax.set_xticks(range(n_c), list(cols), rotation=60, ha="right", rotation_mode="anchor",
-                  fontsize=8 if n_c > 10 else 9)
+    ax.set_xticks(
+        range(n_c), list(cols), rotation=60, ha="right", rotation_mode="anchor", fontsize=8 if n_c > 10 else 9
+    )
     ax.set_yticks(range(n_r), list(rows), fontsize=8 if n_r > 10 else 9)
     if n_c <= 10 and n_r <= 16:
         for i in range(n_r):
             for j in range(n_c):
                 if math.isfinite(data[i, j]):
-                    dark = abs(float(image.norm(data[i, j])) - 0.5) > 0.3 if diverging else data[i, j] < np.nanmean(data)
-                    ax.text(j, i, f"{data[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                            color="white" if dark else "black")
+                    dark = (
+                        abs(float(image.norm(data[i, j])) - 0.5) > 0.3  # type: ignore[arg-type]
+                        if diverging
+                        else data[i, j] < np.nanmean(data)
+                    )
+                    ax.text(
+                        j,
+                        i,
+                        f"{data[i, j]:.2f}",
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if dark else "black",
+                    )
     if xlabel:
         ax.set_xlabel(xlabel, fontsize=9)
     if ylabel:
@@ -217,14 +283,15 @@ def heatmap(matrix: Sequence[Sequence[float]], rows: Sequence[str], cols: Sequen
     return fig
 
 
-def heatmap_steps(matrices: Sequence[tuple[int, Sequence[Sequence[float]]]], tasks: Sequence[str],
-                  colorbar: str) -> Figure:
+def heatmap_steps(
+    matrices: Sequence[tuple[int, Sequence[Sequence[float]]]], tasks: Sequence[str], colorbar: str
+) -> Figure:
     """Small multiples of a task x task matrix at a few steps, on one red-blue scale centred at 0."""
     n = len(matrices)
     fig = Figure(figsize=(WIDTH, WIDTH / n * 1.02 + 0.9))
     axes = fig.subplots(1, n, squeeze=False)[0]
     arrays = [np.asarray(m, dtype=float) for _, m in matrices]
-    off = np.concatenate([a[~np.eye(*a.shape, dtype=bool)] for a in arrays]) if arrays else np.zeros(1)
+    off = np.concatenate([a[np.eye(*a.shape) == 0] for a in arrays]) if arrays else np.zeros(1)
     bound = float(np.nanmax(np.abs(off))) if off.size and np.isfinite(off).any() else 1.0
     norm = TwoSlopeNorm(0.0, -(bound or 1.0), bound or 1.0)
     image = None
@@ -233,12 +300,18 @@ def heatmap_steps(matrices: Sequence[tuple[int, Sequence[Sequence[float]]]], tas
         ax.set_title(f"step {step}", fontsize=10)
         ax.set_xticks([])
         ax.set_yticks(range(len(tasks)), list(tasks) if i == 0 else [], fontsize=6 if len(tasks) > 10 else 8)
-    fig.colorbar(image, ax=list(axes), label=colorbar, shrink=0.8, pad=0.01)
+    if image is not None:
+        fig.colorbar(image, ax=list(axes), label=colorbar, shrink=0.8, pad=0.01)
     return fig
 
 
-def conflict_evolution(steps: Sequence[float], share: Sequence[float], mean_cosine: Sequence[float],
-                       norms: Mapping[str, Series], tasks: Sequence[str]) -> Figure:
+def conflict_evolution(
+    steps: Sequence[float],
+    share: Sequence[float],
+    mean_cosine: Sequence[float],
+    norms: Mapping[str, Series],
+    tasks: Sequence[str],
+) -> Figure:
     """Left: share of conflicting task pairs (cosine < 0) and mean pairwise cosine per evaluation;
     right: each task's gradient norm."""
     fig = Figure(figsize=(WIDTH, 3.6))
@@ -254,8 +327,15 @@ def conflict_evolution(steps: Sequence[float], share: Sequence[float], mean_cosi
     twin.axhline(0, color="#1f77b4", linewidth=0.6, linestyle=":")
     twin.set_ylabel("mean pairwise cosine", color="#1f77b4")
     handles = left.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-    left.legend(handles, [h.get_label() for h in handles], loc="lower left", bbox_to_anchor=(0.0, 1.01), ncol=2,
-                fontsize=8, frameon=False)
+    left.legend(
+        handles,
+        [h.get_label() for h in handles],
+        loc="lower left",
+        bbox_to_anchor=(0.0, 1.01),
+        ncol=2,
+        fontsize=8,
+        frameon=False,
+    )
     colors = task_colors(tasks)
     for task in tasks:
         if task in norms:
@@ -272,8 +352,13 @@ def conflict_evolution(steps: Sequence[float], share: Sequence[float], mean_cosi
     return fig
 
 
-def lines(series: Mapping[str, Series], tasks: Sequence[str], ylabel: str, xlabel: str = "step",
-          labels: Mapping[str, str] | None = None) -> Figure:
+def lines(
+    series: Mapping[str, Series],
+    tasks: Sequence[str],
+    ylabel: str,
+    xlabel: str = "step",
+    labels: Mapping[str, str] | None = None,
+) -> Figure:
     """One line per key of `series` (tasks, or methods with `labels` naming their colour groups)."""
     keys = [t for t in tasks if t in series]
     colors = task_colors(list(dict.fromkeys((labels or {}).get(k, k) for k in keys)))
@@ -283,8 +368,15 @@ def lines(series: Mapping[str, Series], tasks: Sequence[str], ylabel: str, xlabe
     for key in keys:
         group = (labels or {}).get(key, key)
         steps, values = series[key]
-        ax.plot(steps, values, color=colors[group], linewidth=1.3, label=None if group in seen else group,
-                marker="o" if len(steps) < 3 else None, markersize=3)
+        ax.plot(
+            steps,
+            values,
+            color=colors[group],
+            linewidth=1.3,
+            label=None if group in seen else group,
+            marker="o" if len(steps) < 3 else None,
+            markersize=3,
+        )
         seen.add(group)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

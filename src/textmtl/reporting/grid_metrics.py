@@ -39,8 +39,11 @@ def _lower(task: str, lower_is_better: Mapping[str, bool] | Collection[str]) -> 
     return task in lower_is_better
 
 
-def delta_m(scores: Mapping[str, float], reference: Mapping[str, float],
-            lower_is_better: Mapping[str, bool] | Collection[str] = ()) -> float:
+def delta_m(
+    scores: Mapping[str, float],
+    reference: Mapping[str, float],
+    lower_is_better: Mapping[str, bool] | Collection[str] = (),
+) -> float:
     """Δm% of one method against a reference (single-task learning), in percent.
 
     Maninis, Radosavovic & Kokkinos (2019), "Attentive Single-Tasking of Multiple Tasks", CVPR;
@@ -72,8 +75,9 @@ def delta_m(scores: Mapping[str, float], reference: Mapping[str, float],
     return 100.0 * total / len(reference)
 
 
-def task_ranks(scores: Mapping[str, Mapping[str, float]],
-               lower_is_better: Mapping[str, bool] | Collection[str] = ()) -> dict[str, dict[str, float]]:
+def task_ranks(
+    scores: Mapping[str, Mapping[str, float]], lower_is_better: Mapping[str, bool] | Collection[str] = ()
+) -> dict[str, dict[str, float]]:
     """`{task: {method: rank}}`: for each task, methods ranked 1 = best; tied methods share the
     average of the ranks they span (fractional ranking, e.g. two methods tied for first both get
     1.5). Only tasks that every method has a score for are ranked.
@@ -95,15 +99,16 @@ def task_ranks(scores: Mapping[str, Mapping[str, float]],
             value = round(scores[keyed[i]][task], _TIE_DECIMALS)
             while j + 1 < len(keyed) and round(scores[keyed[j + 1]][task], _TIE_DECIMALS) == value:
                 j += 1
-            for m in keyed[i:j + 1]:
+            for m in keyed[i : j + 1]:
                 ranks[m] = (i + 1 + j + 1) / 2  # average of ranks i+1 .. j+1
             i = j + 1
         out[task] = ranks
     return out
 
 
-def mean_rank(scores: Mapping[str, Mapping[str, float]],
-              lower_is_better: Mapping[str, bool] | Collection[str] = ()) -> dict[str, float]:
+def mean_rank(
+    scores: Mapping[str, Mapping[str, float]], lower_is_better: Mapping[str, bool] | Collection[str] = ()
+) -> dict[str, float]:
     """Mean rank of each method over tasks (1 = best on every task), from `task_ranks`.
 
     The usual summary of multi-task tables (e.g. Navon et al. 2022 report "MR", the mean rank,

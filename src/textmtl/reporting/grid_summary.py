@@ -19,8 +19,19 @@ from ..files import atomic_write_text
 from .grid_metrics import delta_m, is_lower_better, mean_rank, mean_std
 from .published import PublishedTable, load_published
 
-RESULT_COLUMNS = ("suite", "variant", "method", "seed", "task", "metric", "dev", "test", "wall_seconds", "steps",
-                  "run_dir")
+RESULT_COLUMNS = (
+    "suite",
+    "variant",
+    "method",
+    "seed",
+    "task",
+    "metric",
+    "dev",
+    "test",
+    "wall_seconds",
+    "steps",
+    "run_dir",
+)
 AVERAGE_MISMATCH = 0.05  # points: a paper's printed average further than this from its row mean is flagged
 
 
@@ -91,11 +102,15 @@ def render_summary(rows: Sequence[Mapping], ctx: SummaryContext) -> str:
     planned = sum(len(s) for s in ctx.planned.values())
     if planned:
         lines.append(f"- runs finished: {len(finished)} of {planned} planned")
-    intro = ("Scores are test-set values ×100 of each task's main metric; ours are mean ± sample std over the "
-             "seeds that finished (n; the mean alone when n = 1).")
+    intro = (
+        "Scores are test-set values ×100 of each task's main metric; ours are mean ± sample std over the "
+        "seeds that finished (n; the mean alone when n = 1)."
+    )
     if ctx.published:
-        intro += (" Published columns are the papers' numbers as printed (error rates converted to accuracy), "
-                  "not reproductions.")
+        intro += (
+            " Published columns are the papers' numbers as printed (error rates converted to accuracy), "
+            "not reproductions."
+        )
     lines += ["", intro, ""]
     for variant in ctx.variants:
         vrows = [r for r in rows if r["variant"] == variant]
@@ -129,8 +144,11 @@ def variant_section(rows: Sequence[Mapping], ctx: SummaryContext, variant: str) 
     means = {m: {t: v[0] for t, v in stats[m].items()} for m in methods}
     averages = {}
     for m in methods:
-        per_seed = [sum(scores.values()) / len(scores) for (mm, _), scores in by_run.items()
-                    if mm == m and set(scores) >= set(tasks)]
+        per_seed = [
+            sum(scores.values()) / len(scores)
+            for (mm, _), scores in by_run.items()
+            if mm == m and set(scores) >= set(tasks)
+        ]
         averages[m] = mean_std(per_seed) if per_seed else None
 
     # published columns that apply to this variant
@@ -144,8 +162,11 @@ def variant_section(rows: Sequence[Mapping], ctx: SummaryContext, variant: str) 
         for col in spec.extra_columns:
             pub_cols.append((table, col, None, spec))
 
-    head = ["task"] + [f"{m} (ours, n={len(seeds[m])})" for m in methods] + \
-        [f"{col} (published, {table.label})" for table, col, _, _ in pub_cols]
+    head = (
+        ["task"]
+        + [f"{m} (ours, n={len(seeds[m])})" for m in methods]
+        + [f"{col} (published, {table.label})" for table, col, _, _ in pub_cols]
+    )
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
     for t in tasks:
@@ -180,16 +201,21 @@ def variant_section(rows: Sequence[Mapping], ctx: SummaryContext, variant: str) 
                 cells.append(_pub_delta_m(table, col, spec, ref, usable, mark))
             out.append(_row(cells))
     else:
-        notes.append(f"Δm% is omitted: no finished `{ref}` (single-task) runs in this "
-                     f"{'variant' if ctx.has_variants else 'grid'} to measure against.")
+        notes.append(
+            f"Δm% is omitted: no finished `{ref}` (single-task) runs in this "
+            f"{'variant' if ctx.has_variants else 'grid'} to measure against."
+        )
 
     # mean rank among our methods
     if len(methods) > 1:
         ranks = mean_rank(means, lower)
         cells = ["mean rank"] + [_num(ranks[m], 2) for m in methods] + ["-"] * len(pub_cols)
         out.append(_row(cells))
-    cells = ["wall time per run"] + [_duration(sum(wall[(m, s)] for s in seeds[m]) / len(seeds[m])) for m in methods] \
+    cells = (
+        ["wall time per run"]
+        + [_duration(sum(wall[(m, s)] for s in seeds[m]) / len(seeds[m])) for m in methods]
         + ["-"] * len(pub_cols)
+    )
     out.append(_row(cells))
 
     # notes under the table
@@ -197,15 +223,23 @@ def variant_section(rows: Sequence[Mapping], ctx: SummaryContext, variant: str) 
     pub_pairs = [f"{col} ↔ {ours}" for _, col, ours, _ in pub_cols if ours]
     if pub_pairs:
         out.append(f"Published counterparts of our methods: {', '.join(pub_pairs)}.")
-    incomplete = [f"{m} {len(seeds[m])}/{len(ctx.planned[(variant, m)])}" for m in methods
-                  if (variant, m) in ctx.planned and len(seeds[m]) < len(ctx.planned[(variant, m)])]
+    incomplete = [
+        f"{m} {len(seeds[m])}/{len(ctx.planned[(variant, m)])}"
+        for m in methods
+        if (variant, m) in ctx.planned and len(seeds[m]) < len(ctx.planned[(variant, m)])
+    ]
     if incomplete or missing:
-        out.append("Runs still missing: " + ", ".join(incomplete + [f"{m} 0/{len(ctx.planned[(variant, m)])}"
-                                                                     for m in missing]) + ".")
-    out.append("Average: mean ± std over seeds of each run's task average. Δm%: Maninis et al. (2019), "
-               "(1/K) Σ_k (−1)^l_k (M_k − M_stl,k)/M_stl,k × 100 from per-task means over seeds (positive = better "
-               "than single-task). Mean rank: our methods ranked per task (1 = best, ties share the average rank), "
-               "averaged over tasks. Wall time: training time per run (metrics.json), mean over seeds.")
+        out.append(
+            "Runs still missing: "
+            + ", ".join(incomplete + [f"{m} 0/{len(ctx.planned[(variant, m)])}" for m in missing])
+            + "."
+        )
+    out.append(
+        "Average: mean ± std over seeds of each run's task average. Δm%: Maninis et al. (2019), "
+        "(1/K) Σ_k (−1)^l_k (M_k − M_stl,k)/M_stl,k × 100 from per-task means over seeds (positive = better "
+        "than single-task). Mean rank: our methods ranked per task (1 = best, ties share the average rank), "
+        "averaged over tasks. Wall time: training time per run (metrics.json), mean over seeds."
+    )
     out.extend(notes)
     if footnotes:
         out.append("")
@@ -222,8 +256,9 @@ def task_means(rows: Sequence[Mapping]) -> dict[str, dict[str, float]]:
     return {m: {t: mean_std(v)[0] for t, v in by_task.items()} for m, by_task in values.items()}
 
 
-def delta_m_by_method(means: Mapping[str, Mapping[str, float]], reference: str, tasks: Sequence[str],
-                      lower: Mapping[str, bool]) -> tuple[dict[str, float], list[str], list[str]]:
+def delta_m_by_method(
+    means: Mapping[str, Mapping[str, float]], reference: str, tasks: Sequence[str], lower: Mapping[str, bool]
+) -> tuple[dict[str, float], list[str], list[str]]:
     """Δm% of every method of `means` against `reference`, as summary.md shows it: (values, tasks
     used, tasks left out: a reference score of 0 or a method without a score there)."""
     methods = list(means)
@@ -277,29 +312,32 @@ def _pub_average(table: PublishedTable, col: str, tasks: Sequence[str], mark, sh
     if set(common) != set(table.rows) or len(common) != len(tasks):
         mean_common = 100 * table.row_mean_accuracy(col, common)
         printed = ", ".join(f"{c} {100 * table.reported_average_accuracy(c):.{d}f}" for c in shown)
-        return (f"{mean_common:.{d}f}" + mark(
+        return f"{mean_common:.{d}f}" + mark(
             f"{table.label}: mean of the paper's rows over the {len(common)} task(s) that are both in the paper "
             f"and in this grid ({len(tasks)} here, {len(table.rows)} in the paper), so that it compares with our "
-            f"average; the paper's printed averages over its {len(table.rows)} tasks: {printed}."))
+            f"average; the paper's printed averages over its {len(table.rows)} tasks: {printed}."
+        )
     row_mean = 100 * table.row_mean_accuracy(col)
     if abs(row_mean - reported) > AVERAGE_MISMATCH:
-        return (f"{reported:.{d}f} / {row_mean:.{d}f}" + mark(
+        return f"{reported:.{d}f} / {row_mean:.{d}f}" + mark(
             f"{table.label}: the printed average (first) is not the mean of the paper's own per-task rows "
             f"(second; differences > {AVERAGE_MISMATCH} points). The paper does not say how its average was "
-            f"aggregated; compare our average with the row mean, which is computed the way ours is."))
+            f"aggregated; compare our average with the row mean, which is computed the way ours is."
+        )
     return f"{reported:.{d}f}"
 
 
-def _pub_delta_m(table: PublishedTable, col: str, spec: PublishedColumns, ref: str, tasks: Sequence[str],
-                 mark) -> str:
+def _pub_delta_m(table: PublishedTable, col: str, spec: PublishedColumns, ref: str, tasks: Sequence[str], mark) -> str:
     ref_col = spec.columns.get(ref)
     common = [t for t in tasks if t in table.rows]
     if ref_col is None or not common:
         return "-"
     acc, base = table.accuracy(col), table.accuracy(ref_col)
     value = delta_m(acc, {t: base[t] for t in common})
-    return f"{value:+.2f}" + mark(f"{table.label}: Δm% of the published column against the paper's own "
-                                   f"{ref_col} column, over the {len(common)} task(s) of this grid.")
+    return f"{value:+.2f}" + mark(
+        f"{table.label}: Δm% of the published column against the paper's own "
+        f"{ref_col} column, over the {len(common)} task(s) of this grid."
+    )
 
 
 __all__ = [

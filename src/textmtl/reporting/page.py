@@ -11,9 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-
-
 from .run_data import _finite
+
 
 @dataclass
 class Section:
@@ -49,7 +48,8 @@ section{background:#fff;border:1px solid #dde1e6;border-radius:8px;padding:16px 
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0}
 dl.facts dt{font-weight:600;color:#444}dl.facts dd{margin:0}
 img{max-width:100%;height:auto;display:block;margin:10px auto}
-div.beside{display:flex;flex-wrap:wrap;gap:8px 28px;align-items:flex-start}div.beside img{margin:10px 0;min-width:0;flex:0 1 auto}
+div.beside{display:flex;flex-wrap:wrap;gap:8px 28px;align-items:flex-start}
+div.beside img{margin:10px 0;min-width:0;flex:0 1 auto}
 table{border-collapse:collapse;margin:10px 0;font-size:14px}
 th,td{border-bottom:1px solid #e3e6ea;padding:3px 10px;text-align:left}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -62,10 +62,14 @@ footer{color:#777;font-size:13px;text-align:center;padding:8px 0 24px}
 
 def render_html(report: Report) -> str:
     """The page, with every image inline (no file, script or style from elsewhere)."""
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             '<meta name="viewport" content="width=device-width, initial-scale=1">',
-             f"<title>{html.escape(report.title)}</title><style>{_CSS}</style></head><body><main>",
-             f"<h1>{html.escape(report.title)}</h1>", "<section><dl class=facts>"]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{html.escape(report.title)}</title><style>{_CSS}</style></head><body><main>",
+        f"<h1>{html.escape(report.title)}</h1>",
+        "<section><dl class=facts>",
+    ]
     for key, value in report.facts:
         parts.append(f"<dt>{html.escape(key)}</dt><dd>{html.escape(value)}</dd>")
     parts.append("</dl></section>")
@@ -77,7 +81,9 @@ def render_html(report: Report) -> str:
             parts.append("<div class=beside>")
         for name, alt in s.figures:
             data = base64.b64encode(report.images[name]).decode("ascii")
-            parts.append(f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" title="{html.escape(name)}">')
+            parts.append(
+                f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" title="{html.escape(name)}">'
+            )
         if s.html:
             parts.append(s.html)
         if s.beside:
@@ -132,8 +138,11 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: int
     """An HTML table from already escaped cells; columns from `numeric_from` on are right-aligned."""
     parts = ["<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"]
     for row in rows:
-        parts.append("<tr>" + "".join(f'<td class="num">{c}</td>' if j >= numeric_from else f"<td>{c}</td>"
-                                      for j, c in enumerate(row)) + "</tr>")
+        parts.append(
+            "<tr>"
+            + "".join(f'<td class="num">{c}</td>' if j >= numeric_from else f"<td>{c}</td>" for j, c in enumerate(row))
+            + "</tr>"
+        )
     parts.append("</tbody></table>")
     return "".join(parts)
 

@@ -51,7 +51,13 @@ def published_table_names() -> list[str]:
 
 def load_published(name: str) -> PublishedTable:
     data = json.loads(resources.files("textmtl.resources.published").joinpath(f"{name}.json").read_text())
-    return PublishedTable(data["source"], data["metric"], tuple(data["columns"]),
-                          {t: tuple(v) for t, v in data["rows"].items()}, tuple(data["reported_average"]),
-                          label=data.get("label", name), decimals=int(data.get("decimals", 1)),
-                          task_names=data.get("task_names"))
+    return PublishedTable(
+        data["source"],
+        data["metric"],
+        tuple(data["columns"]),
+        {t: tuple(v) for t, v in data["rows"].items()},
+        tuple(data["reported_average"]),
+        label=data.get("label", name),
+        decimals=int(data.get("decimals", 1)),
+        task_names=data.get("task_names"),
+    )

@@ -16,10 +16,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-
 from ..errors import TextmtlError
 from ..files import atomic_write_text
-
 from .benchmark_page import benchmark_report, is_benchmark_dir
 from .page import Report, Section, markdown_to_html, render_html
 from .run_data import RunData, is_run_dir, load_run_data
@@ -38,8 +36,9 @@ def _previous_images(page: Path) -> set[str]:
     return set(re.findall(r'<img src="data:image/png;base64,[^"]*" alt="[^"]*" title="([^"/\\]+\.png)">', text))
 
 
-def build_report(path: str | Path, out: str | Path | None = None, reference: str = "stl",
-                 marks: tuple[str, ...] = ("stl", "ls")) -> Path:
+def build_report(
+    path: str | Path, out: str | Path | None = None, reference: str = "stl", marks: tuple[str, ...] = ("stl", "ls")
+) -> Path:
     """Write `report.html` and its PNGs into `out` (default `<path>/report/`); returns the page's path."""
     path = Path(path)
     if not path.exists():
@@ -51,8 +50,9 @@ def build_report(path: str | Path, out: str | Path | None = None, reference: str
     elif is_run_dir(path):
         report = run_report(load_run_data(path))
     else:
-        raise TextmtlError(f"{path}: neither a run directory (history.jsonl, metrics.json) nor a benchmark "
-                           "directory (results.csv)")
+        raise TextmtlError(
+            f"{path}: neither a run directory (history.jsonl, metrics.json) nor a benchmark directory (results.csv)"
+        )
     target = Path(out) if out is not None else path / "report"
     try:
         target.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,6 @@ import yaml
 
 from ..errors import DataError
 
-
 # ------------------------------------------------------------------------------ run directories
 
 
@@ -117,8 +116,12 @@ def _finite(v: Any) -> bool:
 
 
 def _matrix_ok(m: Any) -> bool:
-    return (isinstance(m, list) and bool(m) and all(isinstance(r, list) and len(r) == len(m[0]) for r in m)
-            and all(v is None or _finite(v) for r in m for v in r))
+    return (
+        isinstance(m, list)
+        and bool(m)
+        and all(isinstance(r, list) and len(r) == len(m[0]) for r in m)
+        and all(v is None or _finite(v) for r in m for v in r)
+    )
 
 
 def _as_array(m: list[list[Any]]) -> list[list[float]]:
@@ -127,7 +130,7 @@ def _as_array(m: list[list[Any]]) -> list[list[float]]:
 
 def _mean_off_diagonal(m: list[list[float]]) -> float:
     a = np.asarray(m, dtype=float)
-    off = a[~np.eye(*a.shape, dtype=bool)]
+    off = a[np.eye(*a.shape) == 0]
     return float(np.nanmean(off)) if off.size else math.nan
 
 

@@ -60,16 +60,21 @@ def summarize(label: str, run_dirs: list[Path], metric: str = MAIN, split: str =
         for task, scores in m["tasks"].items():
             name = main.get(task, "accuracy") if metric == MAIN else metric
             if names.setdefault(task, name) != name:
-                raise DataError(Path(d) / "metrics.json", f"task {task!r} is scored by {name}, "
-                                f"other runs of group {label!r} by {names[task]}")
+                raise DataError(
+                    Path(d) / "metrics.json",
+                    f"task {task!r} is scored by {name}, other runs of group {label!r} by {names[task]}",
+                )
             if name not in scores[split]:
-                raise DataError(Path(d) / "metrics.json", f"task {task!r} has no {split} metric {name!r} "
-                                f"(it has: {', '.join(scores[split]) or 'none'})")
+                raise DataError(
+                    Path(d) / "metrics.json",
+                    f"task {task!r} has no {split} metric {name!r} (it has: {', '.join(scores[split]) or 'none'})",
+                )
             values[task].append(scores[split][name])
     std = lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0  # noqa: E731
     averages = [m["average"][split] for m in runs]
     return GroupSummary(
-        label, [m["seed"] for m in runs],
+        label,
+        [m["seed"] for m in runs],
         {t: (float(np.mean(v)), std(v)) for t, v in values.items()},
         (float(np.mean(averages)), std(averages)),
         float(np.mean([m["wall_seconds"] for m in runs])),
@@ -77,28 +82,38 @@ def summarize(label: str, run_dirs: list[Path], metric: str = MAIN, split: str =
     )
 
 
-def markdown_table(groups: list[GroupSummary], published: PublishedTable | None = None,
-                   published_columns: tuple[str, ...] = ()) -> str:
+def markdown_table(
+    groups: list[GroupSummary], published: PublishedTable | None = None, published_columns: tuple[str, ...] = ()
+) -> str:
     """Scores (%) per task: ours as mean ± std over seeds, published columns clearly labelled.
 
     A task scored by something other than accuracy names its metric, e.g. `ner (entity_f1)`.
     """
     tasks = list(groups[0].per_task)
     metric_of = {t: g.metrics.get(t, "accuracy") for g in reversed(groups) for t in g.per_task}
-    head = ["task"] + [f"{g.label} (ours, n={len(g.seeds)})" for g in groups] + \
-        [f"{c} (published)" for c in published_columns]
+    head = (
+        ["task"]
+        + [f"{g.label} (ours, n={len(g.seeds)})" for g in groups]
+        + [f"{c} (published)" for c in published_columns]
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     pub = {c: published.accuracy(c) for c in published_columns} if published else {}
     for t in tasks:
         name = t if metric_of.get(t, "accuracy") == "accuracy" else f"{t} ({metric_of[t]})"
-        cells = [name] + [_pm(g.per_task.get(t)) for g in groups] + [f"{100 * pub[c][t]:.1f}" for c in published_columns]
+        cells = (
+            [name] + [_pm(g.per_task.get(t)) for g in groups] + [f"{100 * pub[c][t]:.1f}" for c in published_columns]
+        )
         lines.append("| " + " | ".join(cells) + " |")
     avg = ["**average**"] + [f"**{_pm(g.average)}**" for g in groups]
     if published:
         avg += [f"**{100 * published.reported_average_accuracy(c):.1f}**" for c in published_columns]
     lines.append("| " + " | ".join(avg) + " |")
-    lines.append("| wall time per run | " + " | ".join(f"{g.wall_seconds / 60:.1f} min" for g in groups)
-                 + " |" + " |" * len(published_columns))
+    lines.append(
+        "| wall time per run | "
+        + " | ".join(f"{g.wall_seconds / 60:.1f} min" for g in groups)
+        + " |"
+        + " |" * len(published_columns)
+    )
     return "\n".join(lines)
 
 

@@ -13,14 +13,28 @@ from .baselines import exhaustive, random_same_size, subsets_up_to
 from .cache import ImportanceCache
 from .correlation import instance_taus, kendall_tau, tau_matrix
 from .head_importance import (
-           HeadImportance,
-           attention_projections,
-           head_importance,
-           head_scores,
-           normalise,
+    HeadImportance,
+    attention_projections,
+    head_importance,
+    head_scores,
+    normalise,
 )
 from .strategies import select_fg, select_thres, select_trial
 
-__all__ = ["HeadImportance", "ImportanceCache", "attention_projections", "exhaustive", "head_importance",
-           "head_scores", "instance_taus", "kendall_tau", "normalise", "random_same_size", "select_fg",
-           "select_thres", "select_trial", "subsets_up_to", "tau_matrix"]
+__all__ = [
+    "HeadImportance",
+    "ImportanceCache",
+    "attention_projections",
+    "exhaustive",
+    "head_importance",
+    "head_scores",
+    "instance_taus",
+    "kendall_tau",
+    "normalise",
+    "random_same_size",
+    "select_fg",
+    "select_thres",
+    "select_trial",
+    "subsets_up_to",
+    "tau_matrix",
+]

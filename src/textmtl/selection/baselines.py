@@ -31,12 +31,13 @@ class ExhaustiveResult:
     seconds: float = 0.0  # wall time of this call (trainings served by earlier runs cost ~0 here)
 
 
-def exhaustive(candidates: Sequence[str], train_and_score: Callable[[list[str]], float], max_size: int = 2
-               ) -> ExhaustiveResult:
+def exhaustive(
+    candidates: Sequence[str], train_and_score: Callable[[list[str]], float], max_size: int = 2
+) -> ExhaustiveResult:
     """Train main + every subset of ≤ max_size candidates (and the main task alone); the best dev score wins
     (ties: the smaller set, then the earlier one)."""
     start = time.perf_counter()
-    scores = [([], float(train_and_score([])))]
+    scores: list[tuple[list[str], float]] = [([], float(train_and_score([])))]
     scores += [(s, float(train_and_score(s))) for s in subsets_up_to(candidates, max_size)]
     best, best_score = max(scores, key=lambda p: (p[1], -len(p[0])))
     return ExhaustiveResult(best, best_score, scores, time.perf_counter() - start)

@@ -61,11 +61,21 @@ class ImportanceCache:
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
         try:
-            save_file({"task": np.ascontiguousarray(importance.task), "raw": np.ascontiguousarray(importance.raw),
-                       "instances": np.ascontiguousarray(importance.instances)},
-                      str(partial / "importance.safetensors"))
-            full = {"format": CACHE_FORMAT, "task": task, "key": settings_key({"task": task, **settings}),
-                    "settings": settings, **meta}
+            save_file(
+                {
+                    "task": np.ascontiguousarray(importance.task),
+                    "raw": np.ascontiguousarray(importance.raw),
+                    "instances": np.ascontiguousarray(importance.instances),
+                },
+                str(partial / "importance.safetensors"),
+            )
+            full = {
+                "format": CACHE_FORMAT,
+                "task": task,
+                "key": settings_key({"task": task, **settings}),
+                "settings": settings,
+                **meta,
+            }
             (partial / "meta.json").write_text(json.dumps(full, indent=2, default=str), encoding="utf-8")
             if path.exists():  # written meanwhile by another process: keep theirs
                 shutil.rmtree(partial)
@@ -85,9 +95,14 @@ class ImportanceCache:
         with file_lock(path.with_name(path.name + ".lock"), blocking=blocking) as held:
             yield held
 
-    def get_or_compute(self, task: str, settings: dict[str, Any],
-                       compute: Callable[[], tuple[HeadImportance, dict[str, Any]]], *, blocking: bool = True
-                       ) -> tuple[HeadImportance, dict[str, Any], bool] | None:
+    def get_or_compute(
+        self,
+        task: str,
+        settings: dict[str, Any],
+        compute: Callable[[], tuple[HeadImportance, dict[str, Any]]],
+        *,
+        blocking: bool = True,
+    ) -> tuple[HeadImportance, dict[str, Any], bool] | None:
         """(importance, meta, hit). None only when `blocking` is off and another process is
         computing this entry right now."""
         found = self.load(task, settings)

@@ -64,13 +64,16 @@ def attention_projections(model: nn.Module) -> list[AttentionProjections]:
         if isinstance(key, nn.Linear) and isinstance(value, nn.Linear) and isinstance(heads, int):
             found.append(AttentionProjections(key, value, heads))
     if not found:
-        raise ModelError("GradTS needs a transformer encoder with self-attention key/value projections "
-                         "(model.encoder.type: transformer)")
+        raise ModelError(
+            "GradTS needs a transformer encoder with self-attention key/value projections "
+            "(model.encoder.type: transformer)"
+        )
     return found
 
 
-def head_scores(grad_key: torch.Tensor, grad_value: torch.Tensor, heads: int, slicing: Slicing = "output"
-                ) -> torch.Tensor:
+def head_scores(
+    grad_key: torch.Tensor, grad_value: torch.Tensor, heads: int, slicing: Slicing = "output"
+) -> torch.Tensor:
     """[..., heads] scores: mean |∇W_K| + mean |∇W_V| over each head's slice of the [..., out, in]
     weight gradients (leading dimensions, e.g. examples, are kept)."""
     return _per_head(grad_key.abs(), heads, slicing) + _per_head(grad_value.abs(), heads, slicing)
@@ -95,9 +98,17 @@ def normalise(matrix: np.ndarray) -> np.ndarray:
     return (m - low) / (high - low) if high > low else np.zeros_like(m)
 
 
-def instance_head_matrices(model: nn.Module, task: str, split: EncodedSplit, pad_id: int, *,
-                           slicing: Slicing = "output", batch_size: int = 1, device: str | torch.device = "cpu",
-                           progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+def instance_head_matrices(
+    model: nn.Module,
+    task: str,
+    split: EncodedSplit,
+    pad_id: int,
+    *,
+    slicing: Slicing = "output",
+    batch_size: int = 1,
+    device: str | torch.device = "cpu",
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
     """[examples, layers, heads] raw scores from each example's own gradient of its loss; nothing is
     updated and no `.grad` is written. The model runs in eval mode (no dropout): deterministic.
 
@@ -109,7 +120,7 @@ def instance_head_matrices(model: nn.Module, task: str, split: EncodedSplit, pad
     layers = attention_projections(model)
     modules = [m for layer in layers for m in (layer.key, layer.value)]
     weights = [m.weight for m in modules]
-    kind = model.specs[task].kind
+    kind = model.specs[task].kind  # type: ignore[index, union-attr]  # an Architecture (nn.Module typing)
     was_training = model.training
     model.eval()
     requires = {p: p.requires_grad for p in model.parameters()}
@@ -124,6 +135,7 @@ def instance_head_matrices(model: nn.Module, task: str, split: EncodedSplit, pad
             if k in seen:
                 raise ModelError("a key/value projection ran twice in one forward pass; use batch size 1")
             seen[k] = (args[0].detach(), output)
+
         return hook
 
     handles = [m.register_forward_hook(keep(k)) for k, m in enumerate(modules)] if batch_size > 1 else []
@@ -132,7 +144,7 @@ def instance_head_matrices(model: nn.Module, task: str, split: EncodedSplit, pad
     try:
         order = np.argsort(split.lengths(), kind="stable") if batch_size > 1 else np.arange(len(split))
         for start in range(0, len(split), batch_size):
-            idx = order[start:start + batch_size].tolist()
+            idx = order[start : start + batch_size].tolist()
             batch = collate(split, idx, pad_id).to(device)
             if batch.labels is None:
                 raise ModelError(f"task {task!r}: training examples {idx} have no label")
@@ -144,13 +156,15 @@ def instance_head_matrices(model: nn.Module, task: str, split: EncodedSplit, pad
                     out[idx[0], j] = head_scores(grads[2 * j], grads[2 * j + 1], layer.heads, slicing).double().numpy()
             else:
                 if len(seen) != len(modules):
-                    raise ModelError(f"expected one call of each of the {len(modules)} key/value projections "
-                                     f"per forward pass, saw {len(seen)}")
-                outputs = torch.autograd.grad(summed_example_losses(kind, logits, batch.labels),
-                                              [seen[k][1] for k in range(len(modules))])
+                    raise ModelError(
+                        f"expected one call of each of the {len(modules)} key/value projections "
+                        f"per forward pass, saw {len(seen)}"
+                    )
+                outputs = torch.autograd.grad(
+                    summed_example_losses(kind, logits, batch.labels), [seen[k][1] for k in range(len(modules))]
+                )
                 for j, layer in enumerate(layers):
-                    per_example = [torch.einsum("blo,bli->boi", outputs[2 * j + k], seen[2 * j + k][0])
-                                   for k in (0, 1)]
+                    per_example = [torch.einsum("blo,bli->boi", outputs[2 * j + k], seen[2 * j + k][0]) for k in (0, 1)]
                     scores = head_scores(per_example[0], per_example[1], layer.heads, slicing)
                     out[idx, j] = scores.double().cpu().numpy()
             done += len(idx)
@@ -171,8 +185,9 @@ def summed_example_losses(kind: TaskKind, logits: torch.Tensor, labels: torch.Te
     its own labelled tokens), so that example b's gradient is that of its loss alone."""
     if kind != TaskKind.TAGGING:  # a mean over examples: times the batch size
         return task_loss(kind, logits, labels) * labels.shape[0]
-    per_token = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE_INDEX,
-                                reduction="none").reshape(labels.shape)
+    per_token = F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE_INDEX, reduction="none"
+    ).reshape(labels.shape)
     counts = (labels != IGNORE_INDEX).sum(1).clamp(min=1)
     return (per_token.sum(1) / counts).sum()
 

@@ -9,19 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 from ..config import ConfigBase as Config
 from ..config import apply_overrides, run_identity, validate_config
-from ..registry import encoders
 from ..data.sets import BENCHMARKS, did_you_mean, get_benchmark
 from ..errors import ConfigError
 from ..files import sha256_file, sha256_json
+from ..registry import encoders
 from .head_importance import SLICINGS
 from .strategies import (
     DEFAULT_INSTANCE_THRESHOLD,
     DEFAULT_TASK_THRESHOLD,
 )
-
 
 STRATEGIES = ("thres", "trial", "fg")
 BASELINES = ("main", "all", "random", "exhaustive")
@@ -35,12 +33,22 @@ DEFAULT_BASE: dict[str, Any] = {
     "text": {"max_length": 128},
     "model": {"architecture": "hard", "encoder": {"type": "transformer", "pooling": "mean", "dropout": 0.1}},
     "method": {"name": "ls"},
-    "training": {"epochs": 3, "batch_size": 16, "eval_batch_size": 64, "optimizer": "adamw", "lr": 5.0e-5,
-                 "weight_decay": 0.01, "scheduler": "linear", "warmup_ratio": 0.1, "checkpoint_every": 0},
+    "training": {
+        "epochs": 3,
+        "batch_size": 16,
+        "eval_batch_size": 64,
+        "optimizer": "adamw",
+        "lr": 5.0e-5,
+        "weight_decay": 0.01,
+        "scheduler": "linear",
+        "warmup_ratio": 0.1,
+        "checkpoint_every": 0,
+    },
 }
 DEFAULT_IMPORTANCE_EXAMPLES = 2000
 DEFAULT_IMPORTANCE_EPOCHS = 3.0
 DEFAULT_IMPORTANCE_BATCH_SIZE = 16  # examples per backward pass; per-example gradients either way
+
 
 # keys that do not change what a run computes (left out of cache keys and run names)
 @dataclass
@@ -79,11 +87,18 @@ class RunRecord:
     reused: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {"aux": self.aux, "dev": self.dev, "test": self.test, "seconds": round(self.seconds, 2),
-                "reused": self.reused, "run": str(self.path)}
+        return {
+            "aux": self.aux,
+            "dev": self.dev,
+            "test": self.test,
+            "seconds": round(self.seconds, 2),
+            "reused": self.reused,
+            "run": str(self.path),
+        }
 
 
 # --------------------------------------------------------------------------- checks (nothing written)
+
 
 def infer_benchmark(tasks: list[str], given: str | None) -> str:
     """The benchmark holding every task (one-line ConfigError naming the first unknown task)."""
@@ -96,8 +111,10 @@ def infer_benchmark(tasks: list[str], given: str | None) -> str:
     everything = [t for b in BENCHMARKS.values() for t in b.task_names]
     unknown = next((t for t in tasks if t not in everything), None)
     if unknown is not None:
-        raise ConfigError(f"unknown task {unknown!r}{did_you_mean(unknown, everything)} "
-                          "(`textmtl data list` shows every benchmark's tasks)")
+        raise ConfigError(
+            f"unknown task {unknown!r}{did_you_mean(unknown, everything)} "
+            "(`textmtl data list` shows every benchmark's tasks)"
+        )
     raise ConfigError(f"tasks {', '.join(tasks)} are not all from one benchmark (give --benchmark)")
 
 
@@ -114,7 +131,9 @@ def base_config(opts: SelectOptions, benchmark: str) -> dict[str, Any]:
     cfg = validate_config(data, "select config")
     if not encoders.get(cfg.model.encoder.type).has_attention_heads:
         with_heads = [e.name for e in encoders.entries() if getattr(e.obj, "has_attention_heads", False)]
-        raise ConfigError(f"model.encoder.type: GradTS reads attention heads; it needs {' or '.join(map(repr, with_heads))}")
+        raise ConfigError(
+            f"model.encoder.type: GradTS reads attention heads; it needs {' or '.join(map(repr, with_heads))}"
+        )
     return cfg.model_dump(mode="json")
 
 
@@ -156,6 +175,7 @@ def check_options(opts: SelectOptions) -> tuple[str, dict[str, Any], Path]:
 
 
 # --------------------------------------------------------------------------- helpers
+
 
 def keyed_config(config: dict[str, Any]) -> dict[str, Any]:
     """The parts of a run config that change what it computes (`config.identity`, as the grid runner)."""

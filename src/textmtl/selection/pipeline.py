@@ -15,6 +15,7 @@ Phases (each timed in `selection.json`):
 Scores: the main task's `dev` metric (GLUE: the held-out part of train.tsv) drives every choice;
 `test` (GLUE: the official dev.tsv) is only reported.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,14 +30,13 @@ from ..errors import TextmtlError
 from ..files import atomic_write_json
 from .baselines import exhaustive, random_same_size
 from .correlation import instance_taus, tau_matrix
+from .options import BASELINES, DEFAULT_BASE, SELECTION_FORMAT, STRATEGIES, RunRecord, SelectOptions, check_options
 from .strategies import (
     rank_candidates,
     select_fg,
     select_thres,
     select_trial,
 )
-
-from .options import BASELINES, DEFAULT_BASE, SELECTION_FORMAT, STRATEGIES, RunRecord, SelectOptions, check_options
 from .trials import Selection
 
 
@@ -54,8 +54,12 @@ def run_selection(opts: SelectOptions) -> tuple[Path, dict[str, Any]]:
     try:
         report = _run(opts, benchmark, base, partial)
         atomic_write_json(partial / "selection.json", report)
-        plot_heatmap(report["tau_matrix"]["tasks"], np.array(report["tau_matrix"]["values"]),
-                     partial / "tau_heatmap.png", title=f"Kendall τ of head importance ({benchmark}, seed {opts.seed})")
+        plot_heatmap(
+            report["tau_matrix"]["tasks"],
+            np.array(report["tau_matrix"]["values"]),
+            partial / "tau_heatmap.png",
+            title=f"Kendall τ of head importance ({benchmark}, seed {opts.seed})",
+        )
         os.replace(partial, out)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
@@ -85,16 +89,30 @@ def _run(opts: SelectOptions, benchmark: str, base: dict[str, Any], partial: Pat
     seconds["correlation"] = round(time.perf_counter() - start, 6)
 
     report: dict[str, Any] = {
-        "format": SELECTION_FORMAT, "main": opts.main, "candidates": opts.candidates, "benchmark": benchmark,
-        "strategy": opts.strategy, "seed": opts.seed, "main_metric": sel.main_metric,
-        "slicing": opts.slicing, "thresholds": {"task": opts.task_threshold, "instance": opts.instance_threshold},
-        "importance_settings": {"examples": opts.importance_examples, "epochs": opts.importance_epochs,
-                                "batch_size": opts.importance_batch_size},
-        "taus": taus, "ranking": rank_candidates(taus),
+        "format": SELECTION_FORMAT,
+        "main": opts.main,
+        "candidates": opts.candidates,
+        "benchmark": benchmark,
+        "strategy": opts.strategy,
+        "seed": opts.seed,
+        "main_metric": sel.main_metric,
+        "slicing": opts.slicing,
+        "thresholds": {"task": opts.task_threshold, "instance": opts.instance_threshold},
+        "importance_settings": {
+            "examples": opts.importance_examples,
+            "epochs": opts.importance_epochs,
+            "batch_size": opts.importance_batch_size,
+        },
+        "taus": taus,
+        "ranking": rank_candidates(taus),
         "tau_matrix": {"tasks": names, "values": np.round(taus_all, 6).tolist()},
         "head_importance": {t: np.round(importance[t][0].task, 6).tolist() for t in tasks},
-        "cache": {"hits": sel.cache.hits, "misses": sel.cache.misses, "computed": computed_now,
-                  "entries": {t: str(sel.cache.entry_path(t, sel.importance_settings(t))) for t in tasks}},
+        "cache": {
+            "hits": sel.cache.hits,
+            "misses": sel.cache.misses,
+            "computed": computed_now,
+            "entries": {t: str(sel.cache.entry_path(t, sel.importance_settings(t))) for t in tasks},
+        },
     }
 
     start = time.perf_counter()
@@ -115,9 +133,16 @@ def _run(opts: SelectOptions, benchmark: str, base: dict[str, Any], partial: Pat
         inst = {t: instance_taus(importance[opts.main][0].task, importance[t][0].instances) for t in selected}
         kept = select_fg(selected, inst, opts.instance_threshold)
         fg = sel.fg_data(selected, kept) if selected else None
-        report["fg"] = {t: {"kept": len(kept[t]), "of": len(inst[t]),
-                            "tau_quantiles": np.round(np.quantile(inst[t], [0, 0.25, 0.5, 0.75, 1]), 4).tolist()
-                            if len(inst[t]) else []} for t in selected}
+        report["fg"] = {
+            t: {
+                "kept": len(kept[t]),
+                "of": len(inst[t]),
+                "tau_quantiles": np.round(np.quantile(inst[t], [0, 0.25, 0.5, 0.75, 1]), 4).tolist()
+                if len(inst[t])
+                else [],
+            }
+            for t in selected
+        }
         final = sel.run(selected, fg) if fg is not None else sel.run([])
         report["fg_run"] = final.to_dict()
         seconds["fg"] = round(time.perf_counter() - start, 3)
@@ -140,7 +165,9 @@ def _run(opts: SelectOptions, benchmark: str, base: dict[str, Any], partial: Pat
         else:
             result = exhaustive(opts.candidates, sel.score, opts.max_subset_size)
             baselines["exhaustive"] = {
-                "max_subset_size": opts.max_subset_size, "best": result.best, "best_dev": result.best_score,
+                "max_subset_size": opts.max_subset_size,
+                "best": result.best,
+                "best_dev": result.best_score,
                 "runs": [sel.run(aux).to_dict() for aux, _ in result.scores],
                 "compute_seconds": round(sum(sel.run(aux).seconds for aux, _ in result.scores), 2),
             }
@@ -157,7 +184,8 @@ def _run(opts: SelectOptions, benchmark: str, base: dict[str, Any], partial: Pat
         trial_runs[report["then_train"]["run"]] = report["then_train"]["seconds"]
     per_task = {t: round(metas[t]["seconds"]["finetune"] + metas[t]["seconds"]["importance"], 2) for t in tasks}
     report["compute_seconds"] = {
-        "importance_per_task": per_task, "importance": round(sum(per_task.values()), 2),
+        "importance_per_task": per_task,
+        "importance": round(sum(per_task.values()), 2),
         "trials": round(sum(trial_runs.values()), 2),
         "gradts_total": round(sum(per_task.values()) + sum(trial_runs.values()), 2),
     }
@@ -182,8 +210,15 @@ def plot_heatmap(names: list[str], values: np.ndarray, path: Path, title: str = 
         ax.set_yticks(range(n), names)
         for i in range(n):
             for j in range(n):
-                ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=8,
-                        color="white" if values[i, j] < 0.6 else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{values[i, j]:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if values[i, j] < 0.6 else "black",
+                )
         if title:
             ax.set_title(title, fontsize=9)
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)

@@ -46,8 +46,13 @@ class TrialResult:
     stopped_early: bool = False  # a trial's score dropped before the candidates ran out
 
 
-def select_trial(taus: Mapping[str, float], train_and_score: Callable[[list[str]], float], *,
-                 include_main_only: bool = True, max_trials: int | None = None) -> TrialResult:
+def select_trial(
+    taus: Mapping[str, float],
+    train_and_score: Callable[[list[str]], float],
+    *,
+    include_main_only: bool = True,
+    max_trials: int | None = None,
+) -> TrialResult:
     """Greedy cumulative trials in τ order; continue while `score_now >= score_previous`.
     The best trial (ties: the smaller set) is selected."""
     order = rank_candidates(taus)
@@ -69,7 +74,8 @@ def select_trial(taus: Mapping[str, float], train_and_score: Callable[[list[str]
     return TrialResult(list(best.aux), best.score, trials, stopped)
 
 
-def select_fg(selected: Sequence[str], instance_taus: Mapping[str, np.ndarray],
-              threshold: float = DEFAULT_INSTANCE_THRESHOLD) -> dict[str, list[int]]:
+def select_fg(
+    selected: Sequence[str], instance_taus: Mapping[str, np.ndarray], threshold: float = DEFAULT_INSTANCE_THRESHOLD
+) -> dict[str, list[int]]:
     """For each task of the trial selection, the indices of its training instances with τ ≥ threshold."""
     return {t: [int(i) for i in np.flatnonzero(np.asarray(instance_taus[t]) >= threshold)] for t in selected}

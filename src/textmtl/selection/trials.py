@@ -9,19 +9,19 @@ import math
 import os
 import shutil
 import time
+from functools import partial
 from pathlib import Path
-from typing import Any
-
+from typing import Any, cast
 
 from ..config import validate_config
 from ..data.sets import get_benchmark
 from ..files import atomic_write_json, file_lock
 from .cache import ImportanceCache
 from .head_importance import head_importance, instance_head_matrices
-
 from .options import RunRecord, SelectOptions, _metric, encoder_id, keyed_config, short_hash
 
 # --------------------------------------------------------------------------- the pipeline
+
 
 class Selection:
     """One `textmtl select` invocation: state shared by its phases."""
@@ -48,36 +48,58 @@ class Selection:
 
     def importance_settings(self, task: str) -> dict[str, Any]:
         cfg = self.finetune_config(task)
-        return {"benchmark": self.benchmark, "encoder": encoder_id(cfg), "seed": self.opts.seed,
-                "slicing": self.opts.slicing, "batch_size": self.opts.importance_batch_size,
-                "config": keyed_config(cfg)}
+        return {
+            "benchmark": self.benchmark,
+            "encoder": encoder_id(cfg),
+            "seed": self.opts.seed,
+            "slicing": self.opts.slicing,
+            "batch_size": self.opts.importance_batch_size,
+            "config": keyed_config(cfg),
+        }
 
     def compute_importance(self, task: str) -> tuple[Any, dict[str, Any]]:
+        from ..data.batching import EncodedSplit
         from ..data.loading import load_tasks
         from ..training.lifecycle import train
-        from ..data.batching import EncodedSplit
         from ..training.run_directory import load_run
 
         cfg = self.finetune_config(task)
-        self.log(f"[gradts] {task}: fine-tuning alone ({cfg['training']['epochs']} epochs, "
-                 f"at most {cfg['data']['max_train_examples']} examples)")
+        self.log(
+            f"[gradts] {task}: fine-tuning alone ({cfg['training']['epochs']} epochs, "
+            f"at most {cfg['data']['max_train_examples']} examples)"
+        )
         start = time.perf_counter()
-        result = train(cfg, data_dir=self.opts.data_dir, name=f"{task}-s{self.opts.seed}",
-                       runs_dir=Path(self.opts.work_dir) / "finetune", progress=False)
+        result = train(
+            cfg,
+            data_dir=self.opts.data_dir,
+            name=f"{task}-s{self.opts.seed}",
+            runs_dir=Path(self.opts.work_dir) / "finetune",
+            progress=False,
+        )
         finetuned = time.perf_counter()
         try:
             run = load_run(result.path)
             data = load_tasks(run.config, self.opts.data_dir)[0]
             split = EncodedSplit(data.spec.kind, run.text_encoder.encode_many(data.train), data.train)
             self.log(f"[gradts] {task}: head importance over {len(split)} training examples")
-            raw = instance_head_matrices(run.model, task, split, run.text_encoder.pad_id, slicing=self.opts.slicing,
-                                         batch_size=self.opts.importance_batch_size)
+            raw = instance_head_matrices(
+                run.model,
+                task,
+                split,
+                run.text_encoder.pad_id,
+                slicing=cast(Any, self.opts.slicing),
+                batch_size=self.opts.importance_batch_size,
+            )
         finally:
             shutil.rmtree(result.path, ignore_errors=True)  # only the matrices are kept
         done = time.perf_counter()
-        meta = {"seconds": {"finetune": round(finetuned - start, 3), "importance": round(done - finetuned, 3)},
-                "examples": int(raw.shape[0]), "shape": list(raw.shape[1:]),
-                "finetune_dev": result.metrics["tasks"][task]["dev"], "finetune_steps": result.metrics["steps"]}
+        meta = {
+            "seconds": {"finetune": round(finetuned - start, 3), "importance": round(done - finetuned, 3)},
+            "examples": int(raw.shape[0]),
+            "shape": list(raw.shape[1:]),
+            "finetune_dev": result.metrics["tasks"][task]["dev"],
+            "finetune_steps": result.metrics["steps"],
+        }
         return head_importance(raw), meta
 
     def importance(self, tasks: list[str]) -> dict[str, tuple[Any, dict[str, Any], bool]]:
@@ -88,8 +110,7 @@ class Selection:
             deferred = []
             for task in pending:
                 settings = self.importance_settings(task)
-                got = self.cache.get_or_compute(task, settings, lambda t=task: self.compute_importance(t),
-                                                blocking=False)
+                got = self.cache.get_or_compute(task, settings, partial(self.compute_importance, task), blocking=False)
                 if got is None:
                     deferred.append(task)
                 else:
@@ -97,8 +118,11 @@ class Selection:
             if deferred and len(deferred) == len(pending):  # everything left is being computed elsewhere: wait
                 task = deferred.pop(0)
                 self.log(f"[gradts] {task}: waiting for another process computing its importance")
-                found[task] = self.cache.get_or_compute(task, self.importance_settings(task),
-                                                        lambda t=task: self.compute_importance(t))
+                waited = self.cache.get_or_compute(
+                    task, self.importance_settings(task), partial(self.compute_importance, task)
+                )
+                assert waited is not None  # blocking: computed here or by the other process
+                found[task] = waited
             pending = deferred
         return {t: found[t] for t in tasks}
 
@@ -128,8 +152,10 @@ class Selection:
             reused = (path / "metrics.json").is_file()
             if not reused:
                 shutil.rmtree(path.with_name(name + ".partial"), ignore_errors=True)  # a stale interrupted run
-                self.log(f"[gradts] training {self.opts.main} + {{{', '.join(aux)}}}{' (fg)' if fg else ''}"
-                         f" ({len(aux) + 1} tasks)")
+                self.log(
+                    f"[gradts] training {self.opts.main} + {{{', '.join(aux)}}}{' (fg)' if fg else ''}"
+                    f" ({len(aux) + 1} tasks)"
+                )
                 start = time.perf_counter()
                 train(cfg, data_dir=self.opts.data_dir, name=name, runs_dir=self.runs_dir, progress=False)
                 atomic_write_json(path / "gradts.json", {"seconds": time.perf_counter() - start})
@@ -139,10 +165,18 @@ class Selection:
         timing = path / "gradts.json"
         seconds = json.loads(timing.read_text())["seconds"] if timing.is_file() else float(metrics["wall_seconds"])
         dev = _metric(metrics, self.opts.main, "dev", self.main_metric)
-        record = RunRecord(aux, path, math.nan if dev is None else dev,
-                           _metric(metrics, self.opts.main, "test", self.main_metric), float(seconds), reused)
-        self.log(f"[gradts]   {self.opts.main} dev {self.main_metric} {record.dev:.4f}"
-                 f"{' (finished run re-used)' if reused else f' ({seconds:.0f}s)'}")
+        record = RunRecord(
+            aux,
+            path,
+            math.nan if dev is None else dev,
+            _metric(metrics, self.opts.main, "test", self.main_metric),
+            float(seconds),
+            reused,
+        )
+        self.log(
+            f"[gradts]   {self.opts.main} dev {self.main_metric} {record.dev:.4f}"
+            f"{' (finished run re-used)' if reused else f' ({seconds:.0f}s)'}"
+        )
         self.records[name] = record
         return record
 
@@ -162,19 +196,26 @@ class Selection:
         key = {t: idx for t, idx in key.items() if idx}
         if not key:
             return None
-        folder = Path(self.opts.work_dir) / "fg-data" / \
-            f"{self.opts.main}-s{self.opts.seed}-{short_hash([keyed_config(cfg), key])}"
+        folder = (
+            Path(self.opts.work_dir)
+            / "fg-data"
+            / f"{self.opts.main}-s{self.opts.seed}-{short_hash([keyed_config(cfg), key])}"
+        )
         if not folder.is_dir():
             partial = folder.with_name(folder.name + ".partial")
             shutil.rmtree(partial, ignore_errors=True)
             for name, keep in key.items():
                 task, target = tasks[name], partial / name
                 target.mkdir(parents=True)
-                for split, examples in (("train", [task.train[i] for i in keep]), ("dev", task.dev),
-                                        ("test", task.test)):
+                for split, examples in (
+                    ("train", [task.train[i] for i in keep]),
+                    ("dev", task.dev),
+                    ("test", task.test),
+                ):
                     (target / f"{split}.jsonl").write_text(
                         "".join(json.dumps(_jsonl_row(task.spec, ex), ensure_ascii=False) + "\n" for ex in examples),
-                        encoding="utf-8")
+                        encoding="utf-8",
+                    )
             if folder.is_dir():  # written meanwhile by another process
                 shutil.rmtree(partial)
             else:
@@ -185,9 +226,17 @@ class Selection:
             columns = {"text": "text", "label": "label"}
             if any(ex.text_pair is not None for ex in tasks[name].train):
                 columns["text_pair"] = "text_pair"
-            customs.append({"name": name, "kind": spec.kind.value, "format": "jsonl",
-                            "files": {s: str((folder / name / f"{s}.jsonl").resolve()) for s in ("train", "dev", "test")},
-                            "columns": columns, "labels": list(spec.labels) or None, "metrics": list(spec.metrics)})
+            customs.append(
+                {
+                    "name": name,
+                    "kind": spec.kind.value,
+                    "format": "jsonl",
+                    "files": {s: str((folder / name / f"{s}.jsonl").resolve()) for s in ("train", "dev", "test")},
+                    "columns": columns,
+                    "labels": list(spec.labels) or None,
+                    "metrics": list(spec.metrics),
+                }
+            )
         return {"custom_tasks": customs, "key": key}
 
 

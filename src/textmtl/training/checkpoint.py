@@ -52,6 +52,7 @@ _TAGS = ("__tensor__", "__tuple__", "__dict__", "__ndarray__")
 
 # ---------------------------------------------------------------- JSON + tensors codec
 
+
 def encode(obj: Any, tensors: dict[str, torch.Tensor], key: str = "") -> Any:
     """A JSON-able form of `obj`; tensors are moved into `tensors` under path-like keys."""
     if isinstance(obj, torch.Tensor):
@@ -73,8 +74,9 @@ def encode(obj: Any, tensors: dict[str, torch.Tensor], key: str = "") -> Any:
     if isinstance(obj, Mapping):
         if all(isinstance(k, str) and not k.startswith("__") for k in obj):
             return {k: encode(v, tensors, f"{key}/{k}") for k, v in obj.items()}
-        return {"__dict__": [[encode(k, tensors, f"{key}/{k}"), encode(v, tensors, f"{key}/{k}")]
-                             for k, v in obj.items()]}
+        return {
+            "__dict__": [[encode(k, tensors, f"{key}/{k}"), encode(v, tensors, f"{key}/{k}")] for k, v in obj.items()]
+        }
     raise TypeError(f"checkpoint: cannot store {type(obj).__name__} at '{key or '/'}'")
 
 
@@ -114,6 +116,7 @@ def _dedupe(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 # ---------------------------------------------------------------- atomic files
 
+
 def _fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -134,8 +137,9 @@ def write_checkpoint(directory: Path, state: Mapping[str, Any]) -> None:
     body = encode(dict(state), tensors)
     name = f"tensors-{uuid.uuid4().hex[:12]}.safetensors"
     atomic_write_bytes(directory / name, save(_dedupe(tensors)), durable=True)
-    atomic_write_bytes(directory / STATE_FILE, json.dumps({"format": FORMAT, "tensors": name, "state": body}).encode(),
-                       durable=True)
+    atomic_write_bytes(
+        directory / STATE_FILE, json.dumps({"format": FORMAT, "tensors": name, "state": body}).encode(), durable=True
+    )
     _fsync_dir(directory)
     for old in directory.iterdir():
         if old.name != name and old.name != STATE_FILE:
@@ -154,17 +158,24 @@ def read_checkpoint(directory: Path) -> dict[str, Any]:
             raise TrainingError(f"{directory}: unknown checkpoint format {meta.get('format')!r}")
         tensors = load_file(str(directory / meta["tensors"]))
     except (OSError, ValueError, KeyError) as exc:
-        raise TrainingError(f"{directory}: unreadable checkpoint ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+        raise TrainingError(
+            f"{directory}: unreadable checkpoint ({type(exc).__name__}: {exc})".splitlines()[0]
+        ) from None
     return decode(meta["state"], tensors)
 
 
 # ---------------------------------------------------------------- what a checkpoint holds
 
+
 def rng_state() -> dict[str, Any]:
     """Global python, numpy, torch (and initialised CUDA) RNG states."""
     cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
-    return {"python": random.getstate(), "numpy": np.random.get_state(legacy=False),
-            "torch": torch.get_rng_state(), "cuda": cuda}
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(legacy=False),
+        "torch": torch.get_rng_state(),
+        "cuda": cuda,
+    }
 
 
 def set_rng_state(state: Mapping[str, Any]) -> None:
@@ -178,9 +189,17 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
 def trainer_state(trainer: Trainer, fit: FitState) -> dict[str, Any]:
     """Everything of a running `Trainer.fit` except the model weights."""
     return {
-        "fit": {"step": fit.step, "best": fit.best, "best_step": fit.best_step, "best_state": fit.best_state,
-                "bad_evals": fit.bad_evals, "running": dict(fit.running), "history": fit.history,
-                "elapsed": fit.elapsed, "stopped": fit.stopped},
+        "fit": {
+            "step": fit.step,
+            "best": fit.best,
+            "best_step": fit.best_step,
+            "best_state": fit.best_state,
+            "bad_evals": fit.bad_evals,
+            "running": dict(fit.running),
+            "history": fit.history,
+            "elapsed": fit.elapsed,
+            "stopped": fit.stopped,
+        },
         "optimizer": trainer.optimizer.state_dict(),
         "scheduler": trainer.scheduler.state_dict(),
         "streams": {t: s.state_dict() for t, s in trainer.streams.items()},
@@ -215,9 +234,17 @@ def restore_trainer(trainer: Trainer, state: Mapping[str, Any]) -> FitState:
     if trainer.loss_scale is not None and state.get("loss_scale") is not None:
         trainer.loss_scale.load_state_dict(state["loss_scale"])
     f = state["fit"]
-    return FitState(step=f["step"], best=f["best"], best_step=f["best_step"], best_state=f["best_state"],
-                    bad_evals=f["bad_evals"], running=dict(f["running"]), history=list(f["history"]),
-                    elapsed=f["elapsed"], stopped=f["stopped"])
+    return FitState(
+        step=f["step"],
+        best=f["best"],
+        best_step=f["best_step"],
+        best_state=f["best_state"],
+        bad_evals=f["bad_evals"],
+        running=dict(f["running"]),
+        history=list(f["history"]),
+        elapsed=f["elapsed"],
+        stopped=f["stopped"],
+    )
 
 
 def data_fingerprint(encoded: Mapping[str, EncodedTask]) -> str:
@@ -253,8 +280,16 @@ class RunCheckpoint:
 
     def __call__(self, trainer: Trainer, fit: FitState) -> None:
         self.writer.sync()  # the records the checkpoint counts are on disk
-        write_checkpoint(self.directory, {
-            "job": self.job, "jobs_done": self.jobs_done, "history_lines": self.writer.lines,
-            "run_elapsed": time.perf_counter() - self.start, "fingerprint": self.fingerprint,
-            "model": self.model.state_dict(), "trainer": trainer_state(trainer, fit), "rng": rng_state(),
-        })
+        write_checkpoint(
+            self.directory,
+            {
+                "job": self.job,
+                "jobs_done": self.jobs_done,
+                "history_lines": self.writer.lines,
+                "run_elapsed": time.perf_counter() - self.start,
+                "fingerprint": self.fingerprint,
+                "model": self.model.state_dict(),
+                "trainer": trainer_state(trainer, fit),
+                "rng": rng_state(),
+            },
+        )

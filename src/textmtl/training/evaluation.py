@@ -68,7 +68,7 @@ def predict_split(model: Architecture, task: str, batches: Iterable[Batch]) -> P
     pred = torch.cat(preds).cpu().numpy()
     gold = torch.cat(golds).cpu().numpy() if golds else None
     if kind != TaskKind.TAGGING:  # restore the split order (batches were sorted by length)
-        inverse = np.argsort(torch.cat(order).numpy(), kind="stable")
+        inverse = np.argsort(torch.cat([o for o in order if o is not None]).numpy(), kind="stable")
         pred = pred[inverse]
         gold = gold[inverse] if gold is not None else None
         return Predictions(pred, gold)
@@ -84,12 +84,19 @@ def predict_batches(model: Architecture, task: str, batches: Iterable[Batch]) ->
 class Evaluator:
     """Scores one split of every task; batches are built once and reused across evaluations."""
 
-    def __init__(self, tasks: Mapping[str, EncodedTask], split: str, batch_size: int, pad_id: int,
-                 device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self,
+        tasks: Mapping[str, EncodedTask],
+        split: str,
+        batch_size: int,
+        pad_id: int,
+        device: torch.device | str = "cpu",
+    ) -> None:
         self.specs = {t: d.spec for t, d in tasks.items()}
         self.batches = {
             t: [b.to(device) for b in eval_batches(d.split(split), batch_size, pad_id)]
-            for t, d in tasks.items() if len(d.split(split))
+            for t, d in tasks.items()
+            if len(d.split(split))
         }
 
     def __call__(self, model: Architecture) -> dict[str, dict[str, float]]:
@@ -97,6 +104,8 @@ class Evaluator:
         for task, batches in self.batches.items():
             spec = self.specs[task]
             p = predict_split(model, task, batches)
+            if p.gold is None:
+                raise ValueError(f"{task}: the evaluation split has no labels")
             out[task] = compute_metrics(spec.metrics, p.pred, p.gold, labels=spec.labels, lengths=p.lengths)
         return out
 

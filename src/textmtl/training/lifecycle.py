@@ -41,14 +41,15 @@ class RunResult:
     metrics: dict[str, Any]
 
 
-
 def check_unlabelled(cfg: Config, model: Architecture, tasks: list[TaskData]) -> None:
     """`data.unlabelled` needs an architecture that reads unlabelled text and such text for every task."""
     if not cfg.data.unlabelled:
         return
     if not model.uses_unlabelled:
-        raise ConfigError(f"data.unlabelled: architecture '{model.name}' does not use unlabelled text "
-                          "(only 'adversarial' does: its task discriminator reads it)")
+        raise ConfigError(
+            f"data.unlabelled: architecture '{model.name}' does not use unlabelled text "
+            "(only 'adversarial' does: its task discriminator reads it)"
+        )
     missing = [t.name for t in tasks if not t.unlabelled]
     if missing:
         raise ConfigError(f"data.unlabelled: no unlabelled text for task(s) {', '.join(missing)}")
@@ -92,8 +93,17 @@ def train(
         cfg = as_config(config, overrides)
     sync = init_from_env(cfg.training.device)  # torchrun: every process runs this function
     try:
-        result = _train(cfg, sync, saved, partial, data_dir=data_dir, name=name, runs_dir=runs_dir, reporter=reporter,
-                        progress=progress)
+        result = _train(
+            cfg,
+            sync,
+            saved,
+            partial,
+            data_dir=data_dir,
+            name=name,
+            runs_dir=runs_dir,
+            reporter=reporter,
+            progress=progress,
+        )
     except BaseException:
         if sync.distributed:
             shutdown()  # no barrier: the other processes may never reach it
@@ -103,8 +113,18 @@ def train(
     return result
 
 
-def _train(cfg: Config, sync: StepSync, saved: dict | None, partial: Path | None, *, data_dir, name, runs_dir,
-           reporter, progress) -> RunResult:
+def _train(
+    cfg: Config,
+    sync: StepSync,
+    saved: dict | None,
+    partial: Path | None,
+    *,
+    data_dir,
+    name,
+    runs_dir,
+    reporter,
+    progress,
+) -> RunResult:
     if cfg.training.num_threads:
         torch.set_num_threads(cfg.training.num_threads)
     elif sync.distributed:  # share this machine's cores between its processes
@@ -118,8 +138,9 @@ def _train(cfg: Config, sync: StepSync, saved: dict | None, partial: Path | None
     check_backends(cfg.output)
     method = make_method(cfg.method.name, cfg.method.params)
     try:
-        method.check_step_setup(world=sync.world, accumulation=cfg.training.accumulation_steps,
-                                precision=cfg.training.precision)
+        method.check_step_setup(
+            world=sync.world, accumulation=cfg.training.accumulation_steps, precision=cfg.training.precision
+        )
     except ValueError as exc:
         raise ConfigError(f"method: {exc}") from None
     tasks = load_tasks(cfg, data_dir)
@@ -137,13 +158,15 @@ def _train(cfg: Config, sync: StepSync, saved: dict | None, partial: Path | None
     sync.broadcast_parameters(model)
 
     # only rank 0 writes (the run directory and its checkpoints)
+    writer: RunWriter | _NoWriter
     if saved is not None:
+        assert partial is not None  # a resumed run has its .partial directory
         writer = RunWriter.reopen(partial, saved["history_lines"], cfg) if sync.is_main else _NoWriter(partial)
     else:
         run_path = unique_run_path(Path(runs_dir or cfg.output.runs_dir), name or cfg.name)
         sync.all_reduce_(torch.zeros(1))  # every process has its path before rank 0 creates the directory
         writer = RunWriter(run_path, cfg) if sync.is_main else _NoWriter(run_path.with_name(run_path.name + ".partial"))
-    ckpt = RunCheckpoint(writer, model, fingerprint) if checkpointing and sync.is_main else None
+    ckpt = RunCheckpoint(writer, model, fingerprint) if checkpointing and isinstance(writer, RunWriter) else None
     try:
         start = time.perf_counter() - (saved["run_elapsed"] if saved is not None else 0.0)
         fits = [FitResult(**done) for done in saved["jobs_done"]] if saved is not None else []
@@ -171,23 +194,45 @@ def _train(cfg: Config, sync: StepSync, saved: dict | None, partial: Path | None
                 seed_everything(cfg.seed + job.seed_offset)
             job_method = method if len(jobs) == 1 else make_method(cfg.method.name, cfg.method.params)
             label = cfg.method.name if job.label is None else f"{cfg.method.name}:{job.label}"
-            fits.append(run_job(i, Trainer(
-                job.model, job_method, {t: encoded[t] for t in job.tasks}, cfg.training, seed=cfg.seed,
-                pad_id=text_encoder.pad_id, reporter=reporter, on_record=writer.record, label=label,
-                checkpoint=ckpt, sync=sync)))
+            fits.append(
+                run_job(
+                    i,
+                    Trainer(
+                        job.model,
+                        job_method,
+                        {t: encoded[t] for t in job.tasks},
+                        cfg.training,
+                        seed=cfg.seed,
+                        pad_id=text_encoder.pad_id,
+                        reporter=reporter,
+                        on_record=writer.record,
+                        label=label,
+                        checkpoint=ckpt,
+                        sync=sync,
+                    ),
+                )
+            )
         steps = sum(f.steps for f in fits)
-        best_step = fits[0].best_step if len(jobs) == 1 else {
-            t: f.best_step for job, f in zip(jobs, fits) for t in job.tasks}
+        best_step = (
+            fits[0].best_step if len(jobs) == 1 else {t: f.best_step for job, f in zip(jobs, fits) for t in job.tasks}
+        )
         wall = time.perf_counter() - start
         metrics = final_metrics(model, encoded, cfg, text_encoder.pad_id)
         skipped_steps: dict[str, int] = {}
         for f in fits:
             for t, n in f.skipped_steps.items():
                 skipped_steps[t] = skipped_steps.get(t, 0) + n
-        metrics.update({"method": cfg.method.name, "seed": cfg.seed, "steps": steps, "best_step": best_step,
-                        "wall_seconds": round(wall, 3),
-                        "skipped_lines": {t.name: t.skipped_lines for t in tasks if t.skipped_lines},
-                        "skipped_steps": skipped_steps})
+        metrics.update(
+            {
+                "method": cfg.method.name,
+                "seed": cfg.seed,
+                "steps": steps,
+                "best_step": best_step,
+                "wall_seconds": round(wall, 3),
+                "skipped_lines": {t.name: t.skipped_lines for t in tasks if t.skipped_lines},
+                "skipped_steps": skipped_steps,
+            }
+        )
         if sync.distributed:
             metrics["processes"] = sync.world
         metrics["architecture"]["wall_seconds_per_step"] = round(wall / max(1, steps), 6)  # incl. evaluations
@@ -233,15 +278,21 @@ class _NoWriter:
         pass
 
 
-def check_inputs(config: Config | dict | str | Path, *, overrides: list[str] | None = None,
-                 data_dir: str | Path | None = None, world: int = 1) -> Config:
+def check_inputs(
+    config: Config | dict | str | Path,
+    *,
+    overrides: list[str] | None = None,
+    data_dir: str | Path | None = None,
+    world: int = 1,
+) -> Config:
     """Everything `train` checks before it writes anything (config, method, data), without training."""
     cfg = as_config(config, overrides)
     check_backends(cfg.output)
     method = make_method(cfg.method.name, cfg.method.params)
     try:
-        method.check_step_setup(world=world, accumulation=cfg.training.accumulation_steps,
-                                precision=cfg.training.precision)
+        method.check_step_setup(
+            world=world, accumulation=cfg.training.accumulation_steps, precision=cfg.training.precision
+        )
     except ValueError as exc:
         raise ConfigError(f"method: {exc}") from None
     load_tasks(cfg, data_dir)
@@ -249,9 +300,13 @@ def check_inputs(config: Config | dict | str | Path, *, overrides: list[str] | N
 
 
 def _fit_summary(fit: FitResult) -> dict[str, Any]:
-    return {"best_step": fit.best_step, "best_dev_average": fit.best_dev_average, "steps": fit.steps,
-            "wall_seconds": fit.wall_seconds, "skipped_steps": dict(fit.skipped_steps)}
-
+    return {
+        "best_step": fit.best_step,
+        "best_dev_average": fit.best_dev_average,
+        "steps": fit.steps,
+        "wall_seconds": fit.wall_seconds,
+        "skipped_steps": dict(fit.skipped_steps),
+    }
 
 
 def final_metrics(model, encoded: dict[str, EncodedTask], cfg: Config, pad_id: int) -> dict[str, Any]:
@@ -264,7 +319,9 @@ def final_metrics(model, encoded: dict[str, EncodedTask], cfg: Config, pad_id: i
         "average": {"dev": task_average(dev, model.specs), "test": task_average(test, model.specs)},
         "main_metrics": {t: model.specs[t].main_metric for t in encoded},  # the metric each average uses
         # the architecture, its parameters and what it reports on the test data (e.g. task communication)
-        "architecture": {**model.description(), "parameters": model.parameter_counts(),
-                         "test": model.evaluation_record(test_evaluator.batches)},
+        "architecture": {
+            **model.description(),
+            "parameters": model.parameter_counts(),
+            "test": model.evaluation_record(test_evaluator.batches),
+        },
     }
-

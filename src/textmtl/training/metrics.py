@@ -69,8 +69,9 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 }
 
 
-def sentences(values: np.ndarray, lengths: np.ndarray | list[int], labels: tuple[str, ...] | list[str]
-              ) -> list[list[str]]:
+def sentences(
+    values: np.ndarray, lengths: np.ndarray | list[int], labels: tuple[str, ...] | list[str]
+) -> list[list[str]]:
     """Cut a flat array of tag indices (all sentences end to end) into sentences of tag names."""
     bounds = np.cumsum([0, *lengths])
     if bounds[-1] != len(values):
@@ -78,8 +79,9 @@ def sentences(values: np.ndarray, lengths: np.ndarray | list[int], labels: tuple
     return [[labels[int(v)] for v in values[a:b]] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def entity_f1(pred: np.ndarray, gold: np.ndarray, *, labels: tuple[str, ...] | list[str],
-              lengths: np.ndarray | list[int]) -> float:
+def entity_f1(
+    pred: np.ndarray, gold: np.ndarray, *, labels: tuple[str, ...] | list[str], lengths: np.ndarray | list[int]
+) -> float:
     """Entity-level micro F1 of IOB2 chunks (seqeval's default, conlleval semantics: `data.tags`).
 
     `pred`/`gold` hold tag indices into `labels` for every word of every sentence, end to end;
@@ -92,9 +94,14 @@ def entity_f1(pred: np.ndarray, gold: np.ndarray, *, labels: tuple[str, ...] | l
 SEQUENCE_METRICS: dict[str, Callable[..., float]] = {"entity_f1": entity_f1}
 
 
-def compute_metrics(names: tuple[str, ...] | list[str], pred: np.ndarray, gold: np.ndarray, *,
-                    labels: tuple[str, ...] | list[str] | None = None,
-                    lengths: np.ndarray | list[int] | None = None) -> dict[str, float]:
+def compute_metrics(
+    names: tuple[str, ...] | list[str],
+    pred: np.ndarray,
+    gold: np.ndarray,
+    *,
+    labels: tuple[str, ...] | list[str] | None = None,
+    lengths: np.ndarray | list[int] | None = None,
+) -> dict[str, float]:
     out = {}
     for n in names:
         if n in SEQUENCE_METRICS:

@@ -14,8 +14,9 @@ from .evaluation import Evaluator, predict_batches, task_average
 from .run_directory import LoadedRun, load_run
 
 
-def evaluate(run_dir: str | Path, *, data_dir: str | Path | None = None, splits: tuple[str, ...] = ("dev", "test")
-             ) -> dict[str, Any]:
+def evaluate(
+    run_dir: str | Path, *, data_dir: str | Path | None = None, splits: tuple[str, ...] = ("dev", "test")
+) -> dict[str, Any]:
     """Re-score a finished run on its tasks' data; returns the `tasks` and `average` parts of metrics.json."""
     run = load_run(run_dir)
     tasks = [t for t in load_tasks(run.config, data_dir) if t.name in run.specs]
@@ -28,8 +29,13 @@ def evaluate(run_dir: str | Path, *, data_dir: str | Path | None = None, splits:
     }
 
 
-def predict(run_dir: str | Path | LoadedRun, task: str, texts: Iterable[str | tuple[str, str] | Example],
-            *, batch_size: int = 256) -> list[str | float]:
+def predict(
+    run_dir: str | Path | LoadedRun,
+    task: str,
+    texts: Iterable[str | tuple[str, str] | Example],
+    *,
+    batch_size: int = 256,
+) -> list[str | float]:
     """Predicted labels (or regression values) for `texts`, in order."""
     return list(iter_predictions(run_dir, task, texts, batch_size=batch_size))
 
@@ -47,8 +53,13 @@ def prediction_spec(run: LoadedRun, task: str) -> TaskSpec:
     return spec
 
 
-def iter_predictions(run_dir: str | Path | LoadedRun, task: str, texts: Iterable[str | tuple[str, str] | Example],
-                     *, batch_size: int = 256) -> Iterator[str | float]:
+def iter_predictions(
+    run_dir: str | Path | LoadedRun,
+    task: str,
+    texts: Iterable[str | tuple[str, str] | Example],
+    *,
+    batch_size: int = 256,
+) -> Iterator[str | float]:
     """Streaming form of `predict`: pulls `texts` lazily and holds one chunk of
     `batch_size * PREDICT_CHUNK_BATCHES` inputs in memory at a time."""
     run = run_dir if isinstance(run_dir, LoadedRun) else load_run(run_dir)
@@ -77,4 +88,3 @@ def _as_example(item: str | tuple[str, str] | Example) -> Example:
     if isinstance(item, tuple):
         return Example(item[0], None, item[1])
     return Example(item)
-

@@ -35,13 +35,18 @@ class RichReporter(Reporter):
 
     def start(self, total_steps: int, label: str) -> None:
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(bar_width=None), MofNCompleteColumn(),
-            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=self.console, expand=True,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(bar_width=None),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=self.console,
+            expand=True,
         )
         self.task_id = self.progress.add_task(label, total=total_steps)
         self.dev = "-"
-        self.live = Live(self.progress, console=self.console, refresh_per_second=4,
-                         transient=False)
+        self.live = Live(self.progress, console=self.console, refresh_per_second=4, transient=False)
         self.live.start()
 
     def update(self, step: int, losses: Mapping[str, float]) -> None:

@@ -23,8 +23,9 @@ def find_resumable(path: str | Path) -> Path:
         raise TrainingError(f"--resume: {final} is a finished run; nothing to resume")
     if not partial.is_dir():
         raise TrainingError(f"--resume: no interrupted run at {partial}")
-    raise TrainingError(f"--resume: {partial} has no checkpoint (stopped before its first one, "
-                        "or training.checkpoint_every was 0)")
+    raise TrainingError(
+        f"--resume: {partial} has no checkpoint (stopped before its first one, or training.checkpoint_every was 0)"
+    )
 
 
 def resume_config(partial: Path, config: Config | dict | str | Path | None, overrides: list[str] | None) -> Config:
@@ -43,8 +44,10 @@ def resume_config(partial: Path, config: Config | dict | str | Path | None, over
     diff = _first_difference(saved_dump, given_dump)
     if diff is not None:
         key, a, b = diff
-        raise ConfigError(f"--resume: '{key}' differs from the run's config.yaml (run: {a!r}, given: {b!r}); "
-                          "a resumed run keeps its own config")
+        raise ConfigError(
+            f"--resume: '{key}' differs from the run's config.yaml (run: {a!r}, given: {b!r}); "
+            "a resumed run keeps its own config"
+        )
     if given.training.num_threads != saved.training.num_threads:
         saved.training.num_threads = given.training.num_threads
         atomic_write_text(source, saved.to_yaml())
@@ -59,4 +62,3 @@ def _first_difference(a: Any, b: Any, key: str = "") -> tuple[str, Any, Any] | N
                 return found
         return None
     return None if a == b else (key or "(config)", a, b)
-

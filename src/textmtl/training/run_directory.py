@@ -171,6 +171,8 @@ def load_run(path: str | Path) -> LoadedRun:
     try:
         model.load_state_dict(load_file(str(path / "model.safetensors")))
     except (RuntimeError, OSError) as exc:
-        raise ModelError(f"{path / 'model.safetensors'}: does not match model.json ({str(exc).splitlines()[0]})") from None
+        raise ModelError(
+            f"{path / 'model.safetensors'}: does not match model.json ({str(exc).splitlines()[0]})"
+        ) from None
     model.eval()
     return LoadedRun(path, config, model, text_encoder, {s.name: s for s in specs}, description["method"])

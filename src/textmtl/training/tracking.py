@@ -4,7 +4,8 @@
 hands every history record to every tracker, so each tracker holds exactly what history.jsonl
 holds: `scalars(record)` turns a record into flat `name -> value` pairs (`dev/books/accuracy`,
 `train_loss/books`, `weights/books`, `gradients/conflicting_pairs`, ...) at `record["step"]`,
-under `clean_name(name)` (a task called `toy c` logs `dev/toy_c/accuracy`). Matrices (gradient cosines, task communication) stay in history.jsonl only.
+under `clean_name(name)` (a task called `toy c` logs `dev/toy_c/accuracy`). Matrices (gradient
+cosines, task communication) stay in history.jsonl only.
 
 A method that trains each task on its own (`stl`) restarts the step count for every task; its
 records are logged under `<task>/` so that the tasks' curves do not overlap.
@@ -61,8 +62,10 @@ def check_backends(output: OutputConfig) -> None:
             needed += _NEEDS_SQLITE
         missing = [m for m in needed if importlib.util.find_spec(m) is None]
         if missing:
-            raise ConfigError(f"output.logging: {backend} needs the package {', '.join(missing)}, "
-                              f"which is not installed: {INSTALL_HINT}")
+            raise ConfigError(
+                f"output.logging: {backend} needs the package {', '.join(missing)}, "
+                f"which is not installed: {INSTALL_HINT}"
+            )
 
 
 def mlflow_uri(output: OutputConfig, runs_dir: Path) -> str:
@@ -98,8 +101,9 @@ class TensorBoardTracker(Tracker):
         # event files are named by the second they were opened in: a resumed run's writer gets a suffix
         # so that it never reopens (and truncates) the first file, and sorts after it when read
         earlier = len(list(logdir.glob("events.out.tfevents.*"))) if logdir.is_dir() else 0
-        self.writer = SummaryWriter(str(logdir), purge_step=purge_step, flush_secs=30,
-                                    filename_suffix=f".resume{earlier}" if earlier else "")
+        self.writer = SummaryWriter(
+            str(logdir), purge_step=purge_step, flush_secs=30, filename_suffix=f".resume{earlier}" if earlier else ""
+        )
 
     def log(self, record: Mapping[str, Any]) -> None:
         step = int(record["step"])
@@ -120,8 +124,9 @@ class MLflowTracker(Tracker):
 
     name = "mlflow"
 
-    def __init__(self, uri: str, experiment: str, run_name: str, params: Mapping[str, str],
-                 run_id: str | None = None) -> None:
+    def __init__(
+        self, uri: str, experiment: str, run_name: str, params: Mapping[str, str], run_id: str | None = None
+    ) -> None:
         if uri.startswith("file:"):  # MLflow 3 refuses its file store unless asked explicitly
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         from mlflow.entities import Param
@@ -138,7 +143,7 @@ class MLflowTracker(Tracker):
                 self.run_id = self.client.create_run(experiment_id, run_name=run_name).info.run_id
                 items = [Param(clean_name(k), v[:500]) for k, v in params.items()]
                 for i in range(0, len(items), 100):  # MLflow takes at most 100 params per call
-                    self.client.log_batch(self.run_id, params=items[i:i + 100])
+                    self.client.log_batch(self.run_id, params=items[i : i + 100])
             else:
                 self.run_id = run_id
                 self.client.update_run(run_id, status="RUNNING")
@@ -151,7 +156,7 @@ class MLflowTracker(Tracker):
         step, stamp = int(record["step"]), int(time.time() * 1000)
         metrics = [Metric(clean_name(k), v, stamp, step) for k, v in scalars(record).items()]
         for i in range(0, len(metrics), 1000):  # MLflow takes at most 1000 metrics per call
-            self.client.log_batch(self.run_id, metrics=metrics[i:i + 1000])
+            self.client.log_batch(self.run_id, metrics=metrics[i : i + 1000])
 
     def close(self, status: str, run_dir: Path) -> None:
         if status == "FINISHED":
@@ -198,8 +203,9 @@ def _config_params(config: Config) -> dict[str, str]:
     return out
 
 
-def open_trackers(config: Config, run_path: Path, runs_dir: Path, last_record: Mapping[str, Any] | None = None,
-                  resume: bool = False) -> list[Tracker]:
+def open_trackers(
+    config: Config, run_path: Path, runs_dir: Path, last_record: Mapping[str, Any] | None = None, resume: bool = False
+) -> list[Tracker]:
     """The trackers of `output.logging`, writing for the run being written in `run_path`
     (its `.partial` directory). `resume`: continue those recorded in its tracking.json;
     `last_record`: the last history record kept, from which a resumed run goes on."""
@@ -215,14 +221,20 @@ def open_trackers(config: Config, run_path: Path, runs_dir: Path, last_record: M
         for backend in backends:
             if backend == "tensorboard":
                 single_job = last_record is not None and ":" not in str(last_record.get("job", ""))
-                purge = int(last_record["step"]) + 1 if resume and single_job else None  # drop re-logged steps
+                purge = int(last_record["step"]) + 1 if resume and single_job and last_record else None  # re-logged
                 trackers.append(TensorBoardTracker(run_path / "tensorboard", purge_step=purge))
             elif backend == "mlflow":
                 old = saved.get("mlflow") or {}
                 name = run_path.name.removesuffix(".partial")
-                trackers.append(MLflowTracker(
-                    old.get("tracking_uri") or mlflow_uri(config.output, runs_dir),
-                    config.output.mlflow_experiment or config.name, name, _config_params(config), old.get("run_id")))
+                trackers.append(
+                    MLflowTracker(
+                        old.get("tracking_uri") or mlflow_uri(config.output, runs_dir),
+                        config.output.mlflow_experiment or config.name,
+                        name,
+                        _config_params(config),
+                        old.get("run_id"),
+                    )
+                )
     except BaseException:
         for t in trackers:
             t.close("FAILED", run_path)
@@ -250,8 +262,9 @@ class Trackers:
             try:
                 t.close(status, run_dir)
             except Exception as exc:  # noqa: BLE001
-                warnings.warn(f"{t.name} tracking: closing failed: {type(exc).__name__}: {exc}", RuntimeWarning,
-                              stacklevel=2)
+                warnings.warn(
+                    f"{t.name} tracking: closing failed: {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=2
+                )
         self.trackers = []
 
 

@@ -15,10 +15,10 @@ from ..config import TrainingConfig
 from ..data.batching import BatchStream, make_streams
 from ..data.sampling import sampler_from_config
 from ..errors import TrainingError
+from ..gradients.parts import StepSync, batch_parts, loss_view, zero_loss
 from ..methods import Method, StepContext, StepStats
 from ..models.architectures import Architecture
 from ..models.heads import task_loss
-from ..gradients.parts import StepSync, batch_parts, loss_view, zero_loss
 from .evaluation import EncodedTask, Evaluator, task_average
 from .precision import LossScale, autocast
 from .progress import Reporter
@@ -51,7 +51,9 @@ class FitState:
 
 def plan_steps(cfg: TrainingConfig, train_sizes: Mapping[str, int]) -> tuple[int, int]:
     """(total steps, steps per epoch). An epoch is as many examples as the training sets hold."""
-    per_step = len(train_sizes) if cfg.sampling.strategy == "all" else min(cfg.sampling.tasks_per_step, len(train_sizes))
+    per_step = (
+        len(train_sizes) if cfg.sampling.strategy == "all" else min(cfg.sampling.tasks_per_step, len(train_sizes))
+    )
     steps_per_epoch = max(1, math.ceil(sum(train_sizes.values()) / (cfg.batch_size * per_step)))
     total = cfg.steps if cfg.steps is not None else max(1, round((cfg.epochs or 1) * steps_per_epoch))
     return total, steps_per_epoch
@@ -65,7 +67,9 @@ def make_optimizer(cfg: TrainingConfig, params: list[torch.nn.Parameter]) -> tor
     return torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay, momentum=0.9)
 
 
-def make_scheduler(cfg: TrainingConfig, optimizer: torch.optim.Optimizer, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+def make_scheduler(
+    cfg: TrainingConfig, optimizer: torch.optim.Optimizer, total: int
+) -> torch.optim.lr_scheduler.LambdaLR:
     warmup = int(cfg.warmup_ratio * total)
 
     def factor(step: int) -> float:
@@ -74,7 +78,9 @@ def make_scheduler(cfg: TrainingConfig, optimizer: torch.optim.Optimizer, total:
         if cfg.scheduler == "constant":
             return 1.0
         progress = (step - warmup) / max(1, total - warmup)
-        return max(0.0, 1 - progress) if cfg.scheduler == "linear" else 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+        return (
+            max(0.0, 1 - progress) if cfg.scheduler == "linear" else 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+        )
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
@@ -108,13 +114,19 @@ class Trainer:
         # the tasks whose dev average selects the checkpoint (training.select_on; default all)
         self.select_on = [t for t in cfg.select_on or () if t in self.tasks] or list(self.tasks)
         # [arch] tasks labelling the same inputs (CoNLL-2003) read one shared stream; the others as before
-        self.streams = make_streams({t: d.train for t, d in self.tasks.items()}, cfg.batch_size, pad_id, seed,
-                                    {t: d.input_group for t, d in self.tasks.items()} if cfg.shared_forward else None)
+        self.streams = make_streams(
+            {t: d.train for t, d in self.tasks.items()},
+            cfg.batch_size,
+            pad_id,
+            seed,
+            {t: d.input_group for t, d in self.tasks.items()} if cfg.shared_forward else None,
+        )
         # unlabelled text (data.unlabelled) for an architecture that reads it: one stream per task,
         # seeded apart from the labelled streams; a batch of it per sampled task and step
         self.unlabelled_streams = {
             t: BatchStream(d.unlabelled, cfg.batch_size, pad_id, seed=seed * 1000 + 500 + i)
-            for i, (t, d) in enumerate(self.tasks.items()) if model.uses_unlabelled and d.unlabelled is not None
+            for i, (t, d) in enumerate(self.tasks.items())
+            if model.uses_unlabelled and d.unlabelled is not None
         }
         self.sampler = sampler_from_config(cfg.sampling, sizes, seed)
         self.dev_evaluator = Evaluator(self.tasks, "dev", cfg.eval_batch_size, pad_id, self.device)
@@ -139,8 +151,9 @@ class Trainer:
         self.model.train()
         tasks = self.sampler.sample((step - 1) / max(1, self.total_steps - 1))
         batches = {t: next(self.streams[t]).to(self.device) for t in tasks}
-        unlabelled = {t: next(self.unlabelled_streams[t]).to(self.device)
-                      for t in tasks if t in self.unlabelled_streams}
+        unlabelled = {
+            t: next(self.unlabelled_streams[t]).to(self.device) for t in tasks if t in self.unlabelled_streams
+        }
         self.optimizer.zero_grad(set_to_none=True)
         record = step % self.eval_every == 0 or step == self.total_steps
         method_state = self.method.state_dict()  # restored if the step is skipped
@@ -158,8 +171,9 @@ class Trainer:
         self.method.after_step(ctx)
         return values
 
-    def _backward(self, step: int, batches: dict, unlabelled: dict, record: bool
-                  ) -> tuple[StepStats, dict[str, torch.Tensor], StepContext]:
+    def _backward(
+        self, step: int, batches: dict, unlabelled: dict, record: bool
+    ) -> tuple[StepStats, dict[str, torch.Tensor], StepContext]:
         """This process's share of the step, in `accumulation_steps` parts (`gradients.parts`): the
         method sees each part's losses as loss views and leaves the whole step's unscaled gradient
         in `.grad`; returns its stats, the whole step's loss values and the context. A single
@@ -169,11 +183,13 @@ class Trainer:
         sync.grad_scale = self.loss_scale.scale if self.loss_scale is not None else 1.0
         kinds = {t: self.model.specs[t].kind for t in tasks}
         parts = {t: batch_parts(batches[t], kinds[t], sync.rank, sync.world, self.accumulation) for t in tasks}
-        unlabelled_parts = {t: batch_parts(b, kinds[t], sync.rank, sync.world, self.accumulation)
-                            for t, b in unlabelled.items()}
+        unlabelled_parts = {
+            t: batch_parts(b, kinds[t], sync.rank, sync.world, self.accumulation) for t, b in unlabelled.items()
+        }
         one_part = sync.world == 1 and self.accumulation == 1 and sync.grad_scale == 1.0
-        ctx = StepContext(self.model, step, self.total_steps, batches, {}, self._forward, record, sync=sync,
-                          parts=self.accumulation)
+        ctx = StepContext(
+            self.model, step, self.total_steps, batches, {}, self._forward, record, sync=sync, parts=self.accumulation
+        )
         known: torch.Tensor | None = None
         if self.accumulation > 1 and self.method.uses_loss_values:
             # the method weighs every micro-batch with the whole step's loss values: a no-grad pass
@@ -215,9 +231,14 @@ class Trainer:
                     yield losses
                     continue
                 values = known if known is not None else local  # placeholders: the method ignores them
-                yield {t: loss_view(losses[t] if t in losses else zero_loss(self.model.task_parameters(t)),
-                                    values[i], parts[t][m][1] * sync.grad_scale)
-                       for i, t in enumerate(tasks)}
+                yield {
+                    t: loss_view(
+                        losses[t] if t in losses else zero_loss(self.model.task_parameters(t)),
+                        values[i],
+                        parts[t][m][1] * sync.grad_scale,
+                    )
+                    for i, t in enumerate(tasks)
+                }
             if known is None:
                 known = sync.all_reduce_(local.clone())
                 ctx.global_losses = known.float()
@@ -235,6 +256,7 @@ class Trainer:
         finite_losses = torch.isfinite(torch.stack(list(losses.values()))).all()
         grads_ok, losses_ok = torch.stack([finite_grads, finite_losses]).tolist()
         scale = self.loss_scale
+        assert scale is not None  # fp16 only
         if grads_ok or not losses_ok or scale.scale <= scale.minimum:
             if grads_ok:
                 scale.update(False)
@@ -247,7 +269,6 @@ class Trainer:
             self.scheduler.step()
         return True
 
-
     def _local_values(self, parts: dict, tasks: list[str]) -> torch.Tensor:
         """Σ_m c_m ℓ_m per task over this process's parts (no graph)."""
         out = torch.zeros(len(tasks), dtype=torch.float64, device=self.device)
@@ -255,14 +276,17 @@ class Trainer:
             for i, t in enumerate(tasks):
                 for part, share in parts[t]:
                     if part is not None:
-                        out[i] += share * task_loss(self.model.specs[t].kind, self.model(t, part).logits,
-                                                    part.labels).double()
+                        out[i] += (
+                            share
+                            * task_loss(self.model.specs[t].kind, self.model(t, part).logits, part.labels).double()
+                        )
         return out
 
     def _forward(self, task: str, batch) -> torch.Tensor:
         """`ctx.forward`: the loss of the whole global batch of `task` (summed over processes)."""
-        parts = {task: batch_parts(batch, self.model.specs[task].kind, self.sync.rank, self.sync.world,
-                                   self.accumulation)}
+        parts = {
+            task: batch_parts(batch, self.model.specs[task].kind, self.sync.rank, self.sync.world, self.accumulation)
+        }
         return self.sync.all_reduce_(self._local_values(parts, [task]))[0].float()
 
     def _reduce_and_unscale(self) -> None:
@@ -298,10 +322,17 @@ class Trainer:
             self.consecutive_skips = 0
             self.skip_streak.clear()
             return False, values
-        blame = [t for t, v in values.items() if not math.isfinite(v)] or [
-            t for t in losses
-            if any(p.grad is not None and not bool(torch.isfinite(p.grad).all()) for p in self.model.task_parameters(t))
-        ] or list(losses)
+        blame = (
+            [t for t, v in values.items() if not math.isfinite(v)]
+            or [
+                t
+                for t in losses
+                if any(
+                    p.grad is not None and not bool(torch.isfinite(p.grad).all()) for p in self.model.task_parameters(t)
+                )
+            ]
+            or list(losses)
+        )
         self.method.load_state_dict(method_state)
         self.optimizer.zero_grad(set_to_none=True)
         with warnings.catch_warnings():  # "lr_scheduler.step() before optimizer.step()" when step 1 is skipped
@@ -314,9 +345,11 @@ class Trainer:
         limit = self.cfg.max_consecutive_skips
         if limit is not None and self.consecutive_skips >= limit:
             culprits = ", ".join(f"{t} ({n})" for t, n in sorted(self.skip_streak.items(), key=lambda x: -x[1]))
-            raise TrainingError(f"{self.label}: {limit} consecutive steps skipped for a non-finite loss or gradient "
-                                f"of task {culprits} (training.max_consecutive_skips; lower training.lr or set "
-                                f"training.clip_norm?)")
+            raise TrainingError(
+                f"{self.label}: {limit} consecutive steps skipped for a non-finite loss or gradient "
+                f"of task {culprits} (training.max_consecutive_skips; lower training.lr or set "
+                f"training.clip_norm?)"
+            )
         return True, {t: v for t, v in values.items() if math.isfinite(v)}
 
     def _checkpoint_due(self, step: int, evaluated: bool) -> bool:
@@ -360,10 +393,16 @@ class Trainer:
         else:
             s.bad_evals += 1
         record = {
-            "job": self.label, "step": step, "epoch": step / self.steps_per_epoch,
-            "lr": self.scheduler.get_last_lr()[0], "train_loss": dict(s.running),
-            "dev": dev, "dev_average": average, "best_dev_average": s.best,  # best of the select_on average
-            "weights": self.last_stats.weights, **self.last_stats.extra,
+            "job": self.label,
+            "step": step,
+            "epoch": step / self.steps_per_epoch,
+            "lr": self.scheduler.get_last_lr()[0],
+            "train_loss": dict(s.running),
+            "dev": dev,
+            "dev_average": average,
+            "best_dev_average": s.best,  # best of the select_on average
+            "weights": self.last_stats.weights,
+            **self.last_stats.extra,
             **self.model.evaluation_record(self.dev_evaluator.batches),  # e.g. task communication matrices
             **({"select_on": list(self.select_on), "select_average": score} if subset else {}),
             "skipped_steps": dict(self.skipped_steps),

@@ -9,5 +9,13 @@ from .base import BadRecord, RecordReader, Records, TextRecordReader, format_for
 from .delimited import CsvReader, TsvReader
 from .jsonl import JsonlReader
 
-__all__ = ["BadRecord", "RecordReader", "Records", "TextRecordReader", "format_for_suffix", "CsvReader", "TsvReader",
-           "JsonlReader"]
+__all__ = [
+    "BadRecord",
+    "RecordReader",
+    "Records",
+    "TextRecordReader",
+    "format_for_suffix",
+    "CsvReader",
+    "TsvReader",
+    "JsonlReader",
+]

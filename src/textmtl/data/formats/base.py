@@ -40,16 +40,18 @@ class RecordReader(ABC):
     positional: ClassVar[bool] = True
 
     @abstractmethod
-    def records(self, path: Path, columns: Mapping[str, str | int], *, has_header: bool = True,
-                latin1_fallback: bool = False) -> Records:
+    def records(
+        self, path: Path, columns: Mapping[str, str | int], *, has_header: bool = True, latin1_fallback: bool = False
+    ) -> Records:
         """The file's records through the column mapping."""
 
 
 class TextRecordReader(RecordReader):
     """A line-oriented text format: the file is decoded (UTF-8, optional latin-1 fallback) first."""
 
-    def records(self, path: Path, columns: Mapping[str, str | int], *, has_header: bool = True,
-                latin1_fallback: bool = False) -> Records:
+    def records(
+        self, path: Path, columns: Mapping[str, str | int], *, has_header: bool = True, latin1_fallback: bool = False
+    ) -> Records:
         from ..readers import read_text_file
 
         return self.text_records(path, read_text_file(path, latin1_fallback=latin1_fallback), columns, has_header)

@@ -5,8 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from ...registry import benchmarks
-from .base import (DATA_DIR_ENV, DEFAULT_DATA_DIR, SPLIT_SEED, Benchmark, check_sizes, default_dev_size, describe_files,
-                   did_you_mean, finish_task, hold_out, resolve_data_dir, sample_in_order)
+from .base import (
+    DATA_DIR_ENV,
+    DEFAULT_DATA_DIR,
+    SPLIT_SEED,
+    Benchmark,
+    check_sizes,
+    default_dev_size,
+    describe_files,
+    did_you_mean,
+    finish_task,
+    hold_out,
+    resolve_data_dir,
+    sample_in_order,
+)
 from .conll2003 import Conll2003
 from .fdu_mtl import AMAZON_14, FDU_MTL_DOMAINS, FduMtl
 from .glue import GLUE_TASKS, Glue, GlueTask
@@ -39,6 +51,26 @@ class _Instances(Mapping[str, Benchmark]):
 #: Every registered data set by name (instances; a live view of the registry).
 BENCHMARKS: Mapping[str, Benchmark] = _Instances()
 
-__all__ = ["AMAZON_14", "BENCHMARKS", "Benchmark", "Conll2003", "DATA_DIR_ENV", "DEFAULT_DATA_DIR", "FDU_MTL_DOMAINS",
-           "FduMtl", "GLUE_TASKS", "Glue", "GlueTask", "SPLIT_SEED", "check_sizes", "default_dev_size", "describe_files",
-           "did_you_mean", "finish_task", "get_benchmark", "hold_out", "resolve_data_dir", "sample_in_order"]
+__all__ = [
+    "AMAZON_14",
+    "BENCHMARKS",
+    "Benchmark",
+    "Conll2003",
+    "DATA_DIR_ENV",
+    "DEFAULT_DATA_DIR",
+    "FDU_MTL_DOMAINS",
+    "FduMtl",
+    "GLUE_TASKS",
+    "Glue",
+    "GlueTask",
+    "SPLIT_SEED",
+    "check_sizes",
+    "default_dev_size",
+    "describe_files",
+    "did_you_mean",
+    "finish_task",
+    "get_benchmark",
+    "hold_out",
+    "resolve_data_dir",
+    "sample_in_order",
+]

@@ -16,8 +16,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..tasks import Example, TaskData, TaskSpec
 from ...errors import ConfigError, DataError
+from ..tasks import Example, TaskData, TaskSpec
 
 DATA_DIR_ENV = "TEXTMTL_DATA_DIR"
 DEFAULT_DATA_DIR = Path("~/.cache/textmtl")
@@ -244,4 +244,3 @@ class Benchmark(ABC):
             data.name: {split: len(data.split(split)) for split in ("train", "dev", "test", "unlabelled")}
             for data in self.load(data_dir, found)
         }
-

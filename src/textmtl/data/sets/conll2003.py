@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ...errors import ConfigError
 from ...registry import benchmarks
 from ..conll import METRICS as CONLL_METRICS
 from ..conll import Sentence, label_set, read_conll_file, to_examples
-from ...errors import ConfigError
 from ..tasks import TaskData, TaskKind, TaskSpec
 from .base import Benchmark
+
 
 @benchmarks.register("conll2003")
 class Conll2003(Benchmark):
@@ -56,8 +57,17 @@ class Conll2003(Benchmark):
             self._cache = {key: (splits, skipped)}  # keep only the latest folder
         return self._cache[key]
 
-    def _load_task(self, root: Path, task: str, *, dev_size: int | None, max_train_examples: int | None,
-                   merge_dev_into_train: bool, skip_bad_lines: bool, unlabelled: bool) -> TaskData:
+    def _load_task(
+        self,
+        root: Path,
+        task: str,
+        *,
+        dev_size: int | None,
+        max_train_examples: int | None,
+        merge_dev_into_train: bool,
+        skip_bad_lines: bool,
+        unlabelled: bool,
+    ) -> TaskData:
         del unlabelled
         if dev_size is not None:
             raise ConfigError("dev_size: conll2003 has a fixed dev file (eng.testa); leave dev_size unset")
@@ -69,6 +79,6 @@ class Conll2003(Benchmark):
         train = data["train"] + data["dev"] if merge_dev_into_train else data["train"]
         if max_train_examples is not None:
             train = train[:max_train_examples]
-        return TaskData(self.spec(task, labels), train, data["dev"], data["test"], skipped_lines=skipped,
-                        input_group=self.name)
-
+        return TaskData(
+            self.spec(task, labels), train, data["dev"], data["test"], skipped_lines=skipped, input_group=self.name
+        )

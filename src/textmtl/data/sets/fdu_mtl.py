@@ -91,8 +91,9 @@ class FduMtl(Benchmark):
             # the 14 Amazon domains' unlabelled reviews are raw, unlike their labelled files: tokenised
             # the same way (data/treebank.py); imdb's and MR's are already in their files' style
             extra = raw if task in PRETOKENISED_UNLABELLED else [Example(treebank_like(e.text), None) for e in raw]
-        size = check_sizes(task, root / f"{task}.task.train", len(pool), dev_size, max_train_examples,
-                            self.default_dev_size)
+        size = check_sizes(
+            task, root / f"{task}.task.train", len(pool), dev_size, max_train_examples, self.default_dev_size
+        )
         cut = len(pool) - size
         return finish_task(
             self.spec(task),
@@ -105,4 +106,3 @@ class FduMtl(Benchmark):
             unlabelled=extra,
             skipped=skipped,
         )
-

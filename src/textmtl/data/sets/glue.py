@@ -36,9 +36,14 @@ GLUE_TASKS: dict[str, GlueTask] = {
         ("f1", "accuracy"),
     ),
     "STS-B": GlueTask(
-        TaskKind.REGRESSION, {"text": "sentence1", "text_pair": "sentence2", "label": "score"}, (), ("pearson", "spearman")
+        TaskKind.REGRESSION,
+        {"text": "sentence1", "text_pair": "sentence2", "label": "score"},
+        (),
+        ("pearson", "spearman"),
     ),
-    "RTE": GlueTask(TaskKind.PAIR_CLASSIFICATION, {"text": "sentence1", "text_pair": "sentence2", "label": "label"}, _NLI),
+    "RTE": GlueTask(
+        TaskKind.PAIR_CLASSIFICATION, {"text": "sentence1", "text_pair": "sentence2", "label": "label"}, _NLI
+    ),
     "WNLI": GlueTask(
         TaskKind.PAIR_CLASSIFICATION, {"text": "sentence1", "text_pair": "sentence2", "label": "label"}, _BINARY
     ),

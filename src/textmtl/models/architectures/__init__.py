@@ -4,18 +4,34 @@ Each module registers its architecture with ``textmtl.registry.architectures`` t
 the pydantic model of its settings block.
 """
 
+from ._graph import GraphConfig
 from .adversarial import AdversarialConfig, AdversarialSharedPrivate
 from .base import Architecture, ArchitectureSettings, BuildContext, TaskOutput, TrainingJob
 from .graph_complete import CompleteGraph
 from .graph_star import StarGraph
-from ._graph import GraphConfig
 from .hard import HardSharing
 from .hierarchical import Hierarchical, HierarchicalConfig
 from .mmoe import MMoE, MMoEConfig
 from .separate import SeparateModels
 from .shared_private import SharedPrivate, SharedPrivateConfig
 
-__all__ = ["Architecture", "ArchitectureSettings", "BuildContext", "TaskOutput", "TrainingJob", "HardSharing",
-           "SeparateModels", "SharedPrivate", "AdversarialSharedPrivate", "MMoE", "CompleteGraph", "StarGraph",
-           "Hierarchical", "SharedPrivateConfig", "AdversarialConfig", "MMoEConfig", "GraphConfig",
-           "HierarchicalConfig"]
+__all__ = [
+    "Architecture",
+    "ArchitectureSettings",
+    "BuildContext",
+    "TaskOutput",
+    "TrainingJob",
+    "HardSharing",
+    "SeparateModels",
+    "SharedPrivate",
+    "AdversarialSharedPrivate",
+    "MMoE",
+    "CompleteGraph",
+    "StarGraph",
+    "Hierarchical",
+    "SharedPrivateConfig",
+    "AdversarialConfig",
+    "MMoEConfig",
+    "GraphConfig",
+    "HierarchicalConfig",
+]

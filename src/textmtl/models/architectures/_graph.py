@@ -77,7 +77,6 @@ class GraphArchitecture(Architecture):
         self.layers = nn.ModuleList(self._make_round(i, encoder.output_dim, d) for i in range(self.settings.rounds))
         self.heads = nn.ModuleDict({s.name: TaskHead(s, encoder.output_dim + d, encoder.output_dropout) for s in specs})
 
-
     @abstractmethod
     def _make_round(self, index: int, input_dim: int, node_size: int) -> nn.Module:
         """Round `index` (0-based) of message passing: module(c, h) -> (new h [..., K, d],
@@ -104,13 +103,13 @@ class GraphArchitecture(Architecture):
         return TaskOutput(self.heads[task](rep), rep)
 
     def forward(self, task: str, batch: Batch) -> TaskOutput:
-        s = self._features(batch, self.heads[task].uses_tokens)
+        s = self._features(batch, self.reads_tokens(task))
         return self._output(task, s, self.propagate(s)[0])
 
     def forward_shared(self, tasks: Sequence[str], batch: Batch) -> dict[str, TaskOutput]:
-        features = {u: self._features(batch, u) for u in {self.heads[t].uses_tokens for t in tasks}}
+        features = {u: self._features(batch, u) for u in {self.reads_tokens(t) for t in tasks}}
         states = {u: self.propagate(s)[0] for u, s in features.items()}
-        return {t: self._output(t, features[u], states[u]) for t in tasks for u in [self.heads[t].uses_tokens]}
+        return {t: self._output(t, features[u], states[u]) for t in tasks for u in [self.reads_tokens(t)]}
 
     def shared_parameters(self) -> list[nn.Parameter]:
         modules = [self.encoder, self.nodes, self.layers]
@@ -128,7 +127,7 @@ class GraphArchitecture(Architecture):
         k_all = len(self.index)
         rows: list[list[float | None]] = [[None] * k_all for _ in range(k_all)]
         for task, task_batches in batches.items():
-            k, tokens = self.index[task], self.heads[task].uses_tokens
+            k, tokens = self.index[task], self.reads_tokens(task)
             total, count = torch.zeros(k_all, dtype=torch.float64), 0
             for batch in task_batches:
                 _, weights = self.propagate(self._features(batch, tokens))
@@ -143,6 +142,11 @@ class GraphArchitecture(Architecture):
         return rows
 
     def evaluation_record(self, batches: Mapping[str, Sequence[Batch]]) -> dict[str, Any]:
-        return {"communication": {"architecture": self.name, "tasks": self.task_names,
-                                  "matrix": self.communication_matrix(batches),
-                                  "definition": self.communication_definition}}
+        return {
+            "communication": {
+                "architecture": self.name,
+                "tasks": self.task_names,
+                "matrix": self.communication_matrix(batches),
+                "definition": self.communication_definition,
+            }
+        }

@@ -84,8 +84,9 @@ def gradient_reversal(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     return _GradientReversal.apply(x, scale)
 
 
-def orthogonality_penalty(shared: torch.Tensor, private: torch.Tensor, normalized: bool = True,
-                          eps: float = 1e-12) -> torch.Tensor:
+def orthogonality_penalty(
+    shared: torch.Tensor, private: torch.Tensor, normalized: bool = True, eps: float = 1e-12
+) -> torch.Tensor:
     """||Sᵀ H||²_F for row-aligned features S [n, d_s], H [n, d_h] (ASP-MTL Eq. 14); `normalized`
     divides by ||S||²_F ||H||²_F (in [0, 1], zero iff SᵀH = 0)."""
     value = (shared.transpose(0, 1) @ private).pow(2).sum()
@@ -101,8 +102,13 @@ class AdversarialSharedPrivate(SharedPrivate):
     name = "adversarial"
     uses_unlabelled = True
 
-    def __init__(self, specs: list[TaskSpec], encoder: Encoder, private: dict[str, Encoder],
-                 settings: AdversarialConfig | None = None) -> None:
+    def __init__(
+        self,
+        specs: list[TaskSpec],
+        encoder: Encoder,
+        private: dict[str, Encoder],
+        settings: AdversarialConfig | None = None,
+    ) -> None:
         settings = settings or AdversarialConfig()
         super().__init__(specs, encoder, private, settings)
         self.settings: AdversarialConfig = settings
@@ -111,9 +117,9 @@ class AdversarialSharedPrivate(SharedPrivate):
         self.last_auxiliary: dict[str, torch.Tensor] = {}
         self.last_discriminator_loss = torch.zeros(())
 
-
-    def adversarial_loss(self, outputs: Mapping[str, TaskOutput],
-                         unlabelled: Mapping[str, Batch] | None = None) -> torch.Tensor:
+    def adversarial_loss(
+        self, outputs: Mapping[str, TaskOutput], unlabelled: Mapping[str, Batch] | None = None
+    ) -> torch.Tensor:
         """Σ_k mean_i CE(D(GRL_λ(s_i^k)), k) over task k's labelled batch and, if given, its
         unlabelled batch: the discriminator's loss; its gradient reaches the shared encoder
         reversed and scaled by λ. With `encoder_objective: confusion`: the same cross-entropy on
@@ -146,16 +152,22 @@ class AdversarialSharedPrivate(SharedPrivate):
             terms.append(orthogonality_penalty(s, h, self.settings.orthogonality == "normalized"))
         return torch.stack(terms).sum()
 
-    def auxiliary_loss(self, outputs: Mapping[str, TaskOutput], batches: Mapping[str, Batch],
-                       unlabelled: Mapping[str, Batch] | None = None) -> torch.Tensor | None:
+    def auxiliary_loss(
+        self,
+        outputs: Mapping[str, TaskOutput],
+        batches: Mapping[str, Batch],
+        unlabelled: Mapping[str, Batch] | None = None,
+    ) -> torch.Tensor | None:
         del batches
         if not outputs:
             return None
         adv, diff = self.adversarial_loss(outputs, unlabelled), self.difference_loss(outputs)
         # reported by `evaluation_record` (the training step's values, not the evaluation data's):
         # the discriminator's cross-entropy, whichever the encoder's objective
-        self.last_auxiliary = {"last_step_adversarial_loss": self.last_discriminator_loss,
-                               "last_step_orthogonality_loss": diff.detach()}
+        self.last_auxiliary = {
+            "last_step_adversarial_loss": self.last_discriminator_loss,
+            "last_step_orthogonality_loss": diff.detach(),
+        }
         # λ is applied inside adversarial_loss (to the encoder's gradient only), γ here
         return adv + self.settings.orthogonality_weight * diff
 

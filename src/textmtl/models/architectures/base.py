@@ -39,7 +39,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from pydantic import BaseModel, ConfigDict
@@ -48,6 +48,9 @@ from torch import nn
 from ...data.batching import Batch
 from ...data.tasks import TaskSpec
 from ..encoders import Encoder
+
+if TYPE_CHECKING:
+    from ..heads import TaskHead
 
 
 class ArchitectureSettings(BaseModel):
@@ -120,6 +123,12 @@ class Architecture(nn.Module, ABC):
     @abstractmethod
     def _task_only(self, task: str) -> list[nn.Parameter]: ...
 
+    def reads_tokens(self, task: str) -> bool:
+        """Whether `task`'s head reads per-token states (tagging) rather than the pooled vector
+        (architectures keep their task heads in a `heads` ModuleDict)."""
+        heads = cast(nn.ModuleDict, self.heads)
+        return bool(cast("TaskHead", heads[task]).uses_tokens)
+
     def description(self) -> dict:
         """JSON-serialisable settings needed to rebuild this architecture (stored in model.json)."""
         settings = getattr(self, "settings", None)
@@ -158,8 +167,12 @@ class Architecture(nn.Module, ABC):
                 outputs.update(self.forward_shared(tasks, batches[tasks[0]]))
         return {t: outputs[t] for t in batches}
 
-    def auxiliary_loss(self, outputs: Mapping[str, TaskOutput], batches: Mapping[str, Batch],
-                       unlabelled: Mapping[str, Batch] | None = None) -> torch.Tensor | None:
+    def auxiliary_loss(
+        self,
+        outputs: Mapping[str, TaskOutput],
+        batches: Mapping[str, Batch],
+        unlabelled: Mapping[str, Batch] | None = None,
+    ) -> torch.Tensor | None:
         """A loss that is not a task loss (already weighted), or None. Back-propagated by the trainer
         with the method's single backward pass (`Method.fuses_auxiliary`) or before the method,
         whose gradients then accumulate on top of it. `unlabelled`: a batch of unlabelled text per

@@ -58,8 +58,10 @@ class CompleteGraphRound(nn.Module):
 @architectures.register("graph_complete", settings=GraphConfig, block="graph")
 class CompleteGraph(GraphArchitecture):
     name = "graph_complete"
-    communication_definition = ("M[k][j] = mean over task k's inputs of the attention weight alpha_kj(x) with "
-                                "which task k received task j's message (last round); diagonal 0, rows sum to 1")
+    communication_definition = (
+        "M[k][j] = mean over task k's inputs of the attention weight alpha_kj(x) with "
+        "which task k received task j's message (last round); diagonal 0, rows sum to 1"
+    )
 
     def _make_round(self, index: int, input_dim: int, node_size: int) -> nn.Module:
         del index, input_dim

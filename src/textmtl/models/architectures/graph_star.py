@@ -60,9 +60,11 @@ class StarGraphRound(nn.Module):
 @architectures.register("graph_star", settings=GraphConfig, block="graph")
 class StarGraph(GraphArchitecture):
     name = "graph_star"
-    communication_definition = ("C[k][j] = mean over task k's inputs of r_k(x) * w_j(x) / K: task j's write-gate "
-                                "strength times task k's read-gate strength through the virtual node (last round); "
-                                "the diagonal is what a task reads back of its own write")
+    communication_definition = (
+        "C[k][j] = mean over task k's inputs of r_k(x) * w_j(x) / K: task j's write-gate "
+        "strength times task k's read-gate strength through the virtual node (last round); "
+        "the diagonal is what a task reads back of its own write"
+    )
 
     def _make_round(self, index: int, input_dim: int, node_size: int) -> nn.Module:
         return StarGraphRound(input_dim if index == 0 else node_size, node_size)

@@ -8,9 +8,9 @@ from torch import nn
 
 from ...data.batching import Batch
 from ...data.tasks import TaskSpec
+from ...registry import architectures
 from ..encoders import Encoder
 from ..heads import TaskHead
-from ...registry import architectures
 from .base import Architecture, TaskOutput
 
 
@@ -34,10 +34,10 @@ class HardSharing(Architecture):
     def forward_shared(self, tasks: Sequence[str], batch: Batch) -> dict[str, TaskOutput]:
         """One encoder pass for tasks labelling the same inputs: tasks reading the same features
         get the SAME representation tensor (gradient methods detect shared inputs that way)."""
-        out = self.encoder(batch, tokens=any(self.heads[t].uses_tokens for t in tasks))
+        out = self.encoder(batch, tokens=any(self.reads_tokens(t) for t in tasks))
         result = {}
         for t in tasks:
-            rep = out.tokens if self.heads[t].uses_tokens else out.pooled
+            rep = out.tokens if self.reads_tokens(t) else out.pooled
             result[t] = TaskOutput(self.heads[t](rep), rep)
         return result
 

@@ -37,8 +37,9 @@ def resolve_layers(settings: HierarchicalConfig, tasks: Sequence[str], num_layer
     """Encoder layer (1-based) read by each task; ConfigError naming the key on bad settings."""
     unknown = [t for t in settings.levels if t not in tasks]
     if unknown:
-        raise ConfigError(f"model.hierarchical.levels: unknown task(s) {', '.join(map(repr, unknown))} "
-                          f"(tasks: {', '.join(tasks)})")
+        raise ConfigError(
+            f"model.hierarchical.levels: unknown task(s) {', '.join(map(repr, unknown))} (tasks: {', '.join(tasks)})"
+        )
     top = max([*settings.levels.values(), len(settings.layers or [])], default=1)
     levels = {t: settings.levels.get(t, top) for t in tasks}
     if settings.layers is not None:
@@ -49,9 +50,11 @@ def resolve_layers(settings: HierarchicalConfig, tasks: Sequence[str], num_layer
         layers = [max(1, round(level * num_layers / top)) for level in range(1, top + 1)]
     if max(layers) > num_layers or len(set(layers)) < top:
         what = "model.hierarchical.layers" if settings.layers is not None else "model.hierarchical.levels"
-        raise ConfigError(f"{what}: {top} level(s) on layers {layers} need an encoder with at least "
-                          f"{max(top, max(layers))} stacked layers, but it has {num_layers} (use a bilstm with "
-                          f"num_layers >= {max(top, max(layers))}, or a transformer)")
+        raise ConfigError(
+            f"{what}: {top} level(s) on layers {layers} need an encoder with at least "
+            f"{max(top, max(layers))} stacked layers, but it has {num_layers} (use a bilstm with "
+            f"num_layers >= {max(top, max(layers))}, or a transformer)"
+        )
     return {t: layers[levels[t] - 1] for t in tasks}
 
 
@@ -88,7 +91,6 @@ class Hierarchical(Architecture):
         self.layer_of = resolve_layers(self.settings, [s.name for s in specs], encoder.num_layers)
         self.heads = nn.ModuleDict({s.name: TaskHead(s, encoder.output_dim, encoder.output_dropout) for s in specs})
 
-
     def _output(self, task: str, layers: list[EncoderOutput]) -> TaskOutput:
         head = self.heads[task]
         out = layers[self.layer_of[task] - 1]
@@ -97,12 +99,13 @@ class Hierarchical(Architecture):
         return TaskOutput(head(rep), rep)
 
     def forward(self, task: str, batch: Batch) -> TaskOutput:
-        layers = self.encoder.layer_outputs(batch, tokens=self.heads[task].uses_tokens, upto=self.layer_of[task])
+        layers = self.encoder.layer_outputs(batch, tokens=self.reads_tokens(task), upto=self.layer_of[task])
         return self._output(task, layers)
 
     def forward_shared(self, tasks: Sequence[str], batch: Batch) -> dict[str, TaskOutput]:
-        layers = self.encoder.layer_outputs(batch, tokens=any(self.heads[t].uses_tokens for t in tasks),
-                                            upto=max(self.layer_of[t] for t in tasks))
+        layers = self.encoder.layer_outputs(
+            batch, tokens=any(self.reads_tokens(t) for t in tasks), upto=max(self.layer_of[t] for t in tasks)
+        )
         return {t: self._output(t, layers) for t in tasks}
 
     def shared_parameters(self) -> list[nn.Parameter]:

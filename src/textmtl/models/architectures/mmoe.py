@@ -54,7 +54,6 @@ class MMoE(Architecture):
         self.gates = nn.ModuleDict({s.name: nn.Linear(width, experts) for s in specs})
         self.heads = nn.ModuleDict({s.name: TaskHead(s, self.expert_size, encoder.output_dropout) for s in specs})
 
-
     def represent(self, x: torch.Tensor) -> torch.Tensor:
         """z = [x; f_1(x); ...; f_E(x)], [..., H + E * d]."""
         experts = torch.relu(torch.einsum("...h,ehd->...ed", x, self.expert_weight) + self.expert_bias)
@@ -76,12 +75,12 @@ class MMoE(Architecture):
         return self.represent(x)
 
     def forward(self, task: str, batch: Batch) -> TaskOutput:
-        return self._output(task, self._encode(batch, self.heads[task].uses_tokens))
+        return self._output(task, self._encode(batch, self.reads_tokens(task)))
 
     def forward_shared(self, tasks: Sequence[str], batch: Batch) -> dict[str, TaskOutput]:
-        uses = {self.heads[t].uses_tokens for t in tasks}
+        uses = {self.reads_tokens(t) for t in tasks}
         z = {u: self._encode(batch, u) for u in uses}  # one pass per feature kind (tokens / pooled)
-        return {t: self._output(t, z[self.heads[t].uses_tokens]) for t in tasks}
+        return {t: self._output(t, z[self.reads_tokens(t)]) for t in tasks}
 
     def shared_parameters(self) -> list[nn.Parameter]:
         return [p for p in [*self.encoder.parameters(), self.expert_weight, self.expert_bias] if p.requires_grad]

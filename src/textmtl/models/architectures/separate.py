@@ -9,6 +9,8 @@ method has anything to act on; it is the reference that Δm% is measured against
 
 from __future__ import annotations
 
+from typing import cast
+
 from torch import nn
 
 from ...data.batching import Batch
@@ -43,4 +45,7 @@ class SeparateModels(Architecture):
 
     def training_jobs(self) -> list[TrainingJob]:
         """One job per task, on that task's own model, seeded with seed + task index."""
-        return [TrainingJob(self.models[t], [t], label=t, seed_offset=i) for i, t in enumerate(self.task_names)]
+        return [
+            TrainingJob(cast(Architecture, self.models[t]), [t], label=t, seed_offset=i)
+            for i, t in enumerate(self.task_names)
+        ]

@@ -32,6 +32,7 @@ from ..encoders import Encoder, EncoderOutput
 from ..heads import TaskHead
 from .base import Architecture, ArchitectureSettings, BuildContext, TaskOutput
 
+
 class SharedPrivateConfig(ArchitectureSettings):
     """`shared_private` (SP-MTL, Liu et al. 2017 §3.2): a private encoder per task beside the shared one."""
 
@@ -46,15 +47,23 @@ class SharedPrivate(Architecture):
 
     name = "shared_private"
 
-    def __init__(self, specs: list[TaskSpec], encoder: Encoder, private: dict[str, Encoder],
-                 settings: SharedPrivateConfig | None = None) -> None:
+    def __init__(
+        self,
+        specs: list[TaskSpec],
+        encoder: Encoder,
+        private: dict[str, Encoder],
+        settings: SharedPrivateConfig | None = None,
+    ) -> None:
         super().__init__(specs)
         self.settings = settings or SharedPrivateConfig()
         self.encoder = encoder
         self.private = nn.ModuleDict(private)
-        self.heads = nn.ModuleDict({
-            s.name: TaskHead(s, encoder.output_dim + private[s.name].output_dim, encoder.output_dropout) for s in specs
-        })
+        self.heads = nn.ModuleDict(
+            {
+                s.name: TaskHead(s, encoder.output_dim + private[s.name].output_dim, encoder.output_dropout)
+                for s in specs
+            }
+        )
 
     @classmethod
     def build(cls, ctx: BuildContext) -> SharedPrivate:
@@ -74,10 +83,10 @@ class SharedPrivate(Architecture):
         return TaskOutput(head(torch.cat([s, h], dim=-1)), s, extras)
 
     def forward(self, task: str, batch: Batch) -> TaskOutput:
-        return self._output(task, batch, self.encoder(batch, tokens=self.heads[task].uses_tokens))
+        return self._output(task, batch, self.encoder(batch, tokens=self.reads_tokens(task)))
 
     def forward_shared(self, tasks: Sequence[str], batch: Batch) -> dict[str, TaskOutput]:
-        shared = self.encoder(batch, tokens=any(self.heads[t].uses_tokens for t in tasks))
+        shared = self.encoder(batch, tokens=any(self.reads_tokens(t) for t in tasks))
         return {t: self._output(t, batch, shared) for t in tasks}
 
     def shared_parameters(self) -> list[nn.Parameter]:

@@ -8,5 +8,14 @@ from .bilstm import BiLSTM, BiLSTMConfig
 from .textcnn import TextCNN, TextCNNConfig
 from .transformer import PretrainedTransformer, TransformerConfig
 
-__all__ = ["Encoder", "EncoderOutput", "EncoderSettings", "BiLSTM", "BiLSTMConfig", "TextCNN", "TextCNNConfig",
-           "PretrainedTransformer", "TransformerConfig"]
+__all__ = [
+    "Encoder",
+    "EncoderOutput",
+    "EncoderSettings",
+    "BiLSTM",
+    "BiLSTMConfig",
+    "TextCNN",
+    "TextCNNConfig",
+    "PretrainedTransformer",
+    "TransformerConfig",
+]

@@ -69,8 +69,15 @@ class Encoder(nn.Module, ABC):
         return WordTextEncoder(vocab, text.max_length, text.lowercase, text.tokenizer)
 
     @classmethod
-    def from_settings(cls, settings: Any, text_encoder: TextEncoder, *, pretrained: bool = True,
-                      hf_config: dict | None = None, seed: int = 0) -> Encoder:
+    def from_settings(
+        cls,
+        settings: Any,
+        text_encoder: TextEncoder,
+        *,
+        pretrained: bool = True,
+        hf_config: dict | None = None,
+        seed: int = 0,
+    ) -> Encoder:
         """Build the encoder. `pretrained=False` skips pretrained weights (a saved run loads its own)."""
         raise NotImplementedError(f"{cls.__name__} does not implement from_settings")
 

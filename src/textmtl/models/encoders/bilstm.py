@@ -73,19 +73,35 @@ class BiLSTM(Encoder):
         self.output_dim = 2 * hidden_size
 
     @classmethod
-    def from_settings(cls, settings: Any, text_encoder: Any, *, pretrained: bool = True,
-                      hf_config: dict | None = None, seed: int = 0) -> BiLSTM:
+    def from_settings(
+        cls, settings: Any, text_encoder: Any, *, pretrained: bool = True, hf_config: dict | None = None, seed: int = 0
+    ) -> BiLSTM:
         del hf_config
-        module = cls(word_vocab_size(text_encoder, "bilstm"), settings.embedding_dim, settings.hidden_size,
-                     settings.num_layers, settings.pooling, settings.dropout, settings.freeze_embeddings,
-                     settings.embedding_dropout)
+        module = cls(
+            word_vocab_size(text_encoder, "bilstm"),
+            settings.embedding_dim,
+            settings.hidden_size,
+            settings.num_layers,
+            settings.pooling,
+            settings.dropout,
+            settings.freeze_embeddings,
+            settings.embedding_dropout,
+        )
         init_word_embeddings(module, settings, text_encoder, pretrained=pretrained, seed=seed)
         return module
 
     def private_encoder(self, settings: Any, size: int | None) -> Encoder:
         """A BiLSTM of hidden size `size` (default: the shared one's) over the shared embeddings."""
-        private = BiLSTM(1, settings.embedding_dim, size or settings.hidden_size, settings.num_layers,
-                         settings.pooling, settings.dropout, settings.freeze_embeddings, settings.embedding_dropout)
+        private = BiLSTM(
+            1,
+            settings.embedding_dim,
+            size or settings.hidden_size,
+            settings.num_layers,
+            settings.pooling,
+            settings.dropout,
+            settings.freeze_embeddings,
+            settings.embedding_dropout,
+        )
         borrow(private, "embed", self.embed)
         return private
 

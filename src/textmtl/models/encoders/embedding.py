@@ -68,8 +68,9 @@ class WordEmbedding(nn.Module):
         return self.embedding(ids)
 
 
-def init_word_embeddings(module: nn.Module, settings: object, text_encoder: object, *, pretrained: bool,
-                         seed: int) -> None:
+def init_word_embeddings(
+    module: nn.Module, settings: object, text_encoder: object, *, pretrained: bool, seed: int
+) -> None:
     """GloVe rows into `module.embed` when the settings ask for them (`glove: true`) and weights are new."""
     if pretrained and getattr(settings, "glove", False):
         vocab = text_encoder.vocab  # type: ignore[attr-defined]

@@ -53,18 +53,33 @@ class TextCNN(Encoder):
         self.output_dim = num_filters * len(kernel_sizes)
 
     @classmethod
-    def from_settings(cls, settings: Any, text_encoder: Any, *, pretrained: bool = True,
-                      hf_config: dict | None = None, seed: int = 0) -> TextCNN:
+    def from_settings(
+        cls, settings: Any, text_encoder: Any, *, pretrained: bool = True, hf_config: dict | None = None, seed: int = 0
+    ) -> TextCNN:
         del hf_config
-        module = cls(word_vocab_size(text_encoder, "textcnn"), settings.embedding_dim, settings.kernel_sizes,
-                     settings.num_filters, settings.dropout, settings.freeze_embeddings, settings.embedding_dropout)
+        module = cls(
+            word_vocab_size(text_encoder, "textcnn"),
+            settings.embedding_dim,
+            settings.kernel_sizes,
+            settings.num_filters,
+            settings.dropout,
+            settings.freeze_embeddings,
+            settings.embedding_dropout,
+        )
         init_word_embeddings(module, settings, text_encoder, pretrained=pretrained, seed=seed)
         return module
 
     def private_encoder(self, settings: Any, size: int | None) -> Encoder:
         """A TextCNN of `size` filters per kernel (default: the shared one's) over the shared embeddings."""
-        private = TextCNN(1, settings.embedding_dim, settings.kernel_sizes, size or settings.num_filters,
-                          settings.dropout, settings.freeze_embeddings, settings.embedding_dropout)
+        private = TextCNN(
+            1,
+            settings.embedding_dim,
+            settings.kernel_sizes,
+            size or settings.num_filters,
+            settings.dropout,
+            settings.freeze_embeddings,
+            settings.embedding_dropout,
+        )
         borrow(private, "embed", self.embed)
         return private
 

@@ -56,16 +56,23 @@ class PretrainedTransformer(Encoder):
     Pooling: 'mean' over non-padding tokens (sentence-transformers style) or the 'cls' token.
     """
 
+    model: Any  # a transformers PreTrainedModel (its config and embeddings are read)
+
     def __init__(self, model: nn.Module, pooling: Literal["mean", "cls"] = "mean", dropout: float = 0.1) -> None:
         super().__init__()
         self.model = model
         self.pooling = pooling
         self.output_dropout = dropout
-        self.output_dim = int(model.config.hidden_size)
+        self.output_dim = int(self.model.config.hidden_size)
 
     @classmethod
-    def from_folder(cls, folder: str | Path | None, pooling: Literal["mean", "cls"] = "mean", dropout: float = 0.1,
-                    attn_implementation: str | None = None) -> "PretrainedTransformer":
+    def from_folder(
+        cls,
+        folder: str | Path | None,
+        pooling: Literal["mean", "cls"] = "mean",
+        dropout: float = 0.1,
+        attn_implementation: str | None = None,
+    ) -> PretrainedTransformer:
         from transformers import AutoModel
 
         path = Path(folder) if folder else default_model_folder()
@@ -85,7 +92,9 @@ class PretrainedTransformer(Encoder):
         return cls(model, pooling, dropout)
 
     @classmethod
-    def from_config(cls, hf_config: dict, pooling: Literal["mean", "cls"] = "mean", dropout: float = 0.1) -> "PretrainedTransformer":
+    def from_config(
+        cls, hf_config: dict, pooling: Literal["mean", "cls"] = "mean", dropout: float = 0.1
+    ) -> PretrainedTransformer:
         from transformers import AutoConfig, AutoModel
 
         config_dict = dict(hf_config)
@@ -104,8 +113,9 @@ class PretrainedTransformer(Encoder):
         return PretrainedTextEncoder(settings.path or default_model_folder(), text.max_length)
 
     @classmethod
-    def from_settings(cls, settings: Any, text_encoder: Any, *, pretrained: bool = True,
-                      hf_config: dict | None = None, seed: int = 0) -> PretrainedTransformer:
+    def from_settings(
+        cls, settings: Any, text_encoder: Any, *, pretrained: bool = True, hf_config: dict | None = None, seed: int = 0
+    ) -> PretrainedTransformer:
         del text_encoder, seed
         if pretrained:
             return cls.from_folder(settings.path, settings.pooling, settings.dropout)
