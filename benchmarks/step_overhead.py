@@ -76,7 +76,7 @@ from textmtl.models.heads import task_loss
 from textmtl.data.batching import EncodedSplit
 from textmtl.data.tasks import Example
 from textmtl.data.text_encoders import EncodedText
-from textmtl.training.evaluation import EncodedTask
+from textmtl.data.batching import EncodedTask
 from textmtl.training.trainer import Trainer, make_optimizer
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "step_overhead.json"

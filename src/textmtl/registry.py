@@ -118,6 +118,13 @@ class Registry(Generic[T]):
             raise ConfigError(f"{self.key}: unknown {self.singular} {_show(name)}{suggest(str(name), self.names())}")
         return found
 
+    def validate(self, name: str) -> str:
+        """`name` if it is registered, else ValueError (for pydantic validators: the config loader
+        puts the key in front of the message)."""
+        if name not in self:
+            raise ValueError(f"unknown {self.singular} {_show(name)}{suggest(str(name), self.names())}")
+        return name
+
     def get(self, name: str) -> T:
         """The component called ``name``; ConfigError (one line, did-you-mean) otherwise."""
         return self.entry(name).obj

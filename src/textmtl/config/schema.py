@@ -11,9 +11,15 @@ import difflib
 from typing import Annotated, Any, Literal, Optional, Union, cast
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
-from ..registry import architectures, benchmarks, encoders, formats, methods, samplers, suggest
+from ..registry import architectures, benchmarks, encoders, formats, methods, samplers
+
+# names that must be registered components (unknown: one line with a suggestion and the valid names)
+FormatName = Annotated[str, AfterValidator(formats.validate)]
+BenchmarkName = Annotated[str, AfterValidator(benchmarks.validate)]
+ArchitectureName = Annotated[str, AfterValidator(architectures.validate)]
+SamplerName = Annotated[str, AfterValidator(samplers.validate)]
 
 
 class _Strict(BaseModel):
@@ -25,7 +31,7 @@ class CustomTaskConfig(_Strict):
 
     name: str
     kind: Literal["classification", "pair_classification", "regression", "tagging"] = "classification"
-    format: str = "csv"  # a registered data format (textmtl list formats)
+    format: FormatName = "csv"  # textmtl list formats
     files: dict[Literal["train", "dev", "test", "unlabelled"], str]  # unlabelled: text columns only, read
     # when data.unlabelled is true
     columns: dict[Literal["text", "text_pair", "label", "tokens"], str | int] = Field(
@@ -35,13 +41,6 @@ class CustomTaskConfig(_Strict):
     metrics: list[str] | None = None
     has_header: bool = True
     dev_size: int | None = None
-
-    @field_validator("format")
-    @classmethod
-    def _known_format(cls, v: str) -> str:
-        if v not in formats:
-            raise ValueError(f"unknown data format {v!r}{suggest(v, formats.names())}")
-        return v
 
     @field_validator("files")
     @classmethod
@@ -53,7 +52,7 @@ class CustomTaskConfig(_Strict):
 
 
 class DataConfig(_Strict):
-    benchmark: str | None = "fdu-mtl"
+    benchmark: BenchmarkName | None = "fdu-mtl"
     tasks: list[str] | None = None  # None: every task of the benchmark
     custom_tasks: list[CustomTaskConfig] = Field(default_factory=list)
     data_dir: str | None = None  # --data-dir > TEXTMTL_DATA_DIR > ~/.cache/textmtl
@@ -69,13 +68,6 @@ class DataConfig(_Strict):
     # (adversarial: ASP-MTL's task discriminator); any other architecture rejects it
     unlabelled: bool = False
     skip_bad_lines: bool = False
-
-    @field_validator("benchmark")
-    @classmethod
-    def _known_benchmark(cls, v: str | None) -> str | None:
-        if v is not None and v not in benchmarks:
-            raise ValueError(f"unknown benchmark {v!r}{suggest(v, benchmarks.names())}")
-        return v
 
 
 class TextConfig(_Strict):
@@ -94,14 +86,7 @@ class ModelConfigBase(_Strict):
     with settings adds its block (`model.<block>`, optional, its defaults when absent).
     """
 
-    architecture: str = "hard"
-
-    @field_validator("architecture")
-    @classmethod
-    def _known_architecture(cls, v: str) -> str:
-        if v not in architectures:
-            raise ValueError(f"unknown architecture {v!r}{suggest(v, architectures.names())}")
-        return v
+    architecture: ArchitectureName = "hard"
 
     @model_validator(mode="after")
     def _block_matches_architecture(self) -> ModelConfigBase:
@@ -141,17 +126,10 @@ class MethodConfig(BaseModel):
 
 
 class SamplingConfig(_Strict):
-    strategy: str = "all"  # a registered sampler (textmtl list samplers)
+    strategy: SamplerName = "all"  # textmtl list samplers
     tasks_per_step: int = Field(default=1, ge=1)  # ignored by 'all'
     temperature: float = Field(default=2.0, gt=0)
     final_exponent: float = Field(default=0.2, ge=0, le=1)  # annealed: p ∝ n^β, β from 1 down to this
-
-    @field_validator("strategy")
-    @classmethod
-    def _known_sampler(cls, v: str) -> str:
-        if v not in samplers:
-            raise ValueError(f"unknown sampler {v!r}{suggest(v, samplers.names())}")
-        return v
 
 
 class TrainingConfig(_Strict):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .tasks import Example, TaskKind
+from .tasks import Example, TaskKind, TaskSpec
 from .text_encoders import EncodedText
 
 IGNORE_INDEX = -100  # label of padding / sub-word continuation positions in tagging
@@ -54,6 +54,21 @@ class EncodedSplit:
 
     def lengths(self) -> np.ndarray:
         return np.fromiter((len(t.input_ids) for t in self.texts), dtype=np.int64, count=len(self.texts))
+
+
+@dataclass
+class EncodedTask:
+    """A task's splits after tokenisation."""
+
+    spec: TaskSpec
+    train: EncodedSplit
+    dev: EncodedSplit
+    test: EncodedSplit
+    input_group: str | None = None  # see TaskData.input_group
+    unlabelled: EncodedSplit | None = None  # extra raw text without labels (data.unlabelled)
+
+    def split(self, name: str) -> EncodedSplit:
+        return {"train": self.train, "dev": self.dev, "test": self.test}[name]
 
 
 def _tag_labels(enc: EncodedText, tags: Sequence[int]) -> list[int]:

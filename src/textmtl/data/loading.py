@@ -12,7 +12,7 @@ from .tasks import Example, TaskData
 
 if TYPE_CHECKING:
     from ..config import ConfigBase as Config
-    from ..training.evaluation import EncodedTask
+    from .batching import EncodedTask
     from .text_encoders import TextEncoder
 
 
@@ -61,8 +61,7 @@ def load_tasks(config: Config, data_dir: str | Path | None = None) -> list[TaskD
 
 def encode_tasks(tasks: list[TaskData], text_encoder: TextEncoder) -> dict[str, EncodedTask]:
     """Token ids of every split of every task."""
-    from ..training.evaluation import EncodedTask
-    from .batching import EncodedSplit
+    from .batching import EncodedSplit, EncodedTask
     from .tasks import TaskKind
 
     def split(kind: TaskKind, examples: list[Example]) -> EncodedSplit:

@@ -8,26 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..data.batching import Batch, EncodedSplit, eval_batches
+from ..data.batching import Batch, EncodedTask, eval_batches
 from ..data.tasks import TaskKind, TaskSpec
 from ..models.architectures import Architecture
 from ..models.heads import predictions
 from .metrics import compute_metrics
-
-
-@dataclass
-class EncodedTask:
-    """A task's splits after tokenisation."""
-
-    spec: TaskSpec
-    train: EncodedSplit
-    dev: EncodedSplit
-    test: EncodedSplit
-    input_group: str | None = None  # see TaskData.input_group
-    unlabelled: EncodedSplit | None = None  # extra raw text without labels (data.unlabelled)
-
-    def split(self, name: str) -> EncodedSplit:
-        return {"train": self.train, "dev": self.dev, "test": self.test}[name]
 
 
 @dataclass
