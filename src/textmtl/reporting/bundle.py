@@ -6,7 +6,7 @@ The evidence behind docs/RESULTS.md is kept per grid as `results.csv` + `summary
 read bundles directly; `textmtl bundle unpack` recreates the run directories.
 
 Packing removes machine-specific absolute paths: a path under the current directory becomes
-relative to it, any other absolute path keeps only its last two parts behind `<abs>/`.
+relative to it, any other absolute path keeps only its last part behind `<abs>/`.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def scrub_paths(text: str, root: Path | None = None) -> str:
         if value.startswith(root_text + "/"):
             return value[len(root_text) + 1 :]
         parts = value.strip("/").split("/")
-        return "<abs>/" + "/".join(parts[-2:]) if len(parts) > 1 else value
+        return "<abs>/" + parts[-1] if len(parts) > 1 else value
 
     return _ABSOLUTE.sub(replace, text)
 
