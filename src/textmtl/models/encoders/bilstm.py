@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from pydantic import Field
@@ -10,8 +10,8 @@ from torch import nn
 
 from ...data.batching import Batch
 from ...registry import encoders
-from .base import Encoder, EncoderOutput, EncoderSettings, masked_max, masked_mean
-from .embedding import WordEmbedding, borrow, init_word_embeddings, word_vocab_size
+from .base import EncoderOutput, EncoderSettings, masked_max, masked_mean
+from .embedding import WordEmbedding, WordEncoder
 
 Pooling = Literal["last", "max", "mean"]
 
@@ -41,7 +41,7 @@ class BiLSTMConfig(EncoderSettings):
 
 
 @encoders.register("bilstm", settings=BiLSTMConfig)
-class BiLSTM(Encoder):
+class BiLSTM(WordEncoder):
     """Embeddings -> stacked bidirectional LSTM -> pooling ('last' is the paper's h_T of both directions).
 
     Each direction is a unidirectional LSTM over the padded batch; the backward one reads every
@@ -49,6 +49,8 @@ class BiLSTM(Encoder):
     packed `nn.LSTM(bidirectional=True)`, without packing: padded shapes repeat from batch to
     batch, which lets oneDNN reuse its kernels (packed shapes made it recompile on every step).
     """
+
+    resizable = "hidden_size"
 
     def __init__(
         self,
@@ -71,39 +73,6 @@ class BiLSTM(Encoder):
         self.output_dropout = dropout
         self.embedding_dropout = nn.Dropout(embedding_dropout)
         self.output_dim = 2 * hidden_size
-
-    @classmethod
-    def from_settings(
-        cls, settings: Any, text_encoder: Any, *, pretrained: bool = True, hf_config: dict | None = None, seed: int = 0
-    ) -> BiLSTM:
-        del hf_config
-        module = cls(
-            word_vocab_size(text_encoder, "bilstm"),
-            settings.embedding_dim,
-            settings.hidden_size,
-            settings.num_layers,
-            settings.pooling,
-            settings.dropout,
-            settings.freeze_embeddings,
-            settings.embedding_dropout,
-        )
-        init_word_embeddings(module, settings, text_encoder, pretrained=pretrained, seed=seed)
-        return module
-
-    def private_encoder(self, settings: Any, size: int | None) -> Encoder:
-        """A BiLSTM of hidden size `size` (default: the shared one's) over the shared embeddings."""
-        private = BiLSTM(
-            1,
-            settings.embedding_dim,
-            size or settings.hidden_size,
-            settings.num_layers,
-            settings.pooling,
-            settings.dropout,
-            settings.freeze_embeddings,
-            settings.embedding_dropout,
-        )
-        borrow(private, "embed", self.embed)
-        return private
 
     def forward(self, batch: Batch, *, tokens: bool = False) -> EncoderOutput:
         return self.layer_outputs(batch, tokens=tokens)[-1]

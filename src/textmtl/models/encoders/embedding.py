@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -11,6 +12,7 @@ from torch import nn
 
 from ...data.vocab import Vocabulary
 from ...errors import ConfigError
+from .base import Encoder
 
 
 @lru_cache(maxsize=1)
@@ -92,3 +94,33 @@ def borrow(module: nn.Module, name: str, other: nn.Module) -> None:
     if name in module._modules:
         del module._modules[name]
     object.__setattr__(module, name, other)
+
+
+class WordEncoder(Encoder):
+    """An encoder over the word ids of a vocabulary built from the training data, its embeddings
+    optionally initialised from GloVe. Its constructor takes the vocabulary size and then its
+    settings' fields by name (all but `type` and `glove`); `resizable` is the width setting a
+    task-private copy may change (shared-private architectures)."""
+
+    embed: WordEmbedding
+    resizable: ClassVar[str]
+
+    @classmethod
+    def build(cls, vocab_size: int, settings: Any, **override: Any) -> WordEncoder:
+        fields = {k: v for k, v in settings.model_dump().items() if k not in ("type", "glove")}
+        return cls(vocab_size, **{**fields, **override})
+
+    @classmethod
+    def from_settings(
+        cls, settings: Any, text_encoder: Any, *, pretrained: bool = True, hf_config: dict | None = None, seed: int = 0
+    ) -> WordEncoder:
+        del hf_config
+        module = cls.build(word_vocab_size(text_encoder, settings.type), settings)
+        init_word_embeddings(module, settings, text_encoder, pretrained=pretrained, seed=seed)
+        return module
+
+    def private_encoder(self, settings: Any, size: int | None) -> Encoder:
+        """The same encoder, `size` wide (default: as wide as this one), over this one's embeddings."""
+        private = self.build(1, settings, **({self.resizable: size} if size else {}))
+        borrow(private, "embed", self.embed)
+        return private

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from pydantic import Field
@@ -11,8 +11,8 @@ from torch import nn
 
 from ...data.batching import Batch
 from ...registry import encoders
-from .base import Encoder, EncoderOutput, EncoderSettings
-from .embedding import WordEmbedding, borrow, init_word_embeddings, word_vocab_size
+from .base import EncoderOutput, EncoderSettings
+from .embedding import WordEmbedding, WordEncoder
 
 
 class TextCNNConfig(EncoderSettings):
@@ -29,11 +29,13 @@ class TextCNNConfig(EncoderSettings):
 
 
 @encoders.register("textcnn", settings=TextCNNConfig)
-class TextCNN(Encoder):
+class TextCNN(WordEncoder):
     """Embeddings -> parallel 'same'-padded convolutions + ReLU -> max over time.
 
     Per-token states are the concatenated convolution outputs, so tagging works too.
     """
+
+    resizable = "num_filters"
 
     def __init__(
         self,
@@ -51,37 +53,6 @@ class TextCNN(Encoder):
         self.output_dropout = dropout
         self.embedding_dropout = nn.Dropout(embedding_dropout)
         self.output_dim = num_filters * len(kernel_sizes)
-
-    @classmethod
-    def from_settings(
-        cls, settings: Any, text_encoder: Any, *, pretrained: bool = True, hf_config: dict | None = None, seed: int = 0
-    ) -> TextCNN:
-        del hf_config
-        module = cls(
-            word_vocab_size(text_encoder, "textcnn"),
-            settings.embedding_dim,
-            settings.kernel_sizes,
-            settings.num_filters,
-            settings.dropout,
-            settings.freeze_embeddings,
-            settings.embedding_dropout,
-        )
-        init_word_embeddings(module, settings, text_encoder, pretrained=pretrained, seed=seed)
-        return module
-
-    def private_encoder(self, settings: Any, size: int | None) -> Encoder:
-        """A TextCNN of `size` filters per kernel (default: the shared one's) over the shared embeddings."""
-        private = TextCNN(
-            1,
-            settings.embedding_dim,
-            settings.kernel_sizes,
-            size or settings.num_filters,
-            settings.dropout,
-            settings.freeze_embeddings,
-            settings.embedding_dropout,
-        )
-        borrow(private, "embed", self.embed)
-        return private
 
     def forward(self, batch: Batch, *, tokens: bool = False) -> EncoderOutput:
         mask = batch.attention_mask
