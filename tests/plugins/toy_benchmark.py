@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from textmtl.data.readers import read_table_file
-from textmtl.data.sets import Benchmark, check_sizes, default_dev_size, finish_task, hold_out
+from textmtl.data.sets import Benchmark, LoadOptions, check_sizes, default_dev_size, finish_task, hold_out
 from textmtl.data.tasks import TaskData, TaskKind, TaskSpec
 from textmtl.registry import benchmarks
 
@@ -27,18 +27,15 @@ class ToyTopics(Benchmark):
     def expected_files(self, task: str, *, unlabelled: bool = True) -> list[Path]:
         return [Path(self.subdir) / f"{task}.{split}.tsv" for split in ("train", "test")]
 
-    def _load_task(self, root: Path, task: str, *, dev_size: int | None, max_train_examples: int | None,
-                   merge_dev_into_train: bool, skip_bad_lines: bool, unlabelled: bool) -> TaskData:
-        del unlabelled
-
+    def load_task(self, root: Path, task: str, options: LoadOptions) -> TaskData:
         def read(split: str) -> tuple[list, int]:
             return read_table_file(root / f"{task}.{split}.tsv", fmt="tsv", columns={"label": 0, "text": 1},
                                    kind=TaskKind.CLASSIFICATION, labels=self.labels, has_header=False,
-                                   skip_bad_lines=skip_bad_lines)
+                                   skip_bad_lines=options.skip_bad_lines)
 
         (pool, skipped), (test, more) = read("train"), read("test")
-        size = check_sizes(task, root / f"{task}.train.tsv", len(pool), dev_size, max_train_examples,
+        size = check_sizes(task, root / f"{task}.train.tsv", len(pool), options.dev_size, options.max_train_examples,
                            default_dev_size(len(pool)))
         train, dev = hold_out(pool, size)
-        return finish_task(self.spec(task), pool, train, dev, test, merge_dev_into_train=merge_dev_into_train,
-                           max_train_examples=max_train_examples, skipped=skipped + more)
+        return finish_task(self.spec(task), pool, train, dev, test, merge_dev_into_train=options.merge_dev_into_train,
+                           max_train_examples=options.max_train_examples, skipped=skipped + more)

@@ -14,6 +14,7 @@ import random
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import ConfigError, DataError
@@ -122,6 +123,17 @@ def finish_task(
 # --------------------------------------------------------------------------- benchmarks
 
 
+@dataclass(frozen=True)
+class LoadOptions:
+    """How `Benchmark.load` reads its tasks (see the `Benchmark` docstring)."""
+
+    dev_size: int | None = None
+    max_train_examples: int | None = None
+    merge_dev_into_train: bool = False
+    skip_bad_lines: bool = False
+    unlabelled: bool = True
+
+
 class Benchmark(ABC):
     """A named set of tasks stored under `<data_dir>/<subdir>/`.
 
@@ -150,17 +162,7 @@ class Benchmark(ABC):
         """The files one task needs, relative to the data dir (e.g. `fdu-mtl/books.task.train`)."""
 
     @abstractmethod
-    def _load_task(
-        self,
-        root: Path,
-        task: str,
-        *,
-        dev_size: int | None,
-        max_train_examples: int | None,
-        merge_dev_into_train: bool,
-        skip_bad_lines: bool,
-        unlabelled: bool,
-    ) -> TaskData:
+    def load_task(self, root: Path, task: str, options: LoadOptions) -> TaskData:
         """Read one task whose files are known to exist."""
 
     def resolve_tasks(self, tasks: Sequence[str] | None = None) -> list[str]:
@@ -219,18 +221,8 @@ class Benchmark(ABC):
         names = self.resolve_tasks(tasks)
         self.check_files(data_dir, names, unlabelled=unlabelled)
         root = Path(data_dir) / self.subdir
-        return [
-            self._load_task(
-                root,
-                task,
-                dev_size=dev_size,
-                max_train_examples=max_train_examples,
-                merge_dev_into_train=merge_dev_into_train,
-                skip_bad_lines=skip_bad_lines,
-                unlabelled=unlabelled,
-            )
-            for task in names
-        ]
+        options = LoadOptions(dev_size, max_train_examples, merge_dev_into_train, skip_bad_lines, unlabelled)
+        return [self.load_task(root, task, options) for task in names]
 
     def split_sizes(self, data_dir: str | Path, tasks: Sequence[str] | None = None) -> dict[str, dict[str, int]]:
         """`{task: {"train", "dev", "test", "unlabelled": count}}` with the default splits.

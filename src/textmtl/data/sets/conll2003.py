@@ -9,7 +9,7 @@ from ...registry import benchmarks
 from ..conll import METRICS as CONLL_METRICS
 from ..conll import Sentence, label_set, read_conll_file, to_examples
 from ..tasks import TaskData, TaskKind, TaskSpec
-from .base import Benchmark
+from .base import Benchmark, LoadOptions
 
 
 @benchmarks.register("conll2003")
@@ -57,28 +57,19 @@ class Conll2003(Benchmark):
             self._cache = {key: (splits, skipped)}  # keep only the latest folder
         return self._cache[key]
 
-    def _load_task(
-        self,
-        root: Path,
-        task: str,
-        *,
-        dev_size: int | None,
-        max_train_examples: int | None,
-        merge_dev_into_train: bool,
-        skip_bad_lines: bool,
-        unlabelled: bool,
-    ) -> TaskData:
-        del unlabelled
-        if dev_size is not None:
+    def load_task(self, root: Path, task: str, options: LoadOptions) -> TaskData:
+        if options.dev_size is not None:
             raise ConfigError("dev_size: conll2003 has a fixed dev file (eng.testa); leave dev_size unset")
-        if max_train_examples is not None and (isinstance(max_train_examples, bool) or max_train_examples < 1):
-            raise ConfigError(f"max_train_examples: expected an integer >= 1, got {max_train_examples!r}")
-        splits, skipped = self._read(root, skip_bad_lines)
+        if options.max_train_examples is not None and (
+            isinstance(options.max_train_examples, bool) or options.max_train_examples < 1
+        ):
+            raise ConfigError(f"max_train_examples: expected an integer >= 1, got {options.max_train_examples!r}")
+        splits, skipped = self._read(root, options.skip_bad_lines)
         labels = label_set(splits["train"], task)
         data = {split: to_examples(sents, task, labels, root / self.files[split]) for split, sents in splits.items()}
-        train = data["train"] + data["dev"] if merge_dev_into_train else data["train"]
-        if max_train_examples is not None:
-            train = train[:max_train_examples]
+        train = data["train"] + data["dev"] if options.merge_dev_into_train else data["train"]
+        if options.max_train_examples is not None:
+            train = train[: options.max_train_examples]
         return TaskData(
             self.spec(task, labels), train, data["dev"], data["test"], skipped_lines=skipped, input_group=self.name
         )

@@ -8,7 +8,7 @@ from ...registry import benchmarks
 from ..readers import read_fdu_mtl_file
 from ..tasks import Example, TaskData, TaskKind, TaskSpec
 from ..treebank import treebank_like
-from .base import Benchmark, check_sizes, finish_task
+from .base import Benchmark, LoadOptions, check_sizes, finish_task
 
 FDU_MTL_DOMAINS: tuple[str, ...] = (
     "books", "electronics", "dvd", "kitchen_housewares", "apparel", "camera_photo",
@@ -61,23 +61,13 @@ class FduMtl(Benchmark):
         splits = ("train", "test", "unlabel") if unlabelled else ("train", "test")
         return [Path(self.subdir) / f"{task}.task.{split}" for split in splits]
 
-    def _load_task(
-        self,
-        root: Path,
-        task: str,
-        *,
-        dev_size: int | None,
-        max_train_examples: int | None,
-        merge_dev_into_train: bool,
-        skip_bad_lines: bool,
-        unlabelled: bool,
-    ) -> TaskData:
+    def load_task(self, root: Path, task: str, options: LoadOptions) -> TaskData:
         def read(split: str, labelled: bool = True) -> tuple[list[Example], int]:
             return read_fdu_mtl_file(
                 root / f"{task}.task.{split}",
                 labels=self.labels,
                 labelled=labelled,
-                skip_bad_lines=skip_bad_lines,
+                skip_bad_lines=options.skip_bad_lines,
                 skip_empty_text=True,
             )
 
@@ -85,14 +75,19 @@ class FduMtl(Benchmark):
         test, n = read("test")
         skipped += n
         extra: list[Example] = []
-        if unlabelled:
+        if options.unlabelled:
             raw, n = read("unlabel", labelled=False)
             skipped += n
             # the 14 Amazon domains' unlabelled reviews are raw, unlike their labelled files: tokenised
             # the same way (data/treebank.py); imdb's and MR's are already in their files' style
             extra = raw if task in PRETOKENISED_UNLABELLED else [Example(treebank_like(e.text), None) for e in raw]
         size = check_sizes(
-            task, root / f"{task}.task.train", len(pool), dev_size, max_train_examples, self.default_dev_size
+            task,
+            root / f"{task}.task.train",
+            len(pool),
+            options.dev_size,
+            options.max_train_examples,
+            self.default_dev_size,
         )
         cut = len(pool) - size
         return finish_task(
@@ -101,8 +96,8 @@ class FduMtl(Benchmark):
             pool[:cut],
             pool[cut:],
             test,
-            merge_dev_into_train=merge_dev_into_train,
-            max_train_examples=max_train_examples,
+            merge_dev_into_train=options.merge_dev_into_train,
+            max_train_examples=options.max_train_examples,
             unlabelled=extra,
             skipped=skipped,
         )

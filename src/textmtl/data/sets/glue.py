@@ -9,7 +9,7 @@ from pathlib import Path
 from ...registry import benchmarks
 from ..readers import read_table_file
 from ..tasks import Example, TaskData, TaskKind, TaskSpec
-from .base import SPLIT_SEED, Benchmark, check_sizes, default_dev_size, finish_task, hold_out
+from .base import SPLIT_SEED, Benchmark, LoadOptions, check_sizes, default_dev_size, finish_task, hold_out
 
 
 @dataclass(frozen=True)
@@ -91,17 +91,7 @@ class Glue(Benchmark):
         splits = ("train", "dev") if GLUE_TASKS[task].has_train else ("dev",)
         return [Path(self.subdir) / task / f"{split}.tsv" for split in splits]
 
-    def _load_task(
-        self,
-        root: Path,
-        task: str,
-        *,
-        dev_size: int | None,
-        max_train_examples: int | None,
-        merge_dev_into_train: bool,
-        skip_bad_lines: bool,
-        unlabelled: bool,
-    ) -> TaskData:
+    def load_task(self, root: Path, task: str, options: LoadOptions) -> TaskData:
         cfg = GLUE_TASKS[task]
 
         def read(split: str) -> tuple[list[Example], int]:
@@ -112,7 +102,7 @@ class Glue(Benchmark):
                 kind=cfg.kind,
                 labels=cfg.labels,
                 has_header=cfg.has_header,
-                skip_bad_lines=skip_bad_lines,
+                skip_bad_lines=options.skip_bad_lines,
             )
 
         if cfg.has_train:
@@ -126,7 +116,9 @@ class Glue(Benchmark):
             pool, test = hold_out(everything, len(everything) // 10)
             default = default_dev_size(len(everything))
             seed, source = SPLIT_SEED + 1, "dev"
-        size = check_sizes(task, root / task / f"{source}.tsv", len(pool), dev_size, max_train_examples, default)
+        size = check_sizes(
+            task, root / task / f"{source}.tsv", len(pool), options.dev_size, options.max_train_examples, default
+        )
         train, dev = hold_out(pool, size, seed=seed)
         return finish_task(
             self.spec(task),
@@ -134,7 +126,7 @@ class Glue(Benchmark):
             train,
             dev,
             test,
-            merge_dev_into_train=merge_dev_into_train,
-            max_train_examples=max_train_examples,
+            merge_dev_into_train=options.merge_dev_into_train,
+            max_train_examples=options.max_train_examples,
             skipped=skipped,
         )
