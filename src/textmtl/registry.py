@@ -12,8 +12,8 @@ to its code with a decorator, optionally with the pydantic model of its settings
 Looking up an unknown name raises a one-line :class:`~textmtl.errors.ConfigError` with a
 did-you-mean suggestion and the valid names; registering a name twice is an error. A registry
 imports the package's own modules of its kind on first use (``modules``), so that listing
-names does not import torch for kinds that do not need it, and components defined outside the
-package register by importing their module (or through ``textmtl.plugins`` entry points).
+names does not import torch for kinds that do not need it; a component defined outside the
+package registers when its module is imported (CONTRIBUTING.md has a recipe per kind).
 """
 
 from __future__ import annotations
@@ -107,9 +107,13 @@ class Registry(Generic[T]):
     def load(self) -> None:
         """Import the package's modules of this kind (which register themselves)."""
         if not self._loaded:
-            self._loaded = True
-            for module in self._modules:
-                importlib.import_module(module)
+            self._loaded = True  # first: a module being imported may look its own kind up
+            try:
+                for module in self._modules:
+                    importlib.import_module(module)
+            except BaseException:
+                self._loaded = False
+                raise
 
     def entry(self, name: str) -> Entry[T]:
         self.load()

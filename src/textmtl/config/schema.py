@@ -1,8 +1,10 @@
 """The typed run configuration (pydantic): the sections, and the schema assembled from the registries.
 
 `model:` is assembled from the registered architectures (each adds its settings block) and
-encoders (the `encoder` union, told apart by `type`); names of methods, samplers, data formats and
-benchmarks are checked against their registries. Every error names the bad key (see `loading`).
+encoders (the `encoder` union, told apart by `type`); the names of architectures, samplers, data
+formats and benchmarks are checked against their registries here, a method's name and
+hyper-parameters when the method is built (`methods.make_method`). Every error names the bad key
+(see `loading`).
 """
 
 from __future__ import annotations
