@@ -25,6 +25,7 @@ from ..gradients.parts import StepSync
 from ..methods import make_method
 from ..models.architectures import Architecture
 from ..models.build import build_model, build_text_encoder
+from ..registry import architectures
 from .checkpoint import RunCheckpoint, data_fingerprint, has_checkpoint, read_checkpoint, restore_trainer, set_rng_state
 from .distributed import init_from_env, local_device, shutdown
 from .evaluation import EncodedTask, Evaluator, task_average
@@ -46,9 +47,10 @@ def check_unlabelled(cfg: Config, model: Architecture, tasks: list[TaskData]) ->
     if not cfg.data.unlabelled:
         return
     if not model.uses_unlabelled:
+        readers = [e.name for e in architectures.entries() if getattr(e.obj, "uses_unlabelled", False)]
         raise ConfigError(
             f"data.unlabelled: architecture '{model.name}' does not use unlabelled text "
-            "(only 'adversarial' does: its task discriminator reads it)"
+            f"(architectures that do: {', '.join(readers) or 'none'})"
         )
     missing = [t.name for t in tasks if not t.unlabelled]
     if missing:
