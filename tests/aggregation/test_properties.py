@@ -322,6 +322,22 @@ def test_imtl_g_equal_projections(J):
     torch.testing.assert_close(proj, proj.mean().expand(K), rtol=1e-6, atol=1e-9 * scale_of(J))
 
 
+def test_imtl_g_keeps_every_task_with_a_nonzero_gradient():
+    """Issue 21's reproducer: orthogonal rows with norms 1e-9, 1, 1e3 get equal projections (the
+    pseudo-inverse of G itself cut the smallest task off: projections [0, 0.999, 0.999])."""
+    J = torch.zeros(3, 5, dtype=torch.float64)
+    J[0, 0], J[1, 1], J[2, 2] = 1e-9, 1.0, 1e3
+    agg = make_aggregator("imtl_g")
+    out = agg(J)
+    proj = (J @ out) / J.norm(dim=1)
+    torch.testing.assert_close(proj, proj.mean().expand(3), rtol=1e-9, atol=0.0)
+    assert float(proj.min()) > 0 and abs(float(agg.last_weights.sum()) - 1.0) < 1e-12
+    J[0] = 0.0  # a zero gradient: weight 0, the others as without it
+    agg(J)
+    assert float(agg.last_weights[0]) == 0.0
+    torch.testing.assert_close(agg.last_weights[1:], make_aggregator("imtl_g").weights(J[1:] @ J[1:].T))
+
+
 # ---------------------------------------------------------------------------- Nash-MTL
 @settings(settings.get_profile("aggregation"), max_examples=30)
 @given(J=jacobians(max_k=6, kinds=("random", "correlated", "imbalanced"), dtypes=(torch.float64,)))
@@ -332,9 +348,36 @@ def test_nash_mtl_bargaining_equation(J):
     alpha = agg.last_weights
     assert (alpha > 0).all() and torch.isfinite(alpha).all()
     G = J @ J.T
-    Gn = G / torch.linalg.matrix_norm(G)
     if K <= P:  # (for K > P the equation has no solution; alpha is set by the regulariser)
-        torch.testing.assert_close(Gn @ alpha, 1.0 / alpha, rtol=1e-6, atol=0.0)
+        torch.testing.assert_close(G @ alpha, 1.0 / alpha, rtol=1e-6, atol=0.0)  # on the raw Gram
+        normalized = make_aggregator("nash_mtl", max_norm=0.0, gram="normalized")
+        normalized(J)
+        Gn = G / torch.linalg.matrix_norm(G)
+        torch.testing.assert_close(Gn @ normalized.last_weights, 1.0 / normalized.last_weights, rtol=1e-6, atol=0.0)
+
+
+@settings(settings.get_profile("aggregation"), max_examples=20)
+@given(J=jacobians(max_k=6, kinds=("random", "correlated"), dtypes=(torch.float64,), min_log_scale=-4,
+                   max_log_scale=4), log_a=st.floats(-6, 6))
+def test_nash_mtl_raw_step_has_norm_sqrt_k_at_any_scale(J, log_a):
+    """The official convention: G alpha = 1/alpha on the raw Gram, so alpha'G alpha = K and the
+    unclipped step is scale-invariant (Navon et al. 2022, Alg. 1; LibMTL and torchjd alike)."""
+    K, P = J.shape
+    assume(K <= P)
+    out = make_aggregator("nash_mtl", max_norm=0.0)(J)
+    assert abs(float(out.norm()) - math.sqrt(K)) < 1e-6 * math.sqrt(K)
+    torch.testing.assert_close(make_aggregator("nash_mtl", max_norm=0.0)(10.0**log_a * J), out, rtol=1e-6,
+                               atol=1e-9)
+
+
+def test_nash_mtl_small_gradients_reproducer():
+    """The reproducer of issue 21: the official step length 1 (clipped from sqrt(2)), not 0.5289."""
+    torch.manual_seed(0)
+    J = 0.01 * torch.randn(2, 1000, dtype=torch.float64)
+    assert abs(float(make_aggregator("nash_mtl")(J).norm()) - 1.0) < 1e-9
+    assert abs(float(make_aggregator("nash_mtl", gram="normalized")(J).norm()) - 0.5289) < 1e-4
+    raw, normalized = make_aggregator("nash_mtl", max_norm=0.0)(J), make_aggregator("nash_mtl", gram="normalized")(J)
+    assert float(torch.nn.functional.cosine_similarity(raw, normalized, dim=0)) > 1 - 1e-12  # same direction
 
 
 def test_nash_mtl_zero_gradient_gets_zero_weight():
@@ -350,10 +393,13 @@ def test_nash_mtl_zero_gradient_gets_zero_weight():
 def test_nash_mtl_max_norm_clips():
     J = 100.0 * make_jacobian(2, 3, 10, 0.0, "random", torch.float64)
     out = make_aggregator("nash_mtl", max_norm=1.0)(J)
-    assert abs(float(out.norm()) - 1.0) < 1e-9
+    assert abs(float(out.norm()) - 1.0) < 1e-9  # sqrt(3) > 1: clipped
+    torch.testing.assert_close(make_aggregator("nash_mtl", max_norm=2.0)(J),  # sqrt(3) < 2: not clipped
+                               make_aggregator("nash_mtl", max_norm=0.0)(J))
     small = 1e-3 * make_jacobian(2, 3, 10, 0.0, "random", torch.float64)
-    torch.testing.assert_close(make_aggregator("nash_mtl", max_norm=1.0)(small),
-                               make_aggregator("nash_mtl", max_norm=0.0)(small))
+    normalized = {"gram": "normalized"}  # ||d|| = sqrt(K ||G||_F): small here, never clipped
+    torch.testing.assert_close(make_aggregator("nash_mtl", max_norm=1.0, **normalized)(small),
+                               make_aggregator("nash_mtl", max_norm=0.0, **normalized)(small))
 
 
 # -------------------------------------------------------------------------- Aligned-MTL

@@ -73,6 +73,12 @@ def test_mgda_two_tasks_equal_to_torchjd():
 @settings(PROFILE, max_examples=40)
 @given(J=ORACLE_J)
 def test_imtl_g(J):
+    """Equal to torchjd's IMTLG where the equal-projection condition has a solution (full-rank G).
+    On a rank-deficient G both return a pseudo-inverse answer, in different metrics (torchjd's
+    pseudo-inverse of G, ours of the cosine matrix: see _imtl_g.py); neither has equal projections."""
+    K, P = J.shape
+    cond = torch.linalg.cond(J @ J.T)
+    assume(K <= P and bool(torch.isfinite(cond)) and float(cond) < 1e6)
     close(make_aggregator("imtl_g")(J), tja.IMTLG()(J))
 
 
@@ -234,3 +240,24 @@ def test_nash_mtl(J):
         return float(torch.log(utilities).sum()) if bool((utilities > 0).all()) else -math.inf
 
     assert bargaining_value(ours) >= bargaining_value(expected) - 1e-6
+
+
+@settings(PROFILE, max_examples=15)
+@given(J=jacobians(min_k=2, max_k=4, max_p=20, kinds=("random",), dtypes=(torch.float64,), min_log_scale=-3.0,
+                   max_log_scale=2.0))
+def test_nash_mtl_step_length_matches_torchjd(J):
+    """Step length, the official convention: torchjd's NashMTL (like the official code and LibMTL)
+    solves G a = 1/a on the raw Gram and clips ||d|| to max_norm = 1, so ||d|| = min(sqrt(K), 1)
+    at any gradient scale; ours has the same length (its direction may differ where the official
+    CCP stops early, see test_nash_mtl)."""
+    assume(J.shape[0] <= J.shape[1])
+    cond = torch.linalg.cond(J @ J.T)
+    assume(bool(torch.isfinite(cond)) and float(cond) < 1e3)
+    theirs = _instantiate_or_skip(lambda: tja.NashMTL(n_tasks=J.shape[0], optim_niter=100))
+    try:
+        expected = theirs(J)
+    except Exception:  # noqa: BLE001 - cvxpy raises its own SolverError types
+        assume(False)
+    assume(float(expected.norm()) > 1e-6)
+    ours = make_aggregator("nash_mtl")(J)
+    assert abs(float(ours.norm()) - float(expected.norm())) <= 1e-6 * float(expected.norm())

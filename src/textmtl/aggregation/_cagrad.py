@@ -27,8 +27,9 @@ in this case (``g_w_norm < norm_eps``).
 ``rescale`` mirrors the official code: 0 -> d (paper, torchjd), 1 -> d / (1 + c^2)
 (official/LibMTL default), 2 -> d / (1 + c). The official training loop further
 multiplies by the number of tasks "to match the sum loss"; we do not.
-``torchjd.aggregation.CAGrad`` needs cvxpy (not installed here), so there is no oracle
-test against it; the scale of our output equals its (rescale=0, mean based).
+The scale of our output equals ``torchjd.aggregation.CAGrad``'s (rescale=0, mean based);
+``tests/aggregation/test_torchjd_oracle.py`` compares the two where cvxpy, which torchjd's
+CAGrad needs, is installed (the `dev` extra installs it).
 """
 
 from __future__ import annotations

@@ -25,7 +25,8 @@ The absolute constants (1e-8) are kept, as in the code (they make the method dep
 the gradient scale). Deviation for robustness: rho is floored at ``denom_floor`` (default
 0.1) -- the code divides by an unguarded rho, which changes sign (ascent) when
 c ||g_0|| > 1; outputs are identical whenever rho >= denom_floor. The MGDA solve is exact
-(the code's Frank-Wolfe stops at a 1e-5 change). Requires the losses ('loss+').
+(the released code's `find_min_norm_element` is a projected-gradient iteration that stops at a
+1e-5 change). Requires the losses ('loss+').
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ the K x K target matrix phi_hat (zeros at start / after ``reset()``; re-initiali
 automatically if K changes). Whole-model granularity only (the paper also groups by
 layer; a caller can run one instance per parameter group).
 
-Differences (intentional): the EMA is updated for every visited pair as in the paper and
-torchjd (LibMTL only updates it when the correction fires). The visiting order is drawn
+The EMA is updated for every visited pair, as in the paper, torchjd and LibMTL's current code
+(an older LibMTL release updated it only when the correction fired). The visiting order is drawn
 exactly as in ``torchjd.aggregation.GradVac`` (``torch.randperm(K - 1)`` over the other
 tasks), so both agree for equal seeds and equal beta.
 """

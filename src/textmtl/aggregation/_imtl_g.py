@@ -8,10 +8,14 @@ alpha_{2:K} = g_1 U' (D U')^-1 (with D, U the differences to task 1) is equivale
     G alpha = lambda * n ,   n_i = ||g_i||   =>   alpha = G^+ n / (1' G^+ n)
 
 (the generalisation of the "Jacobian Descent" paper, Quinton & Rey 2024, which also
-handles linearly dependent rows via the pseudo-inverse). Same formula as
-``torchjd.aggregation.IMTLG``; if 1' G^+ n is (numerically) zero the weights are 0, as in
-torchjd. The pseudo-inverse is taken in float64 on G / trace(G) with the relative cut-off
-K * eps(dtype of G), i.e. torch's default for the input dtype.
+handles linearly dependent rows via the pseudo-inverse). Same weights as
+``torchjd.aggregation.IMTLG`` on ordinary inputs; if the weights sum to (numerically) zero they
+are 0, as in torchjd. The pseudo-inverse is taken in float64 on the cosine matrix
+C = D^-1 G D^-1 (D = diag ||g_i||, so G alpha = lambda n becomes C D alpha = lambda 1) with the
+relative cut-off K * eps(dtype of G), torch's default for the input dtype. Unlike torchjd's
+pseudo-inverse of G, whose cut-off drops a task whose gradient norm is below ~1e-8 of the
+largest, every task with a non-zero gradient keeps its equal projection; zero gradients get
+weight 0.
 """
 
 from __future__ import annotations
@@ -39,13 +43,20 @@ class IMTLG(GramianWeightedAggregator):
     def _weights(self, gram: Tensor, losses: Tensor | None) -> np.ndarray:
         G = gram64(gram)
         K = G.shape[0]
-        trace = float(np.trace(G))
-        if not trace > 0.0:
-            return np.zeros(K)
-        G = G / trace
         n = np.sqrt(np.clip(np.diag(G), 0.0, None))
-        v = np.linalg.pinv(G, rcond=K * dtype_eps(gram), hermitian=True) @ n
-        total = float(v.sum())
-        if abs(total) < 1e-12:
+        active = n > 0.0  # a zero gradient has no direction to be impartial to: weight 0
+        alpha = np.zeros(K)
+        if not active.any():
+            return alpha
+        # On the cosine matrix C = D^-1 G D^-1 (D = diag n): G alpha = lambda n  <=>  C (D alpha) = lambda 1.
+        # C has a unit diagonal whatever the gradient norms, so the pseudo-inverse cut-off keeps
+        # every task with a non-zero gradient (on G itself, norms 1e-9 apart from the largest fell
+        # under it and the task was dropped).
+        na = n[active]
+        C = G[np.ix_(active, active)] / np.outer(na, na)
+        beta = np.linalg.pinv(C, rcond=K * dtype_eps(gram), hermitian=True) @ np.ones(len(na))
+        alpha[active] = beta / na
+        total = float(alpha.sum())
+        if not abs(total) > 1e-12 * float(np.abs(alpha).sum()):
             return np.zeros(K)
-        return v / total
+        return alpha / total

@@ -10,9 +10,14 @@ cvxpy/ECOS; torchjd mirrors that. We solve it *exactly* (to ~1e-12) as the uniqu
 of the strictly convex ``1/2 a'Ga - sum(log a)`` with a damped Newton method
 (``_solvers.nash_bargaining``), warm-started from the previous step's alpha (the state).
 
-Conventions mirrored from the official code / torchjd:
-* alpha is computed on G / ||G||_F (so the output is positively homogeneous of degree 1
-  in J: d(sJ) = s d(J) without clipping), and those alphas are the weights;
+Conventions of the official code (and of LibMTL and torchjd):
+* ``gram="raw"`` (default): alpha solves G alpha = 1/alpha on the raw Gram, so the unclipped
+  step has ||d||^2 = alpha'G alpha = K at any gradient scale (the direction is scale-invariant,
+  d(sJ) = d(J)). ``gram="normalized"`` takes the alpha of G / ||G||_F instead, so
+  ||d|| = sqrt(K ||G||_F) and d(sJ) = s d(J) (positively homogeneous): the convention textmtl
+  used before 2026-12, under which the nash_mtl runs of docs/RESULTS.md were trained; with the
+  default max_norm = 1 its steps are shorter whenever K ||G||_F < 1 (small late gradients).
+  Both give the same direction (cosine 1).
 * ``max_norm`` (default 1.0, 0 disables): if ||d|| > max_norm, alpha is rescaled so that
   ||d|| = max_norm (torchjd/official clip the norm of J'alpha the same way).
 ``update_weights_every`` (Nash-MTL-T) is left to the caller (re-use ``last_weights``).
@@ -40,7 +45,7 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
-from ._base import GramianWeightedAggregator, check_range, dtype_eps, gram64
+from ._base import GramianWeightedAggregator, check_choice, check_range, dtype_eps, gram64
 from ._registry import register
 from ._solvers import nash_bargaining
 
@@ -52,13 +57,16 @@ class NashMTL(GramianWeightedAggregator):
     """Nash-MTL (Navon et al. 2022): Nash bargaining solution G alpha = 1/alpha."""
 
     properties = frozenset({"equivariant_weights", "permutation_invariant", "positively_homogeneous"})
-    homogeneous_hparams = {"max_norm": 0.0}  # the clipping to max_norm is not homogeneous
+    # the raw-Gram step is scale-invariant (degree 0) and the clipping to max_norm is not homogeneous
+    homogeneous_hparams = {"max_norm": 0.0, "gram": "normalized"}
 
     stateful = True
 
-    def __init__(self, *, max_norm: float = 1.0, reg: float = 1e-12) -> None:
+    def __init__(self, *, max_norm: float = 1.0, reg: float = 1e-12, gram: str = "raw") -> None:
         super().__init__()
         self.max_norm = check_range("max_norm", max_norm, low=0.0)
+        check_choice("gram", gram, ("raw", "normalized"))
+        self.gram = gram
         self.reg = check_range("reg", reg, low=0.0, low_open=True)
         self._prev_beta: np.ndarray | None = None
 
@@ -88,6 +96,8 @@ class NashMTL(GramianWeightedAggregator):
         self._prev_beta = full_beta
         alpha = np.zeros(K)  # zero gradients get weight 0 (their alpha would be infinite)
         alpha[active] = beta / n
+        if self.gram == "raw":  # G alpha = 1/alpha on G = ||G||_F Gn: alpha = alpha_n / sqrt(||G||_F)
+            alpha = alpha / math.sqrt(fro)
         if self.max_norm > 0.0:
             norm = math.sqrt(max(float(alpha @ G @ alpha), 0.0) * fro)
             if norm > self.max_norm:
