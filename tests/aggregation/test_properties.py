@@ -181,6 +181,37 @@ def test_mgda_kkt(normalization, J):
     torch.testing.assert_close(out.double(), beta @ Jd, rtol=1e-4, atol=1e-6 * scale_of(J))
 
 
+def test_mgda_finds_the_min_norm_point_when_norms_span_1e12():
+    """Issue 21's reproducer: orthogonal rows with norms 1e-6, 1, 1e6. The min-norm element has
+    weights proportional to 1/||g_i||^2 and ||d|| = 1e-6 (the solver on G alone returned 0.5)."""
+    J = torch.zeros(3, 5, dtype=torch.float64)
+    J[0, 0], J[1, 1], J[2, 2] = 1e-6, 1.0, 1e6
+    out = make_aggregator("mgda")(J)
+    assert abs(float(out.norm()) - 1e-6) <= 1e-12
+
+
+@settings(settings.get_profile("aggregation"), max_examples=40)
+@given(K=st.integers(2, 6), P=st.integers(6, 12), seed=st.integers(0, 10_000),
+       log_norms=st.lists(st.floats(-6, 6), min_size=6, max_size=6))
+def test_mgda_on_gradients_whose_norms_span_up_to_1e12(K, P, seed, log_norms):
+    """Random directions with norms 10^[-6, 6]: the min-norm point is never longer than the
+    shortest gradient (every vertex is feasible) and satisfies its KKT conditions relative to
+    its own length: g_i'd >= ||d||^2 for every task, with equality where the weight is positive."""
+    gen = torch.Generator().manual_seed(seed)
+    U = torch.nn.functional.normalize(torch.randn(K, P, generator=gen, dtype=torch.float64), dim=1)
+    norms = torch.tensor([10.0**x for x in log_norms[:K]], dtype=torch.float64)
+    J = U * norms[:, None]
+    agg = make_aggregator("mgda")
+    d = agg(J)
+    w = agg.last_weights.double()
+    dd = float(d @ d)
+    assert math.sqrt(dd) <= float(norms.min()) * (1 + 1e-9)
+    # >= 0, and 0 where w_i > 0; relative to ||g_i|| ||d||, the scale of g_i'd (a cosine)
+    relative_slack = (J @ d - dd) / (norms * math.sqrt(dd))
+    assert float(relative_slack.min()) >= -1e-8, (relative_slack, dd)
+    assert float((w * relative_slack.abs()).max()) <= 1e-8, (w, relative_slack)
+
+
 def test_mgda_two_tasks_closed_form():
     J = torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
     out = make_aggregator("mgda")(J)

@@ -8,7 +8,10 @@ Eq. (3)/(6) (after Désidéri 2012):
 ``d`` is a common descent direction (g_i' d >= ||d||^2 for every task, KKT) or zero at a
 Pareto-stationary point. Solved on G = J J^T by an exact active-set QP
 (``_solvers.qp_active_set``), not by Frank-Wolfe, so the KKT conditions hold to ~1e-12
-relative accuracy. This is also GetMTL's Eq. (5) step (Chai et al. 2023).
+relative accuracy. When the gradient norms span more than 1e4 the problem is also solved on the
+cosine matrix (``_solvers.min_norm_on_simplex``), whose tolerances do not depend on the norms:
+orthogonal gradients of norms 1e-6, 1, 1e6 give ||d|| = 1e-6, the true minimum (the QP on G
+alone returned 0.5). This is also GetMTL's Eq. (5) step (Chai et al. 2023).
 
 Gradient normalisation (``normalization``), as in Sener & Koltun's ``gradient_normalizers``
 used by the GetMTL code: the weights are computed on g_i / n_i with n_i = 1 ('none'),

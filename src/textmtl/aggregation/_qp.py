@@ -237,7 +237,35 @@ def dual_cone_projection_weights(G: np.ndarray, U: np.ndarray, *, noise_rel: flo
     return V_out
 
 
+WIDE_NORMS = 1e4  # max/min gradient norm from which min_norm_on_simplex also solves the scaled problem
+
+
 def min_norm_on_simplex(G: np.ndarray, x0: np.ndarray | None = None) -> np.ndarray:
-    """MGDA: argmin over the simplex of w'Gw (min-norm point of the convex hull)."""
+    """MGDA: argmin over the simplex of w'Gw (min-norm point of the convex hull).
+
+    The simplex QP on G has tolerances relative to the largest squared norm, so when the norms
+    span many orders of magnitude (1e-6, 1, 1e6) the small gradients fall under them and the
+    returned point is far from the minimum. There the problem is also solved scale-free: with
+    n_i = ||g_i||, C = D^-1 G D^-1 and a = 1/n, the min-norm point's KKT conditions are those of
+    ``min 1/2 v'Cv - a'v, v >= 0`` (well scaled: C has a unit diagonal), and w = (a o v) / (a'v).
+    The candidate with the smaller ||d||^2 = (n o w)' C (n o w) is returned.
+    """
     G = sym(G)
-    return qp_active_set(G, np.zeros(G.shape[0]), simplex=True, x0=x0)
+    K = G.shape[0]
+    w = qp_active_set(G, np.zeros(K), simplex=True, x0=x0)
+    n = np.sqrt(np.clip(np.diag(G), 0.0, None))
+    if K < 2 or not np.all(n > 0.0) or not float(n.max()) >= WIDE_NORMS * float(n.min()):
+        return w
+    C = G / np.outer(n, n)
+    a = 1.0 / n
+    v = qp_active_set(C, -a, simplex=False)
+    total = float(a @ v)
+    if not (total > 0.0 and math.isfinite(total) and np.all(np.isfinite(v))):
+        return w
+    scaled = (a * v) / total
+
+    def norm2(x: np.ndarray) -> float:
+        u = n * x
+        return float(u @ C @ u)
+
+    return scaled if norm2(scaled) < norm2(w) else w
