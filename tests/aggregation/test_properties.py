@@ -369,6 +369,18 @@ def test_imtl_g_keeps_every_task_with_a_nonzero_gradient():
     torch.testing.assert_close(agg.last_weights[1:], make_aggregator("imtl_g").weights(J[1:] @ J[1:].T))
 
 
+@settings(settings.get_profile("aggregation"), max_examples=40)
+@given(K=st.integers(2, 5), seed=st.integers(0, 10_000), log_norms=st.lists(st.floats(-6, 6), min_size=5, max_size=5))
+def test_imtl_g_equal_projections_when_norms_span_up_to_1e12(K, seed, log_norms):
+    gen = torch.Generator().manual_seed(seed)
+    U = torch.nn.functional.normalize(torch.randn(K, 8, generator=gen, dtype=torch.float64), dim=1)
+    assume(float(torch.linalg.cond(U @ U.T)) < 1e4)
+    J = U * torch.tensor([10.0**x for x in log_norms[:K]], dtype=torch.float64)[:, None]
+    out = make_aggregator("imtl_g")(J)
+    proj = (J @ out) / J.norm(dim=1)
+    torch.testing.assert_close(proj, proj.mean().expand(K), rtol=1e-7, atol=0.0)
+
+
 # ---------------------------------------------------------------------------- Nash-MTL
 @settings(settings.get_profile("aggregation"), max_examples=30)
 @given(J=jacobians(max_k=6, kinds=("random", "correlated", "imbalanced"), dtypes=(torch.float64,)))
