@@ -77,3 +77,17 @@ def test_summarize_reads_runs_inside_a_bundle_like_directories(tmp_path):
     assert code == 2 and "no finished run directories match" in printed
     code, printed = run_main(["bundle", "list", str(out)])
     assert code == 0 and printed.split() == ["ls-s1", "ls-s2", "ls-s3"]
+
+
+def test_summarize_compares_every_group_with_the_ls_group(tmp_path):
+    for s, (ls, m) in enumerate(((0.80, 0.82), (0.81, 0.84), (0.79, 0.80)), start=1):
+        fake_run(tmp_path / "ls", f"ls-s{s}", ls, seed=s)
+        fake_run(tmp_path / "m", f"m-s{s}", m, seed=s)
+    code, printed = run_main(["summarize", f"ls={tmp_path}/ls/*", f"m={tmp_path}/m/*"])
+    assert code == 0, printed
+    assert "Paired differences to `ls`" in printed
+    row = next(line for line in printed.splitlines() if line.startswith("| m |"))
+    assert row.startswith("| m | +2.00 [") and "(n 3)" in row  # differences 0.02, 0.03, 0.01
+    code, printed = run_main(["summarize", f"ls={tmp_path}/ls/*", f"m={tmp_path}/m/*", "--baseline", "stl"])
+    assert code == 2 and "--baseline: no group labelled 'stl' (groups: ls, m)" in printed
+    assert len(printed.strip().splitlines()) == 1  # one line, no half-printed table

@@ -30,14 +30,22 @@ def summarize(
             help="Test metric to tabulate; 'main' = each task's own main metric (accuracy, entity_f1, mcc, ...)."
         ),
     ] = "main",
+    baseline: Annotated[
+        Optional[str],
+        typer.Option(
+            help="The group every other one is compared with (runs paired by seed: 95% interval, t-test); "
+            "default: the group labelled 'ls' if there is one."
+        ),
+    ] = None,
 ) -> None:
-    """Per-task mean ± std over seeds of finished runs, as a Markdown table."""
+    """Per-task mean ± std over seeds of finished runs, as a Markdown table, and every group's paired
+    difference to a baseline group."""
     import glob
     import tempfile
 
     from ..reporting import bundle
     from ..reporting.published import load_published
-    from ..reporting.summary import markdown_table
+    from ..reporting.summary import markdown_table, significance_table
     from ..reporting.summary import summarize as summarize_runs
 
     summaries = []
@@ -67,7 +75,18 @@ def summarize(
             raise TextmtlError(
                 f"--published: {name} has no column {unknown[0]!r} (columns: {', '.join(table.columns)})"
             )
+    labels = [s.label for s in summaries]
+    reference = baseline if baseline is not None else ("ls" if "ls" in labels and len(labels) > 1 else None)
+    paired = significance_table(summaries, reference) if reference is not None else None  # errors before output
     print(markdown_table(summaries, table, columns))
+    if paired is not None:
+        print()
+        print(paired)
+    labels = [s.label for s in summaries]
+    reference = baseline if baseline is not None else ("ls" if "ls" in labels and len(labels) > 1 else None)
+    if reference is not None:
+        print()
+        print(significance_table(summaries, reference))
 
 
 @app.command()

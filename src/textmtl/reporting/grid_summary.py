@@ -18,6 +18,7 @@ from pathlib import Path
 from ..files import atomic_write_text
 from .grid_metrics import delta_m, is_lower_better, mean_rank, mean_std
 from .published import PublishedTable, load_published
+from .significance import paired_rows
 
 RESULT_COLUMNS = (
     "suite",
@@ -51,12 +52,13 @@ class SummaryContext:
     methods: Sequence[str]  # our method labels, in column order
     variants: Sequence[str]
     has_variants: bool = False
-    reference: str = "stl"
+    reference: str = "stl"  # Δm% is measured against it
     quick: bool = False
     description: str = ""
     header: Mapping[str, str] = field(default_factory=dict)  # command, git commit, machine, date, ...
     published: Sequence[PublishedColumns] = ()
     planned: Mapping[tuple[str, str], Sequence[int]] = field(default_factory=dict)  # (variant, method) -> seeds
+    baseline: str = "ls"  # the paired differences (confidence intervals, tests) are measured against it
 
 
 # ------------------------------------------------------------------------------ results.csv
@@ -218,6 +220,8 @@ def variant_section(rows: Sequence[Mapping], ctx: SummaryContext, variant: str) 
     )
     out.append(_row(cells))
 
+    out += significance_section(by_run, methods, ctx.baseline, tasks, lower)
+
     # notes under the table
     out.append("")
     pub_pairs = [f"{col} ↔ {ours}" for _, col, ours, _ in pub_cols if ours]
@@ -245,6 +249,43 @@ def variant_section(rows: Sequence[Mapping], ctx: SummaryContext, variant: str) 
         out.append("")
         for text, n in footnotes.items():
             out.append(f"{_SUPERSCRIPT[n] if n < len(_SUPERSCRIPT) else f'[{n}]'} {text}")
+    return out
+
+
+def significance_section(
+    by_run: Mapping[tuple[str, int], Mapping[str, float]],
+    methods: Sequence[str],
+    baseline: str,
+    tasks: Sequence[str],
+    lower: Mapping[str, bool],
+) -> list[str]:
+    """A table of every method's paired difference to `baseline` (``significance``), or nothing."""
+    if baseline not in methods or len(methods) < 2:
+        return []
+    runs: dict[str, dict[int, Mapping[str, float]]] = defaultdict(dict)
+    for (m, seed), scores in by_run.items():
+        runs[m][seed] = scores
+    rows = paired_rows(runs, baseline, tasks, lower)
+    out = [
+        "",
+        f"Paired differences to `{baseline}` (×100; positive = better), 95% confidence interval (Student's t) "
+        "and paired t-test; the verdict reads the per-seed interval (the tasks of one run share its encoder, "
+        "so seed × task pairs are not independent and their interval is too narrow):",
+        "",
+        "| method | task average, paired by seed | tasks, paired by seed × task | verdict (per seed) |",
+        "|---|---|---|---|",
+    ]
+    for m in methods:
+        if m not in rows:
+            continue
+        per_seed, per_task = rows[m]
+        if per_seed.n < 2:
+            verdict = "too few paired seeds"
+        elif per_seed.distinguishable:
+            verdict = "better" if per_seed.mean > 0 else "worse"
+        else:
+            verdict = "not distinguishable"
+        out.append(_row([m, per_seed.cell(), per_task.cell(), verdict]))
     return out
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from .published import PublishedTable
 
 
@@ -23,6 +23,7 @@ class GroupSummary:
     average: tuple[float, float]  # mean, std over seeds of the task average
     wall_seconds: float  # mean per run
     metrics: dict[str, str] = field(default_factory=dict)  # task -> the metric tabulated for it
+    runs: dict[int, dict[str, float]] = field(default_factory=dict)  # seed -> task -> score (paired tests)
 
 
 def read_metrics(run_dir: Path) -> dict:
@@ -55,6 +56,7 @@ def summarize(label: str, run_dirs: list[Path], metric: str = MAIN, split: str =
     runs = [read_metrics(d) for d in run_dirs]
     values: dict[str, list[float]] = defaultdict(list)
     names: dict[str, str] = {}
+    by_seed: dict[int, dict[str, float]] = {}
     for d, m in zip(run_dirs, runs):
         main = main_metrics(d, m) if metric == MAIN else {}
         for task, scores in m["tasks"].items():
@@ -70,6 +72,7 @@ def summarize(label: str, run_dirs: list[Path], metric: str = MAIN, split: str =
                     f"task {task!r} has no {split} metric {name!r} (it has: {', '.join(scores[split]) or 'none'})",
                 )
             values[task].append(scores[split][name])
+            by_seed.setdefault(int(m["seed"]), {})[task] = float(scores[split][name])
     std = lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0  # noqa: E731
     averages = [m["average"][split] for m in runs]
     return GroupSummary(
@@ -79,7 +82,43 @@ def summarize(label: str, run_dirs: list[Path], metric: str = MAIN, split: str =
         (float(np.mean(averages)), std(averages)),
         float(np.mean([m["wall_seconds"] for m in runs])),
         names,
+        by_seed,
     )
+
+
+def significance_table(groups: list[GroupSummary], baseline: str) -> str:
+    """Every group's paired difference to the group labelled `baseline` (runs paired by seed, and by
+    seed x task), as Markdown (see `significance`); lower-is-better metrics enter with their sign flipped."""
+    from .grid_metrics import is_lower_better
+    from .significance import paired_rows
+
+    ref = next((g for g in groups if g.label == baseline), None)
+    if ref is None:
+        labels = ", ".join(g.label for g in groups)
+        raise ConfigError(f"--baseline: no group labelled {baseline!r} (groups: {labels})")
+    tasks = list(ref.per_task)
+    lower = {t: is_lower_better(ref.metrics.get(t, "accuracy")) for t in tasks}
+    rows = paired_rows({g.label: g.runs for g in groups}, baseline, tasks, lower)
+    lines = [
+        f"Paired differences to `{baseline}` (×100; positive = better), 95% confidence interval (Student's t), "
+        "paired t-test; runs paired by seed:",
+        "",
+        "| group | task average, paired by seed | tasks, paired by seed × task | verdict (per seed) |",
+        "|---|---|---|---|",
+    ]
+    for g in groups:
+        if g.label not in rows:
+            continue
+        per_seed, per_task = rows[g.label]
+        verdict = (
+            "too few paired seeds"
+            if per_seed.n < 2
+            else ("better" if per_seed.mean > 0 else "worse")
+            if per_seed.distinguishable
+            else "not distinguishable"
+        )
+        lines.append(f"| {g.label} | {per_seed.cell()} | {per_task.cell()} | {verdict} |")
+    return "\n".join(lines)
 
 
 def markdown_table(

@@ -1,0 +1,93 @@
+"""Is a method's difference to a reference method distinguishable from seed noise?
+
+Paired comparisons: the runs of two methods are paired by seed (each seed fixes the data order and
+the initial weights both methods start from), and optionally by seed x task. For the n paired
+differences x_i = score(method) - score(reference):
+
+    mean x̄,  s = sample std,  95% CI = x̄ ± t_{0.975, n-1} s / √n,  paired t-test p = 2 P(T_{n-1} > |x̄| √n / s)
+
+(Student's t with n - 1 degrees of freedom). "not distinguishable" when the interval contains 0.
+With n = 1 there is no interval. Seed x task pairs are not independent (the tasks of one run share
+its encoder), so their interval is narrower than it should be: it is reported beside the per-seed
+one, not instead of it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+__all__ = ["PairedDifference", "paired_difference", "paired_rows"]
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    n: int
+    mean: float
+    low: float  # 95% confidence interval (nan when n < 2)
+    high: float
+    p: float  # two-sided paired t-test (nan when n < 2; 1.0 when every difference is 0)
+
+    @property
+    def distinguishable(self) -> bool:
+        return self.n >= 2 and not (self.low <= 0.0 <= self.high)
+
+    def cell(self, scale: float = 100.0, decimals: int = 2) -> str:
+        """`+0.12 [−0.30, +0.54], p 0.52 (n 3)`, scores × `scale`; `–` when there is nothing to pair."""
+        if self.n == 0:
+            return "-"
+        mean = f"{scale * self.mean:+.{decimals}f}"
+        if self.n < 2:
+            return f"{mean} (n 1: no interval)"
+        return (
+            f"{mean} [{scale * self.low:+.{decimals}f}, {scale * self.high:+.{decimals}f}], p {self.p:.2g} (n {self.n})"
+        )
+
+
+def paired_difference(values: Sequence[float], reference: Sequence[float], level: float = 0.95) -> PairedDifference:
+    """Mean, `level` confidence interval (Student's t) and paired t-test of values - reference."""
+    x = np.asarray(values, dtype=np.float64) - np.asarray(reference, dtype=np.float64)
+    n = len(x)
+    if n == 0:
+        return PairedDifference(0, math.nan, math.nan, math.nan, math.nan)
+    mean = float(x.mean())
+    if n < 2:
+        return PairedDifference(1, mean, math.nan, math.nan, math.nan)
+    sd = float(x.std(ddof=1))
+    if sd == 0.0:
+        return PairedDifference(n, mean, mean, mean, 1.0 if mean == 0.0 else 0.0)
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
+    t = mean / (sd / math.sqrt(n))
+    p = float(2 * stats.t.sf(abs(t), n - 1))
+    return PairedDifference(n, mean, mean - half, mean + half, p)
+
+
+def paired_rows(
+    runs: Mapping[str, Mapping[int, Mapping[str, float]]],
+    reference: str,
+    tasks: Sequence[str],
+    lower: Mapping[str, bool],
+) -> dict[str, tuple[PairedDifference, PairedDifference]]:
+    """For every method but `reference`: (difference of the task averages paired by seed, difference
+    paired by seed x task). `runs[method][seed][task]` is a test score; a lower-is-better task enters
+    with its sign flipped, so a positive difference always means better than the reference."""
+    ref = runs.get(reference, {})
+    out = {}
+    sign = {t: -1.0 if lower.get(t) else 1.0 for t in tasks}
+    for method, by_seed in runs.items():
+        if method == reference:
+            continue
+        seeds = sorted(s for s in by_seed if s in ref and set(by_seed[s]) >= set(tasks) and set(ref[s]) >= set(tasks))
+        per_seed = paired_difference(
+            [sum(sign[t] * by_seed[s][t] for t in tasks) / len(tasks) for s in seeds],
+            [sum(sign[t] * ref[s][t] for t in tasks) / len(tasks) for s in seeds],
+        )
+        per_task = paired_difference(
+            [sign[t] * by_seed[s][t] for s in seeds for t in tasks], [sign[t] * ref[s][t] for s in seeds for t in tasks]
+        )
+        out[method] = (per_seed, per_task)
+    return out
