@@ -10,12 +10,36 @@ hyper-parameters when the method is built (`methods.make_method`). Every error n
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Annotated, Any, Literal, Optional, Union, cast
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from ..registry import architectures, benchmarks, encoders, formats, methods, samplers
+
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}")
+DEVICE = re.compile(r"cpu|mps|cuda(:\d{1,3})?")
+
+
+def check_run_name(name: object) -> str:
+    """A run name is one path component under the runs directory (never a path that leads out of it)."""
+    if not isinstance(name, str) or not RUN_NAME.fullmatch(name) or name.endswith(".partial"):
+        raise ValueError(
+            f"expected a run name: letters, digits, '_', '-', '.', '+', starting with a letter or digit, at most "
+            f"128 characters, not ending in .partial (a single folder under the runs directory), got {_short(name)}"
+        )
+    return name
+
+
+def check_device(device: object) -> str:
+    if not isinstance(device, str) or not DEVICE.fullmatch(device):
+        raise ValueError(f"expected cpu, cuda, cuda:N or mps, got {_short(device)}")
+    return device
+
+
+RunName = Annotated[str, AfterValidator(check_run_name)]
+Device = Annotated[str, AfterValidator(check_device)]
 
 # names that must be registered components (unknown: one line with a suggestion and the valid names)
 FormatName = Annotated[str, AfterValidator(formats.validate)]
@@ -144,7 +168,7 @@ class TrainingConfig(_Strict):
     steps in a row stop training with an error naming the task(s). None: never stop.
     """
 
-    epochs: float | None = Field(default=10, gt=0)
+    epochs: float | None = Field(default=10, gt=0, le=1e6)
     steps: int | None = Field(default=None, ge=1)  # overrides epochs
     batch_size: int = Field(default=16, ge=1)
     eval_batch_size: int = Field(default=128, ge=1)
@@ -157,7 +181,7 @@ class TrainingConfig(_Strict):
     eval_every: int | None = Field(default=None, ge=1)  # steps; None: once per epoch
     patience: int | None = Field(default=None, ge=1)  # evaluations without dev improvement
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
-    device: str = "cpu"
+    device: Device = "cpu"  # checked against the machine when a run starts
     num_threads: int | None = Field(default=None, ge=1)
     # micro-batches per step: per-task gradients are summed over them before the method combines
     # them, so the update equals one step on the whole batch (gradients.parts)
@@ -218,8 +242,8 @@ class OutputConfig(_Strict):
 class ConfigBase(_Strict):
     """A run configuration. The concrete class (`Config`, from `config_model()`) fills in `model`."""
 
-    name: str = "run"
-    seed: int = 1
+    name: RunName = "run"
+    seed: int = Field(default=1, ge=0, lt=2**32)
     data: DataConfig = Field(default_factory=DataConfig)
     text: TextConfig = Field(default_factory=TextConfig)
     model: Any = None  # ModelConfig, assembled from the registries

@@ -18,6 +18,7 @@ import torch
 
 from ..config import ConfigBase as Config
 from ..config import as_config
+from ..config.schema import check_run_name
 from ..data.loading import encode_tasks, load_tasks
 from ..data.tasks import TaskData
 from ..errors import ConfigError, TextmtlError, TrainingError
@@ -89,6 +90,8 @@ def train(
         partial = find_resumable(resume)
         cfg = resume_config(partial, config, overrides)
         saved = read_checkpoint(partial / "checkpoint")
+    elif name is not None and not _valid_name(name):
+        raise ConfigError(f"--name: {_name_error(name)}")
     elif config is None:
         raise ConfigError("train: give a config (or --resume RUN_DIR)")
     else:
@@ -133,6 +136,7 @@ def _train(
         local = int(os.environ.get("LOCAL_WORLD_SIZE", sync.world))
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
     cfg.training.device = local_device(cfg.training.device)
+    check_device_available(cfg.training.device)
     if not sync.is_main:
         reporter, progress = Reporter(), False
     reporter = reporter or (RichReporter() if progress else Reporter())
@@ -327,3 +331,37 @@ def final_metrics(model, encoded: dict[str, EncodedTask], cfg: Config, pad_id: i
             "test": model.evaluation_record(test_evaluator.batches),
         },
     }
+
+
+def _valid_name(name: str) -> bool:
+    try:
+        check_run_name(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _name_error(name: str) -> str:
+    try:
+        check_run_name(name)
+    except ValueError as exc:
+        return str(exc)
+    return ""
+
+
+def check_device_available(device: str) -> None:
+    """One line (ConfigError) when the configured device is not on this machine, before anything is written."""
+    kind, _, index = device.partition(":")
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"training.device: '{device}' is not available (no CUDA device visible to torch "
+                f"{torch.__version__}); use cpu"
+            )
+        count = torch.cuda.device_count()
+        if index and int(index) >= count:
+            raise ConfigError(
+                f"training.device: '{device}' does not exist ({count} CUDA device(s): cuda:0..cuda:{count - 1})"
+            )
+    elif kind == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("training.device: 'mps' is not available on this machine; use cpu")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 from pydantic import Field
@@ -22,7 +22,7 @@ class TextCNNConfig(EncoderSettings):
     embedding_dim: int = Field(default=50, ge=1)
     glove: bool = True
     freeze_embeddings: bool = False
-    kernel_sizes: list[int] = Field(default_factory=lambda: [3, 5, 7])
+    kernel_sizes: list[Annotated[int, Field(ge=1, le=64)]] = Field(default_factory=lambda: [3, 5, 7], min_length=1)
     num_filters: int = Field(default=100, ge=1)
     dropout: float = Field(default=0.5, ge=0.0, lt=1.0)  # on the encoder output
     embedding_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
