@@ -83,3 +83,29 @@ def test_a_device_that_is_not_there_stops_before_anything_is_written(tmp_path, d
     assert code == 2 and "Traceback" not in printed, printed
     assert len(printed.strip().splitlines()) == 1 and f"training.device: '{device}' is not available" in printed
     assert not (tmp_path / "runs").exists()
+
+
+def test_yaml_exponents_are_floats_everywhere(tmp_path):
+    """PyYAML (YAML 1.1) reads `1e-3` as a string: `training.lr: 1e-3` worked through pydantic's
+    coercion, `epsilon: 1e-3` in a method block did not."""
+    from textmtl.config import load_config
+    from textmtl.methods import make_method
+
+    path = tmp_path / "c.yaml"
+    cfg = toy(tmp_path)
+    text = yaml.safe_dump(cfg) + "method: {name: getmtl, epsilon: 1e-3}\n"
+    path.write_text(text.replace("steps: 1", "steps: 1\n  lr: 2e-4"))
+    loaded = load_config(path)
+    assert loaded.training.lr == 2e-4 and loaded.method.params == {"epsilon": 0.001}
+    assert make_method(loaded.method.name, loaded.method.params).aggregator.epsilon == 0.001
+    again = load_config(path, ["method.epsilon=5e-3"])
+    assert again.method.params == {"epsilon": 0.005}
+
+
+def test_a_key_given_twice_is_an_error_naming_the_line(tmp_path):
+    from textmtl.config import load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("name: a\nseed: 1\nname: b\n")
+    with pytest.raises(ConfigError, match=r"c.yaml:3: invalid YAML: key 'name' is given twice in one mapping"):
+        load_config(path)

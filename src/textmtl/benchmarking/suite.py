@@ -42,6 +42,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..config import _walk, config_model
+from ..config.loading import ConfigLoader
 from ..errors import ConfigError
 
 SUITE_PACKAGE = "textmtl.resources.suites"
@@ -188,7 +189,7 @@ def parse_suite(
     text: str, source: str, base_dir: Path, *, default_name: str | None = None, builtin: bool = False
 ) -> Suite:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=ConfigLoader)  # noqa: S506 - a SafeLoader subclass (1e-3 floats, no duplicate keys)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -86,10 +87,34 @@ def validate_config(data: Any, source: str = "config") -> ConfigBase:
         raise ConfigError(_format_error(exc.errors()[0], source)) from None
 
 
+class ConfigLoader(yaml.SafeLoader):
+    """YAML safe loading with two fixes for configs: `1e-3` is a float (YAML 1.1, PyYAML's default,
+    reads an exponent without a dot as a string), and a key given twice in one mapping is an error
+    instead of the later value silently winning."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key}' is given twice in one mapping", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
 def _parse_yaml(text: str) -> Any:
-    """`yaml.safe_load`, with absurd nesting and unconvertible scalars reported as a YAMLError."""
+    """YAML safe loading (`ConfigLoader`), with absurd nesting and unconvertible scalars reported as a YAMLError."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=ConfigLoader)  # noqa: S506 - a SafeLoader subclass
     except RecursionError:
         raise yaml.YAMLError("nesting too deep") from None
     except (ValueError, OverflowError) as exc:  # e.g. an integer of 5000 digits, a timestamp 2001-13-45
