@@ -14,7 +14,7 @@ SRC = Path(textmtl.__file__).resolve().parent
 FORBIDDEN_MODULES = {"pickle", "cPickle", "_pickle", "dill", "joblib", "shelve", "marshal", "cloudpickle"}
 FORBIDDEN_YAML = {"unsafe_load", "unsafe_load_all", "full_load", "full_load_all", "Loader", "UnsafeLoader",
                   "FullLoader"}
-SAFE_YAML_LOADERS = {"SafeLoader", "CSafeLoader"}
+SAFE_YAML_LOADERS = {"SafeLoader", "CSafeLoader", "ConfigLoader"}  # ConfigLoader: textmtl's, a SafeLoader (tested)
 
 
 def _keyword(call: ast.Call, name: str) -> ast.expr | None:
@@ -67,6 +67,16 @@ def test_the_checker_finds_unsafe_loading():
             "yaml.load(t, Loader=yaml.CSafeLoader)\nnp.load('x', mmap_mode='r')\n"
             "AutoModel.from_pretrained('x', use_safetensors=True)\n")
     assert unsafe_calls(good) == []
+
+
+def test_the_config_loader_is_a_safe_loader():
+    import yaml
+
+    from textmtl.config.loading import ConfigLoader
+
+    assert issubclass(ConfigLoader, yaml.SafeLoader)
+    with pytest.raises(yaml.YAMLError):  # no Python objects, as with yaml.safe_load
+        yaml.load("!!python/object/apply:os.system ['true']", Loader=ConfigLoader)
 
 
 def test_no_unsafe_loading_in_the_source():
