@@ -212,6 +212,19 @@ def test_cagrad_is_at_least_as_good_as_torchjd(J):
     close(ours, theirs, rtol=2e-3)
 
 
+def _torchjd_nash_mtl(J: torch.Tensor) -> torch.Tensor:
+    """torchjd's (official) Nash-MTL on a well-conditioned J with K <= P; hypothesis discards the rest."""
+    assume(J.shape[0] <= J.shape[1])
+    cond = torch.linalg.cond(J @ J.T)
+    assume(bool(torch.isfinite(cond)) and float(cond) < 1e3)
+    theirs = _instantiate_or_skip(lambda: tja.NashMTL(n_tasks=J.shape[0], optim_niter=100))
+    try:
+        return theirs(J)
+    except Exception:  # noqa: BLE001 - cvxpy raises its own SolverError types
+        assume(False)
+        raise  # not reached: assume(False) discards the draw
+
+
 @settings(PROFILE, max_examples=20)
 @given(J=jacobians(max_k=5, max_p=20, kinds=("random",), dtypes=(torch.float64,), min_log_scale=-1.0,
                    max_log_scale=1.0))
@@ -224,14 +237,7 @@ def test_nash_mtl(J):
     only near that optimum, in direction and in scale; ours solves G a = 1/a exactly (see
     _nash_mtl.py). We therefore compare the objective, not the vectors: ours is never worse (the JD
     paper, App. C.9, reports the same mismatch of the official code)."""
-    assume(J.shape[0] <= J.shape[1])
-    cond = torch.linalg.cond(J @ J.T)
-    assume(bool(torch.isfinite(cond)) and float(cond) < 1e3)
-    theirs = _instantiate_or_skip(lambda: tja.NashMTL(n_tasks=J.shape[0], optim_niter=100))
-    try:
-        expected = theirs(J)
-    except Exception:  # noqa: BLE001 - cvxpy raises its own SolverError types
-        assume(False)
+    expected = _torchjd_nash_mtl(J)
     ours = make_aggregator("nash_mtl")(J)
     assume(float(expected.norm()) > 1e-6)
 
@@ -248,16 +254,13 @@ def test_nash_mtl(J):
 def test_nash_mtl_step_length_matches_torchjd(J):
     """Step length, the official convention: torchjd's NashMTL (like the official code and LibMTL)
     solves G a = 1/a on the raw Gram and clips ||d|| to max_norm = 1, so ||d|| = min(sqrt(K), 1)
-    at any gradient scale; ours has the same length (its direction may differ where the official
-    CCP stops early, see test_nash_mtl)."""
-    assume(J.shape[0] <= J.shape[1])
-    cond = torch.linalg.cond(J @ J.T)
-    assume(bool(torch.isfinite(cond)) and float(cond) < 1e3)
-    theirs = _instantiate_or_skip(lambda: tja.NashMTL(n_tasks=J.shape[0], optim_niter=100))
-    try:
-        expected = theirs(J)
-    except Exception:  # noqa: BLE001 - cvxpy raises its own SolverError types
-        assume(False)
+    at any gradient scale. Its convex-concave procedure sometimes stops far from the solution (or
+    ECOS fails), so the comparison is made where its weights a (recovered from d = J'a) satisfy the
+    bargaining condition a_i (G a)_i = const to 1%: there ours has the same length."""
+    expected = _torchjd_nash_mtl(J)
     assume(float(expected.norm()) > 1e-6)
+    alpha = torch.linalg.lstsq(J.T, expected.unsqueeze(1)).solution.squeeze(1)
+    products = alpha * (J @ J.T @ alpha)  # constant (1, or 1/s^2 after clipping by s) at the solution
+    assume(bool((products > 0).all()) and float(products.max() / products.min()) < 1.01)
     ours = make_aggregator("nash_mtl")(J)
-    assert abs(float(ours.norm()) - float(expected.norm())) <= 1e-6 * float(expected.norm())
+    assert abs(float(ours.norm()) - float(expected.norm())) <= 1e-2 * float(expected.norm())
