@@ -109,3 +109,12 @@ def test_a_key_given_twice_is_an_error_naming_the_line(tmp_path):
     path.write_text("name: a\nseed: 1\nname: b\n")
     with pytest.raises(ConfigError, match=r"c.yaml:3: invalid YAML: key 'name' is given twice in one mapping"):
         load_config(path)
+
+
+def test_a_complex_key_is_still_a_one_line_error(tmp_path):
+    from textmtl.config import load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("? [1, 2]\n: 3\n")  # found by the fuzzer: an unhashable key
+    with pytest.raises(ConfigError, match=r"c.yaml:1: invalid YAML: found unhashable key"):
+        load_config(path)

@@ -96,7 +96,9 @@ class ConfigLoader(yaml.SafeLoader):
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, str) and key in seen:
+            if not isinstance(key, str):
+                continue  # other keys: SafeLoader's own checks (e.g. an unhashable key is its error)
+            if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"key '{key}' is given twice in one mapping", key_node.start_mark
                 )
