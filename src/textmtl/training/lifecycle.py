@@ -84,14 +84,17 @@ def train(
     `.partial` directory is removed; on any other interruption it is kept if it holds a checkpoint.
     """
     saved, partial = None, None
+    if name is not None:
+        try:
+            check_run_name(name)
+        except ValueError as exc:
+            raise ConfigError(f"--name: {exc}") from None
     if resume is not None:
         if name is not None or runs_dir is not None:
             raise ConfigError("--resume continues a run in its own directory; --name and --runs-dir do not apply")
         partial = find_resumable(resume)
         cfg = resume_config(partial, config, overrides)
         saved = read_checkpoint(partial / "checkpoint")
-    elif name is not None and not _valid_name(name):
-        raise ConfigError(f"--name: {_name_error(name)}")
     elif config is None:
         raise ConfigError("train: give a config (or --resume RUN_DIR)")
     else:
@@ -331,22 +334,6 @@ def final_metrics(model, encoded: dict[str, EncodedTask], cfg: Config, pad_id: i
             "test": model.evaluation_record(test_evaluator.batches),
         },
     }
-
-
-def _valid_name(name: str) -> bool:
-    try:
-        check_run_name(name)
-    except ValueError:
-        return False
-    return True
-
-
-def _name_error(name: str) -> str:
-    try:
-        check_run_name(name)
-    except ValueError as exc:
-        return str(exc)
-    return ""
 
 
 def check_device_available(device: str) -> None:
