@@ -56,8 +56,8 @@ def test_names_the_project_uses_stay_valid(tmp_path):
     ("seed", -5, "seed: Input should be greater than or equal to 0"),
     ("seed", 2**70, "seed: Input should be less than"),
     ("training__epochs", 1e308, "training.epochs: Input should be less than or equal to 1000000"),
-    ("training__device", "tpu", "training.device: expected cpu, cuda, cuda:N or mps, got 'tpu'"),
-    ("training__device", "meta", "training.device: expected cpu, cuda, cuda:N or mps"),
+    ("training__device", "tpu", "training.device: expected auto, cpu, cuda, cuda:N or mps, got 'tpu'"),
+    ("training__device", "meta", "training.device: expected auto, cpu, cuda, cuda:N or mps"),
 ])
 def test_out_of_range_settings_are_one_line_errors(tmp_path, key, value, match):
     with pytest.raises(ConfigError, match=match) as info:

@@ -84,16 +84,30 @@ def test_tensorboard_and_mlflow_hold_the_history_records(toy_csv_task, tmp_path)
     pytest.importorskip("mlflow")
     runs = tmp_path / "runs"
     cfg = three_tasks(toy_csv_task, runs, method={"name": "pcgrad"},
-                      output={"runs_dir": str(runs), "logging": ["tensorboard", "mlflow"]})
+                      output={"runs_dir": str(runs), "logging": ["tensorboard", "mlflow"], "log_every": 3})
     run = textmtl.train(cfg, progress=False).path
     records = history(run)
     assert len(records) == 3 and all("gradients" in r for r in records)
+    metrics = json.loads((run / "metrics.json").read_text())
 
     board = read_tensorboard(run / "tensorboard")
     expected: dict[str, dict[int, float]] = defaultdict(dict)
     for r in records:
         for name, value in scalars(r).items():
             expected[clean_name(name)][r["step"]] = value
+    # besides the evaluations (steps 4, 8, 12): the training loss every 3 steps, and the final scores
+    for task in ("toy_a", "toy_b", "toy_c/d"):
+        assert set(board[f"train_loss/{task}"]) == {3, 4, 6, 8, 9, 12}
+        assert set(board[f"lr"]) == {3, 4, 6, 8, 9, 12}
+        for split in ("dev", "test"):
+            name = f"final/{split}/{task}/accuracy"
+            original = "toy c/d" if task == "toy_c/d" else task
+            assert board[name] == pytest.approx({12: metrics["tasks"][original][split]["accuracy"]}), name
+            expected[name] = board[name]
+    expected["final_average/dev"] = {12: metrics["average"]["dev"]}
+    expected["final_average/test"] = {12: metrics["average"]["test"]}
+    for name in [n for n in board if n.startswith(("train_loss/", "lr"))]:
+        expected[name].update({s: v for s, v in board[name].items() if s not in expected[name]})
     assert set(board) == set(expected)
     for name, by_step in expected.items():
         assert board[name] == pytest.approx(by_step, rel=1e-6), name  # event files store float32
@@ -116,9 +130,18 @@ def test_tensorboard_and_mlflow_hold_the_history_records(toy_csv_task, tmp_path)
     assert set(mlrun.data.metrics) == set(expected)
     for name, by_step in expected.items():
         got = {m.step: m.value for m in client.get_metric_history(mlrun.info.run_id, name)}
-        assert got == pytest.approx(by_step, rel=1e-12), name
+        assert got == pytest.approx(by_step, rel=1e-6), name
     assert {m.step: m.value for m in client.get_metric_history(mlrun.info.run_id, "train_loss/toy_c/d")} == \
-        pytest.approx({r["step"]: r["train_loss"]["toy c/d"] for r in records})
+        pytest.approx(board["train_loss/toy_c/d"], rel=1e-6)
+    # the run's files are artefacts, stored beside the MLflow store (not in the working directory)
+    location = client.get_experiment(mlrun.info.experiment_id).artifact_location
+    assert location == (runs / "mlartifacts").resolve().as_uri()
+    names = {f.path for f in client.list_artifacts(mlrun.info.run_id)}
+    assert {"config.yaml", "metrics.json", "history.jsonl", "model.json", "report"} <= names
+    assert "report/report.html" in {f.path for f in client.list_artifacts(mlrun.info.run_id, "report")}
+    stored = runs / "mlartifacts" / mlrun.info.run_id / "artifacts" / "metrics.json"
+    assert json.loads(stored.read_text()) == metrics
+    assert not (Path.cwd() / "mlruns").exists()
 
 
 def test_mlflow_file_store_and_one_job_per_task(toy_csv_task, tmp_path):

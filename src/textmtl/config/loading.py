@@ -59,11 +59,47 @@ def _key_text(clean: list[str]) -> str:
     return key if key.isprintable() else _short(key)[1:-1]
 
 
+#: HF `TrainingArguments` (and common script) names -> textmtl's key, suggested for an unknown key
+HF_NAMES = {
+    "learning_rate": "training.lr",
+    "num_train_epochs": "training.epochs",
+    "num_epochs": "training.epochs",
+    "max_steps": "training.steps",
+    "per_device_train_batch_size": "training.batch_size",
+    "train_batch_size": "training.batch_size",
+    "per_device_eval_batch_size": "training.eval_batch_size",
+    "lr_scheduler_type": "training.scheduler",
+    "max_grad_norm": "training.clip_norm",
+    "gradient_accumulation_steps": "training.accumulation_steps",
+    "optim": "training.optimizer",
+    "eval_steps": "training.eval_every",
+    "early_stopping_patience": "training.patience",
+    "bf16": "training.precision (bf16)",
+    "fp16": "training.precision (fp16)",
+    "output_dir": "output.runs_dir",
+    "report_to": "output.logging",
+    "run_name": "name",
+    "model_name_or_path": "model.encoder.path",
+    "max_seq_length": "text.max_length",
+    "max_length": "text.max_length",
+}
+
+
+def _hf_name_hint(clean: list[str]) -> str:
+    """` (did you mean 'training.lr'? ...)` when the unknown key is a HF Trainer name, else ''."""
+    target = HF_NAMES.get(clean[-1].lower())
+    if target is None or ".".join(clean) == target:
+        return ""
+    return f" (did you mean '{target}'? '{clean[-1]}' is the HF Trainer's name)"
+
+
 def _format_error(err: Any, source: str) -> str:
     clean, owner = _walk(tuple(err["loc"]))
     key = _key_text(clean)
     if err["type"] == "extra_forbidden":
-        hint = ""
+        hint = _hf_name_hint(clean)
+        if hint:
+            return f"{source}: unknown key '{key}'{hint}"
         if owner is not None:
             valid = list(owner.model_fields)
             close = difflib.get_close_matches(clean[-1].lower(), valid, n=1, cutoff=0.5)
@@ -76,7 +112,19 @@ def _format_error(err: Any, source: str) -> str:
     return f"{source}: {key}: {message}{got_text}"
 
 
-def validate_config(data: Any, source: str = "config") -> ConfigBase:
+def _origin(loc: tuple, overrides: list[str], source: str) -> str:
+    """`--set KEY=VALUE` when that override carried the key at `loc` (or a section above it), else `source`."""
+    path = [str(part) for part in loc if not isinstance(part, int)]
+    for item in reversed(overrides):  # the last override of a key wins
+        parts = item.split("=", 1)[0].strip().split(".")
+        if path[: len(parts)] == parts or parts[: len(path)] == path:
+            return f"--set {_short(item)[1:-1]}"
+    return source
+
+
+def validate_config(data: Any, source: str = "config", overrides: list[str] | None = None) -> ConfigBase:
+    """A Config from parsed YAML; errors name the key and where it came from (`source`, or the
+    `--set` among `overrides` that carried it)."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -84,7 +132,8 @@ def validate_config(data: Any, source: str = "config") -> ConfigBase:
     try:
         return config_model().model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_error(exc.errors()[0], source)) from None
+        err = exc.errors()[0]
+        raise ConfigError(_format_error(err, _origin(tuple(err["loc"]), overrides or [], source))) from None
 
 
 class ConfigLoader(yaml.SafeLoader):
@@ -152,7 +201,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> ConfigB
         where = f"{path}:{line}" if line is not None else str(path)
         raise ConfigError(f"{where}: invalid YAML: {' '.join(problem.split())}") from None
     data = apply_overrides(data if data is not None else {}, overrides or [], str(path))
-    config = validate_config(data, str(path))
+    config = validate_config(data, str(path), overrides)
     for i, task in enumerate(config.data.custom_tasks):  # custom files are relative to the config file
         if any("\0" in v for v in task.files.values()):
             raise ConfigError(f"{path}: data.custom_tasks.{i}.files: a file name contains a NUL character")
@@ -188,10 +237,10 @@ def as_config(config: ConfigBase | dict | str | Path, overrides: list[str] | Non
     """A validated config from a Config (re-validated with `overrides`), a dict (copied) or a YAML path."""
     if isinstance(config, ConfigBase):
         return (
-            validate_config(apply_overrides(config.model_dump(mode="json"), overrides or []), "config")
+            validate_config(apply_overrides(config.model_dump(mode="json"), overrides or []), "config", overrides)
             if overrides
             else config
         )
     if isinstance(config, dict):  # deep copy: overrides must not change the caller's dict
-        return validate_config(apply_overrides(copy.deepcopy(config), overrides or []), "config")
+        return validate_config(apply_overrides(copy.deepcopy(config), overrides or []), "config", overrides)
     return load_config(config, overrides)

@@ -14,12 +14,21 @@ import re
 from typing import Annotated, Any, Literal, Optional, Union, cast
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from ..registry import architectures, benchmarks, encoders, formats, methods, samplers
 
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}")
-DEVICE = re.compile(r"cpu|mps|cuda(:\d{1,3})?")
+DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,3})?")
 
 
 def check_run_name(name: object) -> str:
@@ -34,7 +43,7 @@ def check_run_name(name: object) -> str:
 
 def check_device(device: object) -> str:
     if not isinstance(device, str) or not DEVICE.fullmatch(device):
-        raise ValueError(f"expected cpu, cuda, cuda:N or mps, got {_short(device)}")
+        raise ValueError(f"expected auto, cpu, cuda, cuda:N or mps, got {_short(device)}")
     return device
 
 
@@ -181,7 +190,7 @@ class TrainingConfig(_Strict):
     eval_every: int | None = Field(default=None, ge=1)  # steps; None: once per epoch
     patience: int | None = Field(default=None, ge=1)  # evaluations without dev improvement
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
-    device: Device = "cpu"  # checked against the machine when a run starts
+    device: Device = "auto"  # auto: cuda, then mps, then cpu; checked against the machine when a run starts
     num_threads: int | None = Field(default=None, ge=1)
     # micro-batches per step: per-task gradients are summed over them before the method combines
     # them, so the update equals one step on the whole batch (gradients.parts)
@@ -207,10 +216,15 @@ class OutputConfig(_Strict):
     `mlflow_uri`: a local MLflow store, `sqlite:///PATH.db` or `file:PATH` (MLflow's file store,
     in maintenance mode upstream); None: `sqlite:///<runs_dir>/mlflow.db`.
     `mlflow_experiment`: the MLflow experiment; None: the config's `name`.
+    `log_every`: the trackers get the training losses every this many steps (besides every
+    evaluation and the final test metrics); progress written to a log (stderr not a terminal)
+    prints a line as often.
     """
 
     runs_dir: str = "runs"
     logging: list[str] = Field(default_factory=list)
+    # steps between training-loss points sent to the trackers, and between progress lines in logs
+    log_every: int = Field(default=50, ge=1)
     mlflow_uri: str | None = None
     mlflow_experiment: str | None = None
 
@@ -281,8 +295,38 @@ class ConfigBase(_Strict):
             raise ValueError("data: give a benchmark or custom_tasks")
         return self
 
+    #: `training` keys that took the encoder's defaults (`EncoderSettings.training_defaults`), not the
+    #: generic ones; `to_yaml` names them in a comment of the resolved config.yaml
+    _encoder_defaults: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _apply_encoder_defaults(self) -> ConfigBase:
+        """Training keys the config leaves out take the encoder's defaults (transformers: AdamW,
+        lr 5e-5, linear schedule with 10% warm-up, weight decay 0.01, 3 epochs)."""
+        encoder = getattr(self.model, "encoder", None)
+        defaults: dict[str, Any] = getattr(encoder, "training_defaults", {}) or {}
+        given = self.training.model_fields_set
+        applied = {key: value for key, value in defaults.items() if key not in given}
+        if "steps" in given:
+            applied.pop("epochs", None)
+        for key, value in applied.items():
+            setattr(self.training, key, value)
+        self.training.model_fields_set.difference_update(applied)  # still "not given" when re-validated
+        self._encoder_defaults = applied
+        return self
+
+    @property
+    def encoder_defaults(self) -> dict[str, Any]:
+        """The training settings that came from the encoder's defaults (see `_apply_encoder_defaults`)."""
+        return dict(self._encoder_defaults)
+
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+        text = yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+        if self._encoder_defaults:
+            kind = getattr(getattr(self.model, "encoder", None), "type", "?")
+            applied = ", ".join(f"{k}={v}" for k, v in self._encoder_defaults.items())
+            text = f"# training defaults of the {kind} encoder (not set in the config): {applied}\n" + text
+        return text
 
 
 # ---------------------------------------------------------------- the schema, assembled from the registries

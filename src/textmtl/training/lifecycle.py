@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +29,10 @@ from ..models.architectures import Architecture
 from ..models.build import build_model, build_text_encoder
 from ..registry import architectures
 from .checkpoint import RunCheckpoint, data_fingerprint, has_checkpoint, read_checkpoint, restore_trainer, set_rng_state
+from .devices import check_device_available, resolve_device
 from .distributed import init_from_env, local_device, shutdown
 from .evaluation import EncodedTask, Evaluator, task_average
-from .progress import Reporter, RichReporter
+from .progress import PlainReporter, Reporter, RichReporter
 from .resume import find_resumable, resume_config
 from .run_directory import RunWriter, unique_run_path
 from .tracking import check_backends
@@ -99,6 +101,7 @@ def train(
         raise ConfigError("train: give a config (or --resume RUN_DIR)")
     else:
         cfg = as_config(config, overrides)
+    cfg.training.device = resolve_device(cfg.training.device)  # auto -> cuda, mps or cpu
     sync = init_from_env(cfg.training.device)  # torchrun: every process runs this function
     try:
         result = _train(
@@ -142,7 +145,12 @@ def _train(
     check_device_available(cfg.training.device)
     if not sync.is_main:
         reporter, progress = Reporter(), False
-    reporter = reporter or (RichReporter() if progress else Reporter())
+    if reporter is None and progress:
+        reporter = RichReporter() if sys.stderr.isatty() else PlainReporter(every=cfg.output.log_every)
+    reporter = reporter or Reporter()
+    if cfg.encoder_defaults:
+        applied = ", ".join(f"{k}={v}" for k, v in cfg.encoder_defaults.items())
+        reporter.message(f"training defaults of the {cfg.model.encoder.type} encoder: {applied}")
     # Everything that can fail on bad input happens before the run directory exists.
     check_backends(cfg.output)
     method = make_method(cfg.method.name, cfg.method.params)
@@ -218,6 +226,8 @@ def _train(
                         label=label,
                         checkpoint=ckpt,
                         sync=sync,
+                        on_step=writer.log_step,
+                        log_every=cfg.output.log_every if cfg.output.logging else 0,
                     ),
                 )
             )
@@ -269,6 +279,9 @@ class _NoWriter:
         self.path = path  # the `.partial` directory rank 0 writes
 
     def record(self, record: dict) -> None:
+        del record
+
+    def log_step(self, record: dict) -> None:
         del record
 
     def write_metrics(self, metrics: dict) -> None:
@@ -334,21 +347,3 @@ def final_metrics(model, encoded: dict[str, EncodedTask], cfg: Config, pad_id: i
             "test": model.evaluation_record(test_evaluator.batches),
         },
     }
-
-
-def check_device_available(device: str) -> None:
-    """One line (ConfigError) when the configured device is not on this machine, before anything is written."""
-    kind, _, index = device.partition(":")
-    if kind == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(
-                f"training.device: '{device}' is not available (no CUDA device visible to torch "
-                f"{torch.__version__}); use cpu"
-            )
-        count = torch.cuda.device_count()
-        if index and int(index) >= count:
-            raise ConfigError(
-                f"training.device: '{device}' does not exist ({count} CUDA device(s): cuda:0..cuda:{count - 1})"
-            )
-    elif kind == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("training.device: 'mps' is not available on this machine; use cpu")

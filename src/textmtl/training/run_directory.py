@@ -83,6 +83,10 @@ class RunWriter:
         self.lines += 1
         self.trackers.log(record)
 
+    def log_step(self, record: dict) -> None:
+        """Training losses between evaluations: to the trackers only (history.jsonl keeps evaluations)."""
+        self.trackers.log(record)
+
     def sync(self) -> None:
         """Flush history.jsonl to disk (before a checkpoint counts its records)."""
         self._history.flush()
@@ -103,10 +107,21 @@ class RunWriter:
 
     def write_metrics(self, metrics: dict) -> None:
         (self.path / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        final = {
+            "step": metrics.get("steps", 0),
+            "final": {
+                split: {task: scores[split] for task, scores in metrics.get("tasks", {}).items() if split in scores}
+                for split in ("dev", "test")
+            },
+            "final_average": metrics.get("average", {}),
+        }
+        self.trackers.log(final)  # the final scores: `final/test/<task>/<metric>`, `final_average/test`
 
     def commit(self) -> Path:
         self._history.close()
-        self.trackers.close("FINISHED", self.final_path)  # event files closed before the rename
+        self.trackers.close(
+            "FINISHED", self.final_path, self.path
+        )  # event files closed, artefacts logged before the rename
         os.replace(self.path, self.final_path)
         return self.final_path
 

@@ -73,6 +73,18 @@ def mlflow_uri(output: OutputConfig, runs_dir: Path) -> str:
     return output.mlflow_uri or f"sqlite:///{runs_dir.resolve() / 'mlflow.db'}"
 
 
+ARTIFACTS = ("config.yaml", "metrics.json", "history.jsonl", "model.json")  # logged to MLflow at the end
+
+
+def artifact_location(uri: str) -> str | None:
+    """Where a new MLflow experiment keeps its artefacts: `mlartifacts/` beside an SQLite store
+    (MLflow's own default is `./mlruns` in the working directory); None (MLflow's default, inside
+    the store) for a file store."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri.removeprefix("sqlite:///")).resolve().parent / "mlartifacts").as_uri()
+    return None
+
+
 class Tracker:
     """Receives each history record; `close` says how the run ended."""
 
@@ -81,8 +93,9 @@ class Tracker:
     def log(self, record: Mapping[str, Any]) -> None:
         raise NotImplementedError
 
-    def close(self, status: str, run_dir: Path) -> None:
-        """`status`: FINISHED (the run is in `run_dir`), FAILED, or KILLED (kept for --resume)."""
+    def close(self, status: str, run_dir: Path, files: Path | None = None) -> None:
+        """`status`: FINISHED (the run is in `run_dir`; `files`: the folder holding its files now,
+        before the rename), FAILED, or KILLED (kept for --resume)."""
 
     def describe(self) -> dict[str, Any]:
         """What goes into the run's tracking.json."""
@@ -112,7 +125,7 @@ class TensorBoardTracker(Tracker):
             self.writer.add_scalar(clean_name(name), value, step, walltime=wall)
         self.writer.flush()
 
-    def close(self, status: str, run_dir: Path) -> None:
+    def close(self, status: str, run_dir: Path, files: Path | None = None) -> None:
         self.writer.close()
 
     def describe(self) -> dict[str, Any]:
@@ -139,7 +152,11 @@ class MLflowTracker(Tracker):
                 self.client = MlflowClient(tracking_uri=uri)
                 found = self.client.get_experiment_by_name(experiment) if run_id is None else None
             if run_id is None:
-                experiment_id = found.experiment_id if found is not None else self.client.create_experiment(experiment)
+                experiment_id = (
+                    found.experiment_id
+                    if found is not None
+                    else self.client.create_experiment(experiment, artifact_location=artifact_location(uri))
+                )
                 self.run_id = self.client.create_run(experiment_id, run_name=run_name).info.run_id
                 items = [Param(clean_name(k), v[:500]) for k, v in params.items()]
                 for i in range(0, len(items), 100):  # MLflow takes at most 100 params per call
@@ -158,10 +175,27 @@ class MLflowTracker(Tracker):
         for i in range(0, len(metrics), 1000):  # MLflow takes at most 1000 metrics per call
             self.client.log_batch(self.run_id, metrics=metrics[i : i + 1000])
 
-    def close(self, status: str, run_dir: Path) -> None:
+    def close(self, status: str, run_dir: Path, files: Path | None = None) -> None:
         if status == "FINISHED":
             self.client.set_tag(self.run_id, "textmtl.run_dir", str(run_dir.resolve()))
+            if files is not None:
+                self.log_files(files)
         self.client.set_terminated(self.run_id, status=status)
+
+    def log_files(self, folder: Path) -> None:
+        """The run's files as artefacts: config.yaml, metrics.json, history.jsonl, model.json and the
+        run's report page (`textmtl report`, written into `<run>/report/`)."""
+        for name in ARTIFACTS:
+            if (folder / name).is_file():
+                self.client.log_artifact(self.run_id, str(folder / name))
+        try:
+            from ..reporting.report import build_report
+
+            page = build_report(folder)
+        except Exception as exc:  # noqa: BLE001 - a report that cannot be drawn does not fail the run
+            warnings.warn(f"mlflow tracking: no report artefact ({type(exc).__name__}: {exc})", stacklevel=2)
+            return
+        self.client.log_artifacts(self.run_id, str(page.parent), artifact_path="report")
 
     def describe(self) -> dict[str, Any]:
         return {"tracking_uri": self.uri, "run_id": self.run_id}
@@ -257,10 +291,10 @@ class Trackers:
                 warnings.warn(f"{t.name} tracking stopped: {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=2)
                 self.trackers.remove(t)
 
-    def close(self, status: str, run_dir: Path) -> None:
+    def close(self, status: str, run_dir: Path, files: Path | None = None) -> None:
         for t in self.trackers:
             try:
-                t.close(status, run_dir)
+                t.close(status, run_dir, files)
             except Exception as exc:  # noqa: BLE001
                 warnings.warn(
                     f"{t.name} tracking: closing failed: {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=2

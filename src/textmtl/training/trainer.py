@@ -102,8 +102,12 @@ class Trainer:
         label: str = "train",
         checkpoint: Callable[[Trainer, FitState], None] | None = None,
         sync: StepSync | None = None,
+        on_step: Callable[[dict], None] | None = None,
+        log_every: int = 0,
     ) -> None:
         self.model, self.method, self.tasks, self.cfg = model, method, dict(tasks), cfg
+        self.on_step = on_step  # every `log_every` steps: {"job", "step", "lr", "train_loss"} (tracking)
+        self.log_every = log_every
         self.device = torch.device(cfg.device)
         self.reporter = reporter or Reporter()
         self.on_record = on_record or (lambda record: None)
@@ -368,6 +372,9 @@ class Trainer:
                     s.running[t] = v if t not in s.running else 0.9 * s.running[t] + 0.1 * v
                 s.step = step
                 self.reporter.update(step, s.running)
+                if self.on_step is not None and self.log_every and step % self.log_every == 0:
+                    lr = self.scheduler.get_last_lr()[0]
+                    self.on_step({"job": self.label, "step": step, "lr": lr, "train_loss": dict(s.running)})
                 evaluated = step % self.eval_every == 0 or step == self.total_steps
                 if evaluated:
                     self._evaluate(s, start)

