@@ -203,9 +203,11 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> ConfigB
     data = apply_overrides(data if data is not None else {}, overrides or [], str(path))
     config = validate_config(data, str(path), overrides)
     for i, task in enumerate(config.data.custom_tasks):  # custom files are relative to the config file
-        if any("\0" in v for v in task.files.values()):
+        if any("\0" in v for v in [*task.files.values(), task.dataset or ""]):
             raise ConfigError(f"{path}: data.custom_tasks.{i}.files: a file name contains a NUL character")
         task.files = {k: str((path.parent / v).resolve()) for k, v in task.files.items()}
+        if task.dataset is not None:
+            task.dataset = str((path.parent / task.dataset).resolve())
     return config
 
 

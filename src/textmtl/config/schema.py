@@ -62,28 +62,41 @@ class _Strict(BaseModel):
 
 
 class CustomTaskConfig(_Strict):
-    """A user task read from CSV/TSV/JSONL through a column mapping."""
+    """A user task: files of any registered format (`textmtl list formats`; the format from the
+    suffix unless `format` says), or a `save_to_disk` folder (`dataset`), through a column mapping.
+
+    `has_header: false`: a CSV/TSV file without a header line; `columns` then give 0-based positions.
+    `labels`: the label names (a list), or a mapping: raw value -> index (`{neg: 0, pos: 1}`) or raw
+    value -> display name (`{0: negative, 1: positive}`). None: a ClassLabel's names, else the
+    sorted labels of the train part. Parts missing from the source are carved from train:
+    `dev_fraction` / `test_fraction` (seeded by `split_seed`, stratified by label), else a dev
+    hold-out of `dev_size` examples (default 10% of train, at most 1000). Which parts are missing is
+    checked when the task is read (an in-memory dataset given from Python fills in a task by name).
+    """
 
     name: str
     kind: Literal["classification", "pair_classification", "regression", "tagging"] = "classification"
-    format: FormatName = "csv"  # textmtl list formats
-    files: dict[Literal["train", "dev", "test", "unlabelled"], str]  # unlabelled: text columns only, read
-    # when data.unlabelled is true
+    format: FormatName | None = None  # None: from the train file's suffix (a save_to_disk folder: hf-disk)
+    files: dict[Literal["train", "dev", "test", "unlabelled"], str] = Field(default_factory=dict)  # type: ignore[arg-type]
+    # a DatasetDict (or Dataset) save_to_disk folder; `splits` names its parts (default train /
+    # validation|dev / test)
+    dataset: str | None = None
+    splits: dict[Literal["train", "dev", "test"], str] | None = None
     columns: dict[Literal["text", "text_pair", "label", "tokens"], str | int] = Field(
         default_factory=lambda: {"text": "text", "label": "label"}  # type: ignore[arg-type]
     )
-    labels: list[str] | None = None
+    labels: list[str] | dict[str, int | str] | None = None
     metrics: list[str] | None = None
     has_header: bool = True
-    dev_size: int | None = None
+    dev_size: int | None = Field(default=None, ge=0)
+    dev_fraction: float | None = Field(default=None, gt=0, lt=1)
+    test_fraction: float | None = Field(default=None, gt=0, lt=1)
+    split_seed: int = Field(default=0, ge=0, lt=2**32)
 
-    @field_validator("files")
+    @field_validator("labels", mode="before")
     @classmethod
-    def _needs_train_and_test(cls, v: dict) -> dict:
-        missing = [s for s in ("train", "test") if s not in v]
-        if missing:
-            raise ValueError(f"missing {', '.join(missing)} file")
-        return v
+    def _label_keys_as_text(cls, v: Any) -> Any:
+        return {str(k): val for k, val in v.items()} if isinstance(v, dict) else v
 
 
 class DataConfig(_Strict):

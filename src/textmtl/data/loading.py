@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from .custom import load_custom_task
@@ -23,8 +26,43 @@ def _cap(examples: list[Example], n: int | None, subsample: str) -> list[Example
     return examples[:n] if subsample == "first" else sample_in_order(examples, n)
 
 
+#: in-memory `datasets` objects of the run being prepared, by task name (`provided_datasets`)
+_DATASETS: ContextVar[Mapping[str, Any] | None] = ContextVar("textmtl_datasets", default=None)
+
+
+@contextlib.contextmanager
+def provided_datasets(datasets: Mapping[str, Any] | None) -> Iterator[None]:
+    """Within the block, custom tasks with `format: dataset` read these `Dataset` / `DatasetDict`
+    objects (`textmtl.train(config, datasets={"books": dsdict})`)."""
+    token = _DATASETS.set(dict(datasets or {}))
+    try:
+        yield
+    finally:
+        _DATASETS.reset(token)
+
+
+def with_datasets(config: Config, datasets: Mapping[str, Any] | None) -> Config:
+    """`config` with a custom task (`format: dataset`) for every in-memory dataset not already
+    configured; a config that does not name a benchmark then trains on the datasets alone."""
+    if not datasets:
+        return config
+    from ..config import CustomTaskConfig
+
+    data = config.data.model_copy(deep=True)
+    known = {t.name: t for t in data.custom_tasks}
+    for name in datasets:
+        if name in known:
+            known[name].format = "dataset"
+        else:
+            data.custom_tasks.append(CustomTaskConfig(name=name, format="dataset"))
+    if "benchmark" not in config.data.model_fields_set:
+        data.benchmark = None
+    return config.model_copy(update={"data": data})
+
+
 def load_tasks(config: Config, data_dir: str | Path | None = None) -> list[TaskData]:
-    """Read every task the config names (benchmark tasks and custom tasks)."""
+    """Read every task the config names (benchmark tasks and custom tasks; in-memory datasets
+    from `provided_datasets`)."""
     d = config.data
     root = resolve_data_dir(data_dir or d.data_dir)
     tasks: list[TaskData] = []
@@ -37,9 +75,17 @@ def load_tasks(config: Config, data_dir: str | Path | None = None) -> list[TaskD
             skip_bad_lines=d.skip_bad_lines,
             unlabelled=d.unlabelled,
         )
+    provided = _DATASETS.get() or {}
     for custom in d.custom_tasks:
         spec = custom.model_dump()
         spec["fmt"] = spec.pop("format")
+        if spec["fmt"] == "dataset":
+            if custom.name not in provided:
+                raise ConfigError(
+                    f"data.custom_tasks.{custom.name}: its data was an in-memory datasets object; pass it again "
+                    f"from Python: datasets={{{custom.name!r}: ...}}"
+                )
+            spec["fmt"], spec["dataset"] = None, provided[custom.name]
         if not d.unlabelled:
             spec["files"].pop("unlabelled", None)
         tasks.append(load_custom_task(**spec, skip_bad_lines=d.skip_bad_lines))

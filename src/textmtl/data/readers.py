@@ -260,6 +260,7 @@ def read_table_file(
     has_header: bool = True,
     skip_bad_lines: bool = False,
     latin1_fallback: bool = False,
+    label_index: Mapping[str, int] | None = None,
 ) -> tuple[list[Example], int]:
     """Read a file of a registered format (CSV, TSV, JSONL, ...) into Examples through a column mapping.
 
@@ -269,8 +270,11 @@ def read_table_file(
     float; tagging -> tuple of indices into `labels` (a JSON list or space-separated tags).
     Classification and tagging need `labels` (see `infer_labels`). TSV is read with
     `QUOTE_NONE` (one record per line); CSV with standard quoting. Blank lines are ignored.
+    `label_index` maps raw label values to indices into `labels` (a label mapping, or a ClassLabel's
+    integers); by default a raw value must equal one of `labels`. `path` may also be an in-memory
+    source of the format (`formats.InMemoryDataset`).
     """
-    path = Path(path)
+    source, path = path, Path(path)
     kind = TaskKind(kind)
     reader = reader_for(fmt)
     _check_columns(columns, kind, reader)
@@ -279,11 +283,11 @@ def read_table_file(
     if "label" in columns and kind != TaskKind.REGRESSION:
         if not labels:
             raise ConfigError(f"reading {path.name}: {kind} tasks need a label set (labels: [...])")
-        index = {str(label): i for i, label in enumerate(labels)}
-        label_desc = describe_labels(labels)
+        index = dict(label_index) if label_index is not None else {str(label): i for i, label in enumerate(labels)}
+        label_desc = describe_labels(index)
     examples: list[Example] = []
     skipped = 0
-    for n, record in reader.records(path, columns, has_header=has_header, latin1_fallback=latin1_fallback):
+    for n, record in reader.records(source, columns, has_header=has_header, latin1_fallback=latin1_fallback):  # type: ignore[arg-type]
         if isinstance(record, BadRecord):
             message = record.message
         else:
@@ -322,14 +326,19 @@ def infer_labels(
     Malformed records are ignored here; `read_table_file` reports them with line numbers.
     Raises DataError if the file holds no labels at all.
     """
-    path = Path(path)
+    source, path = path, Path(path)
     kind = TaskKind(kind)
     reader = reader_for(fmt)
     if "label" not in columns:
         raise ConfigError(f"columns: a 'label' column is needed to infer the labels of {path.name}")
     _check_columns(columns, kind, reader)
     found: list[str] = []
-    records = reader.records(path, {"label": columns["label"]}, has_header=has_header, latin1_fallback=latin1_fallback)
+    records = reader.records(
+        source,  # type: ignore[arg-type]
+        {"label": columns["label"]},
+        has_header=has_header,
+        latin1_fallback=latin1_fallback,
+    )
     for _, record in records:
         if isinstance(record, BadRecord):
             continue
@@ -344,5 +353,8 @@ def infer_labels(
             if key and key.isprintable():  # others are reported by read_table_file as unknown labels
                 found.append(key)
     if not found:
-        raise DataError(path, f"no labels found in column {columns['label']!r}")
+        hint = ""
+        if isinstance(columns["label"], int) and has_header:
+            hint = " (a position: is the first line data? then set has_header: false)"
+        raise DataError(path, f"no labels found in column {columns['label']!r}{hint}")
     return collect_labels(found)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class TaskKind(StrEnum):
@@ -88,6 +89,16 @@ class TaskData:
     unlabelled: list[Example] = field(default_factory=list)
     skipped_lines: int = 0
     input_group: str | None = None  # tasks of one group label the same sentences (e.g. CoNLL-2003 POS/chunk/NER)
+    origin: dict[str, str] = field(default_factory=dict)  # where each split came from (custom tasks)
+
+    def sizes(self) -> dict[str, Any]:
+        """Examples per split, and where each came from when known (recorded in metrics.json)."""
+        counts: dict[str, Any] = {s: len(self.split(s)) for s in ("train", "dev", "test")}
+        if self.unlabelled:
+            counts["unlabelled"] = len(self.unlabelled)
+        if self.origin:
+            counts["from"] = dict(self.origin)
+        return counts
 
     @property
     def name(self) -> str:

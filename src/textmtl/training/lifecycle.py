@@ -10,6 +10,7 @@ import random
 import shutil
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import torch
 from ..config import ConfigBase as Config
 from ..config import as_config
 from ..config.schema import check_run_name
-from ..data.loading import encode_tasks, load_tasks
+from ..data.loading import encode_tasks, load_tasks, provided_datasets, with_datasets
 from ..data.tasks import TaskData
 from ..errors import ConfigError, TextmtlError, TrainingError
 from ..gradients.parts import StepSync
@@ -76,9 +77,14 @@ def train(
     reporter: Reporter | None = None,
     progress: bool = True,
     resume: str | Path | None = None,
+    datasets: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Train as the config says and write a run directory. Bad input raises a TextmtlError
     before anything is written.
+
+    `datasets`: in-memory `datasets.Dataset` / `DatasetDict` objects by task name; each is a
+    custom task (its options, if any, from the config's `custom_tasks` entry of that name). A config
+    that names no benchmark then trains on them alone.
 
     `resume`: an interrupted run's `<name>.partial` directory (or `<name>`); training continues
     from its last checkpoint with the run's own config.yaml (a `config` or `overrides`, if given,
@@ -101,20 +107,22 @@ def train(
         raise ConfigError("train: give a config (or --resume RUN_DIR)")
     else:
         cfg = as_config(config, overrides)
+    cfg = with_datasets(cfg, datasets)
     cfg.training.device = resolve_device(cfg.training.device)  # auto -> cuda, mps or cpu
     sync = init_from_env(cfg.training.device)  # torchrun: every process runs this function
     try:
-        result = _train(
-            cfg,
-            sync,
-            saved,
-            partial,
-            data_dir=data_dir,
-            name=name,
-            runs_dir=runs_dir,
-            reporter=reporter,
-            progress=progress,
-        )
+        with provided_datasets(datasets):
+            result = _train(
+                cfg,
+                sync,
+                saved,
+                partial,
+                data_dir=data_dir,
+                name=name,
+                runs_dir=runs_dir,
+                reporter=reporter,
+                progress=progress,
+            )
     except BaseException:
         if sync.distributed:
             shutdown()  # no barrier: the other processes may never reach it
@@ -161,6 +169,14 @@ def _train(
     except ValueError as exc:
         raise ConfigError(f"method: {exc}") from None
     tasks = load_tasks(cfg, data_dir)
+    for t in tasks:
+        if t.origin:  # custom tasks: say how big each split is and where carved parts came from
+            sizes = t.sizes()
+            carved = {
+                s: f" ({t.origin[s]})" for s in ("dev", "test") if t.origin.get(s, "").startswith(("carved", "held"))
+            }
+            parts = [f"{s} {sizes[s]}{carved.get(s, '')}" for s in ("train", "dev", "test")]
+            reporter.message(f"{t.name}: {', '.join(parts)}")
     text_encoder = build_text_encoder(cfg.model, cfg.text, (e for t in tasks for e in t.train))
     encoded = encode_tasks(tasks, text_encoder)
     specs = [t.spec for t in tasks]
@@ -249,6 +265,7 @@ def _train(
                 "best_step": best_step,
                 "wall_seconds": round(wall, 3),
                 "skipped_lines": {t.name: t.skipped_lines for t in tasks if t.skipped_lines},
+                "data": {t.name: t.sizes() for t in tasks},  # examples per split, and where they came from
                 "skipped_steps": skipped_steps,
             }
         )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..data.batching import EncodedSplit, eval_batches
-from ..data.loading import encode_tasks, load_tasks
+from ..data.loading import encode_tasks, load_tasks, provided_datasets
 from ..data.tasks import Example, TaskKind, TaskSpec
 from ..errors import ConfigError
 from .evaluation import Evaluator, predict_batches, task_average
@@ -15,11 +15,17 @@ from .run_directory import LoadedRun, load_run
 
 
 def evaluate(
-    run_dir: str | Path, *, data_dir: str | Path | None = None, splits: tuple[str, ...] = ("dev", "test")
+    run_dir: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    splits: tuple[str, ...] = ("dev", "test"),
+    datasets: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Re-score a finished run on its tasks' data; returns the `tasks` and `average` parts of metrics.json."""
+    """Re-score a finished run on its tasks' data; returns the `tasks` and `average` parts of metrics.json.
+    `datasets`: the in-memory datasets of a run trained on them (`train(..., datasets=)`)."""
     run = load_run(run_dir)
-    tasks = [t for t in load_tasks(run.config, data_dir) if t.name in run.specs]
+    with provided_datasets(datasets):
+        tasks = [t for t in load_tasks(run.config, data_dir) if t.name in run.specs]
     encoded = encode_tasks(tasks, run.text_encoder)
     bs = run.config.training.eval_batch_size
     scores = {s: Evaluator(encoded, s, bs, run.text_encoder.pad_id)(run.model) for s in splits}

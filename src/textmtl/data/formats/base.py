@@ -45,6 +45,12 @@ class RecordReader(ABC):
     ) -> Records:
         """The file's records through the column mapping."""
 
+    def label_names(self, source: Path, column: str | int) -> tuple[str, ...] | None:
+        """The names the file itself gives the labels of `column` (a `datasets` ClassLabel), or None:
+        the label values are then the names."""
+        del source, column
+        return None
+
 
 class TextRecordReader(RecordReader):
     """A line-oriented text format: the file is decoded (UTF-8, optional latin-1 fallback) first."""
@@ -62,7 +68,9 @@ class TextRecordReader(RecordReader):
 
 
 def format_for_suffix(path: Path) -> str | None:
-    """The registered format whose suffixes include `path`'s, or None."""
+    """The registered format whose suffixes include `path`'s (`hf-disk` for a `save_to_disk` folder), or None."""
+    if path.is_dir() and (path / "state.json").is_file():
+        return "hf-disk"
     suffix = path.suffix.lower()
     for entry in formats.entries():
         if suffix in entry.extra.get("suffixes", ()):

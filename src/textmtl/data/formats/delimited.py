@@ -40,8 +40,12 @@ class DelimitedReader(TextRecordReader):
                     positions[key] = header.index(col)
                 else:
                     found = ", ".join(quote(h, 20) for h in header[:12]) + (", ..." if len(header) > 12 else "")
+                    hint = (
+                        "; if the file has no header line, set has_header: false and give columns as 0-based "
+                        "positions (text: 1, label: 0)"
+                    )
                     raise DataError(
-                        path, f"column {col!r} (for {key}) not found; the header has: {found}", line=header_line
+                        path, f"column {col!r} (for {key}) not found; the header has: {found}{hint}", line=header_line
                     )
         else:
             for key, col in columns.items():

@@ -69,6 +69,36 @@ def hold_out(examples: Sequence[Example], size: int, seed: int = SPLIT_SEED) -> 
     return rest, sample
 
 
+def carve(
+    examples: Sequence[Example], fraction: float, seed: int = SPLIT_SEED, stratify: bool = True
+) -> tuple[list[Example], list[Example]]:
+    """Split off a seeded random `fraction` of `examples`: `(rest, carved)`, both in file order.
+
+    `stratify` (classification labels): each label gives round(fraction x its count) examples, so
+    both parts keep the label proportions; otherwise one draw over all examples. At least one
+    example is carved and at least one is left."""
+    if not 0 < fraction < 1:
+        raise ConfigError(f"expected a fraction between 0 and 1 (exclusive), got {fraction!r}")
+    if len(examples) < 2:
+        raise ConfigError(f"cannot carve a {fraction:g} part out of {len(examples)} example(s)")
+    rng = random.Random(seed)
+    groups: dict[object, list[int]] = {}
+    for i, ex in enumerate(examples):
+        key = ex.label if stratify and isinstance(ex.label, int) else None
+        groups.setdefault(key, []).append(i)
+    picked: set[int] = set()
+    for key in sorted(groups, key=repr):
+        members = groups[key]
+        picked.update(rng.sample(members, round(fraction * len(members))))
+    if not picked:  # tiny data: at least one
+        picked.add(rng.randrange(len(examples)))
+    if len(picked) == len(examples):
+        picked.discard(max(picked))
+    rest = [ex for i, ex in enumerate(examples) if i not in picked]
+    carved = [ex for i, ex in enumerate(examples) if i in picked]
+    return rest, carved
+
+
 def sample_in_order(examples: Sequence[Example], n: int, seed: int = SPLIT_SEED) -> list[Example]:
     """A fixed-seed random sample of `n` examples (all of them if there are fewer), in file order.
 
