@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import pytest
@@ -133,7 +134,8 @@ def test_cli_predict_streams_the_same_predictions_as_the_api(toy_run, tmp_path):
     texts += ["", "tab\tinside", "\xe9t\xe9 good"]
     raw = "\r\n".join(texts[:-1]).encode() + b"\n" + texts[-1].encode("latin-1") + b"\n"
     (tmp_path / "in.txt").write_bytes(raw)
-    expected = [str(p) for p in textmtl.predict(toy_run, "toy_a", texts)]
+    expected = ["<empty>" if p is None else str(p) for p in textmtl.predict(toy_run, "toy_a", texts)]
+    assert expected[450] == "<empty>" and expected.count("<empty>") == 1  # the blank line: a marker, not a label
     runner = CliRunner()
     to_file = runner.invoke(app, ["predict", str(toy_run), "--task", "toy_a", "--input", str(tmp_path / "in.txt"),
                                   "--output", str(tmp_path / "out.txt"), "--batch-size", "7"])
@@ -164,3 +166,21 @@ def test_cli_predict_unwritable_output(toy_run, tmp_path):
     code, printed = run_main(["predict", str(toy_run), "--task", "toy_a", "--input", str(tmp_path / "in.txt"),
                               "--output", str(tmp_path / "no" / "out.txt")])
     assert code == 2 and "cannot write predictions" in printed and "Traceback" not in printed
+
+
+def test_scores_are_probabilities_whose_argmax_is_the_label(toy_run, tmp_path):
+    texts = ["a great movie", "   ", "an awful plot", "fine"]
+    plain = textmtl.predict(toy_run, "toy_a", texts)
+    scored = textmtl.predict(toy_run, "toy_a", texts, scores=True)
+    assert plain[1] is None and scored[1] == {"label": None, "empty": True}
+    for p, s in zip(plain, scored):
+        if p is None:
+            continue
+        assert s["label"] == p and set(s["scores"]) == {"neg", "pos"}
+        assert sum(s["scores"].values()) == pytest.approx(1.0, abs=1e-6)
+        assert max(s["scores"], key=s["scores"].get) == p
+    (tmp_path / "in.txt").write_text("\n".join(texts) + "\n")
+    result = CliRunner().invoke(app, ["predict", str(toy_run), "--task", "toy_a", "--input", str(tmp_path / "in.txt"),
+                                      "--scores"])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line) for line in result.stdout.splitlines()] == scored

@@ -15,6 +15,8 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from ..errors import TextmtlError
 from .app import DataDir, app, err, metrics_table, out
 
+EMPTY_MARKER = "<empty>"  # `predict`'s output for a blank input line
+
 
 @app.command()
 def train(
@@ -106,8 +108,14 @@ def predict(
     output: Annotated[Optional[Path], typer.Option(help="Write predictions here (default: stdout).")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 256,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    scores: Annotated[
+        bool, typer.Option("--scores", help="JSON Lines: the label and every class's probability, per input line.")
+    ] = False,
 ) -> None:
-    """Predict a label for every line of a file, streaming it: memory stays bounded whatever its size."""
+    """Predict a label for every line of a file, streaming it: memory stays bounded whatever its size.
+
+    One output line per input line. A blank input line gets the marker <empty> (with --scores:
+    {"label": null, "empty": true}), never a label."""
     from ..api import iter_predictions, prediction_spec
     from ..data.line_stream import LineStream, prediction_inputs
     from ..data.tasks import TaskKind
@@ -128,8 +136,11 @@ def predict(
             yield item
         progress.update(bar, completed=stream.bytes_read, lines=n)
 
-    predictions = iter_predictions(
-        run, task, tracked(prediction_inputs(stream, input, pair=pair)), batch_size=batch_size
+    predictions = (
+        json.dumps(p) if scores else EMPTY_MARKER if p is None else p
+        for p in iter_predictions(
+            run, task, tracked(prediction_inputs(stream, input, pair=pair)), batch_size=batch_size, scores=scores
+        )
     )
     if output is None:
         with progress:

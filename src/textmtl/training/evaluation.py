@@ -23,19 +23,24 @@ class Predictions:
     pred: np.ndarray
     gold: np.ndarray | None
     lengths: np.ndarray | None = None  # tagging only
+    scores: np.ndarray | None = None  # class probabilities [N, C] (sentence classification, when asked)
 
 
 @torch.no_grad()
-def predict_split(model: Architecture, task: str, batches: Iterable[Batch]) -> Predictions:
+def predict_split(model: Architecture, task: str, batches: Iterable[Batch], *, scores: bool = False) -> Predictions:
     """Predictions (and gold labels when present), in the split's original order for sentence-level
-    tasks; tagging keeps the batches' order, with sentence lengths."""
+    tasks; tagging keeps the batches' order, with sentence lengths. `scores`: also the softmax
+    probabilities of a sentence classification task."""
     was_training = model.training
     model.eval()
     kind = model.specs[task].kind
-    preds, golds, order, lengths = [], [], [], []
+    want_scores = scores and kind in (TaskKind.CLASSIFICATION, TaskKind.PAIR_CLASSIFICATION)
+    preds, golds, order, lengths, probs = [], [], [], [], []
     for batch in batches:
         out = model(task, batch)
         p = predictions(kind, out.logits)
+        if want_scores:
+            probs.append(torch.softmax(out.logits.float(), dim=-1))
         if kind == TaskKind.TAGGING:
             if batch.labels is not None:
                 keep = batch.labels != -100
@@ -56,14 +61,9 @@ def predict_split(model: Architecture, task: str, batches: Iterable[Batch]) -> P
         inverse = np.argsort(torch.cat([o for o in order if o is not None]).numpy(), kind="stable")
         pred = pred[inverse]
         gold = gold[inverse] if gold is not None else None
-        return Predictions(pred, gold)
+        prob = torch.cat(probs).cpu().numpy()[inverse] if probs else None
+        return Predictions(pred, gold, scores=prob)
     return Predictions(pred, gold, torch.cat(lengths).cpu().numpy())
-
-
-def predict_batches(model: Architecture, task: str, batches: Iterable[Batch]) -> tuple[np.ndarray, np.ndarray | None]:
-    """Predictions (and gold labels when present) in the split's original order."""
-    out = predict_split(model, task, batches)
-    return out.pred, out.gold
 
 
 class Evaluator:

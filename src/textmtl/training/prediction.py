@@ -10,7 +10,7 @@ from ..data.batching import EncodedSplit, eval_batches
 from ..data.loading import encode_tasks, load_tasks, provided_datasets
 from ..data.tasks import Example, TaskKind, TaskSpec
 from ..errors import ConfigError
-from .evaluation import Evaluator, predict_batches, task_average
+from .evaluation import Evaluator, predict_split, task_average
 from .run_directory import LoadedRun, load_run
 
 
@@ -41,9 +41,11 @@ def predict(
     texts: Iterable[str | tuple[str, str] | Example],
     *,
     batch_size: int = 256,
-) -> list[str | float]:
-    """Predicted labels (or regression values) for `texts`, in order."""
-    return list(iter_predictions(run_dir, task, texts, batch_size=batch_size))
+    scores: bool = False,
+) -> list[Any]:
+    """Predicted labels (or regression values) for `texts`, in order; None for an empty text.
+    `scores`: a dict per text instead, `{"label", "scores": {label: probability}}` (see `iter_predictions`)."""
+    return list(iter_predictions(run_dir, task, texts, batch_size=batch_size, scores=scores))
 
 
 PREDICT_CHUNK_BATCHES = 8  # iter_predictions holds at most batch_size * this many inputs
@@ -65,20 +67,40 @@ def iter_predictions(
     texts: Iterable[str | tuple[str, str] | Example],
     *,
     batch_size: int = 256,
-) -> Iterator[str | float]:
+    scores: bool = False,
+) -> Iterator[Any]:
     """Streaming form of `predict`: pulls `texts` lazily and holds one chunk of
-    `batch_size * PREDICT_CHUNK_BATCHES` inputs in memory at a time."""
+    `batch_size * PREDICT_CHUNK_BATCHES` inputs in memory at a time.
+
+    An empty (or blank) text gets None, never a label. `scores`: each item is a dict,
+    `{"label": ..., "scores": {label: probability}}` for classification, `{"value": ...}` for
+    regression, `{"label": None, "empty": True}` for an empty text."""
     run = run_dir if isinstance(run_dir, LoadedRun) else load_run(run_dir)
     spec = prediction_spec(run, task)
+    regression = spec.kind == TaskKind.REGRESSION
 
-    def flush(chunk: list[Example]) -> Iterator[str | float]:
-        split = EncodedSplit(spec.kind, run.text_encoder.encode_many(chunk), chunk)
-        # batches sorted by length (less padding); predict_batches restores the input order
-        pred, _ = predict_batches(run.model, task, eval_batches(split, batch_size, run.text_encoder.pad_id))
-        for p in pred:
-            yield float(p) if spec.kind == TaskKind.REGRESSION else spec.labels[int(p)]
+    def flush(chunk: list[Example | None]) -> Iterator[Any]:
+        real = [ex for ex in chunk if ex is not None]
+        split = EncodedSplit(spec.kind, run.text_encoder.encode_many(real), real)
+        # batches sorted by length (less padding); predict_split restores the input order
+        out = predict_split(run.model, task, eval_batches(split, batch_size, run.text_encoder.pad_id), scores=scores)
+        i = 0
+        for ex in chunk:
+            if ex is None:
+                yield {"label": None, "empty": True} if scores else None
+                continue
+            p = out.pred[i]
+            value: Any = float(p) if regression else spec.labels[int(p)]
+            if not scores:
+                yield value
+            elif regression:
+                yield {"value": value}
+            else:
+                assert out.scores is not None
+                yield {"label": value, "scores": {label: float(q) for label, q in zip(spec.labels, out.scores[i])}}
+            i += 1
 
-    chunk: list[Example] = []
+    chunk: list[Example | None] = []
     for item in texts:
         chunk.append(_as_example(item))
         if len(chunk) == batch_size * PREDICT_CHUNK_BATCHES:
@@ -88,9 +110,10 @@ def iter_predictions(
         yield from flush(chunk)
 
 
-def _as_example(item: str | tuple[str, str] | Example) -> Example:
+def _as_example(item: str | tuple[str, str] | Example) -> Example | None:
+    """The input as an Example, or None when it has no text (blank, or a pair of blanks)."""
     if isinstance(item, Example):
-        return item
+        return item if item.text.strip() or (item.text_pair or "").strip() else None
     if isinstance(item, tuple):
-        return Example(item[0], None, item[1])
-    return Example(item)
+        return Example(item[0], None, item[1]) if item[0].strip() or item[1].strip() else None
+    return Example(item) if item.strip() else None
