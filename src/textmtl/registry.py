@@ -276,8 +276,8 @@ formats = _new("formats", "format", "textmtl.data.formats")
 benchmarks = _new("benchmarks", "data.benchmark", "textmtl.data.sets")
 #: Task samplers (`training.sampling.strategy`).
 samplers = _new("samplers", "training.sampling.strategy", "textmtl.data.sampling")
-#: Exporters of finished runs (none are built in yet).
-exporters = _new("exporters", "export.format")
+#: Exporters of finished runs (`textmtl export --format`).
+exporters = _new("exporters", "--format", "textmtl.exporting")
 
 
 def registry(kind: str) -> Registry[Any]:

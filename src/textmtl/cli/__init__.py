@@ -1,6 +1,6 @@
 """The `textmtl` command line. Bad input prints one line and exits with code 2.
 
-Commands live in one module per group (`training`, `catalogue`, `results`, `experiments`), each
+Commands live in one module per group (`training`, `catalogue`, `results`, `experiments`, `exporting`), each
 registering on the shared `app`; only typer and rich are imported at start-up, so `textmtl --help`
 stays fast: a command imports what it needs when it runs.
 """
@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import TextmtlError
-from . import catalogue, experiments, results, training  # noqa: F401  (registers the commands)
+from . import catalogue, experiments, exporting, results, training  # noqa: F401  (registers the commands)
 from .app import app, err
 
 try:  # typer >= 0.2x carries its own copy of click and raises that copy's exceptions

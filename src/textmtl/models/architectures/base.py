@@ -129,6 +129,13 @@ class Architecture(nn.Module, ABC):
         heads = cast(nn.ModuleDict, self.heads)
         return bool(cast("TaskHead", heads[task]).uses_tokens)
 
+    def task_path(self, task: str) -> tuple[Encoder, TaskHead] | None:
+        """The encoder and head that alone compute `task`'s output (head(encoder(batch))), or None when
+        the task reads more (private encoders, gates, messages). Exporters to single-model formats
+        (`--format hf`) need it."""
+        del task
+        return None
+
     def description(self) -> dict:
         """JSON-serialisable settings needed to rebuild this architecture (stored in model.json)."""
         settings = getattr(self, "settings", None)

@@ -44,5 +44,8 @@ class HardSharing(Architecture):
     def shared_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.encoder.parameters() if p.requires_grad]
 
+    def task_path(self, task: str) -> tuple[Encoder, TaskHead]:
+        return self.encoder, self.heads[task]
+
     def _task_only(self, task: str) -> list[nn.Parameter]:
         return list(self.heads[task].parameters())

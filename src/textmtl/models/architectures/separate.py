@@ -9,7 +9,7 @@ method has anything to act on; it is the reference that Δm% is measured against
 
 from __future__ import annotations
 
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from torch import nn
 
@@ -18,6 +18,10 @@ from ...data.tasks import TaskSpec
 from ...registry import architectures
 from .base import Architecture, BuildContext, TaskOutput, TrainingJob
 from .hard import HardSharing
+
+if TYPE_CHECKING:
+    from ..encoders import Encoder
+    from ..heads import TaskHead
 
 
 @architectures.register("separate")
@@ -36,6 +40,9 @@ class SeparateModels(Architecture):
 
     def forward(self, task: str, batch: Batch) -> TaskOutput:
         return self.models[task](task, batch)
+
+    def task_path(self, task: str) -> tuple[Encoder, TaskHead] | None:
+        return self.models[task].task_path(task)
 
     def shared_parameters(self) -> list[nn.Parameter]:
         return []
