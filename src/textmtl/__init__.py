@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "backward": "textmtl.gradients",
+    "Backward": "textmtl.gradients",
     "train": "textmtl.api",
     "evaluate": "textmtl.api",
     "predict": "textmtl.api",
@@ -33,6 +34,7 @@ _EXPORTS = {
 
 __all__ = [
     "backward",
+    "Backward",
     "train",
     "evaluate",
     "predict",
@@ -56,7 +58,7 @@ if TYPE_CHECKING:
     from .config import Config, load_config
     from .data.tasks import Example, TaskData, TaskKind, TaskSpec
     from .errors import ConfigError, DataError, ModelError, TextmtlError, TrainingError
-    from .gradients import backward
+    from .gradients import Backward, backward
 
 
 def __getattr__(name: str) -> Any:

@@ -1,6 +1,6 @@
 """Per-task gradients: on the shared parameters, on the shared representation, and `backward`."""
 
-from .backward import backward, graph_leaves
+from .backward import Backward, backward, graph_leaves
 from .engine import ParameterSpace, shared_jacobian
 
-__all__ = ["ParameterSpace", "shared_jacobian", "backward", "graph_leaves"]
+__all__ = ["ParameterSpace", "shared_jacobian", "Backward", "backward", "graph_leaves"]
