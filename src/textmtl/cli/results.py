@@ -16,8 +16,9 @@ def summarize(
     groups: Annotated[
         list[str],
         typer.Argument(
-            help="LABEL=GLOB of run directories, e.g. 'ls=runs/fdu-ls-s*', or LABEL=BUNDLE:GLOB of runs in a run "
-            "bundle, e.g. 'ls=docs/evidence/amazon-14/runs.jsonl.gz:ls-s*'."
+            help="LABEL=GLOB of run directories, e.g. 'ls=runs/fdu-ls-s*', LABEL=BUNDLE:GLOB of runs in a run "
+            "bundle, e.g. 'ls=docs/evidence/amazon-14/runs.jsonl.gz:ls-s*', or plain run directories (or globs), "
+            "grouped by their method."
         ),
     ],
     published: Annotated[
@@ -44,16 +45,20 @@ def summarize(
     import tempfile
 
     from ..reporting import bundle
+    from ..reporting.comparison import group_runs
     from ..reporting.published import load_published
     from ..reporting.summary import markdown_table, significance_table
     from ..reporting.summary import summarize as summarize_runs
 
     summaries = []
+    loose = [g for g in groups if "=" not in g]
+    if loose:  # plain run directories: one group per method
+        dirs = [Path(p) for g in loose for p in (sorted(glob.glob(g)) or [g])]
+        for label, members in group_runs(dirs).items():
+            summaries.append(summarize_runs(label, members, metric))
     with tempfile.TemporaryDirectory(prefix="textmtl-summarize-") as scratch:
-        for i, group in enumerate(groups):
+        for i, group in enumerate(g for g in groups if "=" in g):
             label, sep, pattern = group.partition("=")
-            if not sep:
-                raise typer.BadParameter(f"{group!r}: expected LABEL=GLOB")
             source, colon, members = pattern.rpartition(":")
             if colon and source.endswith(bundle.SUFFIX):  # runs inside a bundle
                 dirs = sorted(bundle.unpack(source, Path(scratch) / str(i), members))
@@ -82,17 +87,16 @@ def summarize(
     if paired is not None:
         print()
         print(paired)
-    labels = [s.label for s in summaries]
-    reference = baseline if baseline is not None else ("ls" if "ls" in labels and len(labels) > 1 else None)
-    if reference is not None:
-        print()
-        print(significance_table(summaries, reference))
 
 
 @app.command()
 def report(
-    directory: Annotated[
-        Path, typer.Argument(help="A run directory (runs/<name>) or a benchmark directory (with results.csv).")
+    directories: Annotated[
+        list[Path],
+        typer.Argument(
+            help="A run directory (runs/<name>), a benchmark directory (with results.csv), or several run "
+            "directories to compare (grouped by method; needs --out)."
+        ),
     ],
     out_dir: Annotated[
         Path | None, typer.Option("--out", "-o", help="Where report.html and its PNGs go (default: DIRECTORY/report/).")
@@ -106,10 +110,12 @@ def report(
         ),
     ] = "stl,ls",
 ) -> None:
-    """Write report.html (self-contained, images inline) and its PNG figures for a run or a benchmark."""
+    """Write report.html (self-contained, images inline) and its PNG figures for a run, a benchmark, or
+    several runs compared."""
     from ..reporting.report import build_report
 
-    page = build_report(directory, out_dir, reference=reference, marks=tuple(_csv_option(marks, "--marks") or ()))
+    target = list(directories) if len(directories) > 1 else directories[0]
+    page = build_report(target, out_dir, reference=reference, marks=tuple(_csv_option(marks, "--marks") or ()))
     out.print(f"report: {page}", highlight=False)
 
 

@@ -37,9 +37,24 @@ def _previous_images(page: Path) -> set[str]:
 
 
 def build_report(
-    path: str | Path, out: str | Path | None = None, reference: str = "stl", marks: tuple[str, ...] = ("stl", "ls")
+    path: str | Path | list[str | Path],
+    out: str | Path | None = None,
+    reference: str = "stl",
+    marks: tuple[str, ...] = ("stl", "ls"),
 ) -> Path:
-    """Write `report.html` and its PNGs into `out` (default `<path>/report/`); returns the page's path."""
+    """Write `report.html` and its PNGs into `out` (default `<path>/report/`); returns the page's path.
+    Several run directories give one page comparing them (`comparison`; `out` is then required)."""
+    if isinstance(path, list):
+        if len(path) > 1:
+            from .comparison import comparison_report
+
+            if out is None:
+                raise TextmtlError("report: comparing several runs needs --out")
+            missing = [str(p) for p in path if not Path(p).is_dir()]
+            if missing:
+                raise TextmtlError(f"{missing[0]}: no such directory")
+            return _write(comparison_report([Path(p) for p in path]), Path(out))
+        path = path[0]
     path = Path(path)
     if not path.exists():
         raise TextmtlError(f"{path}: no such directory")
@@ -53,7 +68,10 @@ def build_report(
         raise TextmtlError(
             f"{path}: neither a run directory (history.jsonl, metrics.json) nor a benchmark directory (results.csv)"
         )
-    target = Path(out) if out is not None else path / "report"
+    return _write(report, Path(out) if out is not None else path / "report")
+
+
+def _write(report: Report, target: Path) -> Path:
     try:
         target.mkdir(parents=True, exist_ok=True)
         for name in _previous_images(target / "report.html") - set(report.images):

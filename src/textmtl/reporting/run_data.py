@@ -46,7 +46,11 @@ class RunData:
         return list(names)
 
     def main_metric(self, task: str) -> str | None:
-        """The task's main metric: the first one in metrics.json (as results.csv takes it), else in history."""
+        """The task's main metric: metrics.json's `main_metrics` (the metric its average used: mcc for
+        CoLA), else the first score in metrics.json (older runs), else in history."""
+        main = ((self.metrics or {}).get("main_metrics") or {}).get(task)
+        if isinstance(main, str):
+            return main
         scores = (self.metrics or {}).get("tasks", {}).get(task) or {}
         for split in ("test", "dev"):
             if scores.get(split):

@@ -12,6 +12,18 @@ from . import figures
 from .page import Report, Section, _duration, _metric_label, _pct, _table
 from .run_data import RunData, _as_array, _finite, _matrix_ok, _mean_off_diagonal, _series, _spread
 
+#: how the report names an architecture (others: by their registered name)
+ARCHITECTURES = {
+    "hard": "hard parameter sharing",
+    "separate": "one model per task (STL: nothing shared)",
+    "shared_private": "shared-private (SP-MTL)",
+    "adversarial": "adversarial shared-private (ASP-MTL)",
+    "mmoe": "multi-gate mixture of experts (MMoE)",
+    "hierarchical": "hierarchical (tasks supervised at different layers)",
+    "graph_complete": "graph MTL, complete graph",
+    "graph_star": "graph MTL, star graph",
+}
+
 
 def run_report(run: RunData) -> Report:
     tasks = run.tasks
@@ -191,7 +203,8 @@ def run_report(run: RunData) -> Report:
     facts = [("run", run.name), ("method", run.method)]
     model: dict[str, Any] = run.config["model"] if isinstance(run.config.get("model"), dict) else {}
     encoder: dict[str, Any] = model["encoder"] if isinstance(model.get("encoder"), dict) else {}
-    facts.append(("model", f"{model.get('architecture', '?')} sharing, {encoder.get('type', '?')} encoder"))
+    architecture = "separate" if run.method == "stl" else str(model.get("architecture", "?"))  # older stl runs: hard
+    facts.append(("model", f"{ARCHITECTURES.get(architecture, architecture)}, {encoder.get('type', '?')} encoder"))
     if run.metrics:
         facts += [
             ("seed", str(run.metrics.get("seed", "?"))),

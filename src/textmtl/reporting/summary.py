@@ -52,15 +52,19 @@ def main_metrics(run_dir: Path, run: dict) -> dict[str, str]:
 
 
 def summarize(label: str, run_dirs: list[Path], metric: str = MAIN, split: str = "test") -> GroupSummary:
-    """Mean ± sample std over the runs (seeds) of each task's `split` score and of the task average."""
+    """Mean ± sample std over the runs (seeds) of each task's `split` score and of the task average.
+    `metric`: each task's main metric, or a named one for the tasks that have it (the others keep
+    their main metric; `GroupSummary.metrics` says which each task shows)."""
     runs = [read_metrics(d) for d in run_dirs]
     values: dict[str, list[float]] = defaultdict(list)
     names: dict[str, str] = {}
     by_seed: dict[int, dict[str, float]] = {}
+    averages: list[float] = []
     for d, m in zip(run_dirs, runs):
-        main = main_metrics(d, m) if metric == MAIN else {}
+        main = main_metrics(d, m)
         for task, scores in m["tasks"].items():
-            name = main.get(task, "accuracy") if metric == MAIN else metric
+            # a named metric where the task has it (mcc for CoLA), else the task's own main metric
+            name = metric if metric != MAIN and metric in scores[split] else main.get(task, "accuracy")
             if names.setdefault(task, name) != name:
                 raise DataError(
                     Path(d) / "metrics.json",
@@ -73,8 +77,13 @@ def summarize(label: str, run_dirs: list[Path], metric: str = MAIN, split: str =
                 )
             values[task].append(scores[split][name])
             by_seed.setdefault(int(m["seed"]), {})[task] = float(scores[split][name])
+        tabulated = [scores[split][names[t]] for t, scores in m["tasks"].items()]
+        averages.append(m["average"][split] if metric == MAIN else float(np.mean(tabulated)))
+    if metric != MAIN and not any(n == metric for n in names.values()):
+        raise DataError(
+            Path(run_dirs[0]) / "metrics.json", f"no task of group {label!r} has a {split} metric {metric!r}"
+        )
     std = lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0  # noqa: E731
-    averages = [m["average"][split] for m in runs]
     return GroupSummary(
         label,
         [m["seed"] for m in runs],
