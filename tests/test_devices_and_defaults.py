@@ -9,7 +9,6 @@ import pytest
 import torch
 import yaml
 
-import textmtl
 from textmtl.config import as_config
 from textmtl.errors import ConfigError
 from textmtl.training.devices import check_device_available, resolve_device
@@ -91,4 +90,3 @@ def test_progress_in_a_log_is_plain_lines_with_the_last_evaluation(toy_csv_task,
     evaluations = [line for line in lines if ") dev " in line]
     assert len(evaluations) == 2 and evaluations[-1].startswith("ls step 20/20")  # the last one included
     assert not any("\x1b[" in line or "━" in line for line in lines)  # no terminal control codes
-    del textmtl
