@@ -20,6 +20,7 @@ from ..methods import Method, StepContext, StepStats
 from ..models.architectures import Architecture
 from ..models.heads import task_loss
 from .evaluation import EncodedTask, Evaluator, task_average
+from .devices import resolve_device
 from .precision import LossScale, autocast
 from .progress import Reporter
 
@@ -108,7 +109,7 @@ class Trainer:
         self.model, self.method, self.tasks, self.cfg = model, method, dict(tasks), cfg
         self.on_step = on_step  # every `log_every` steps: {"job", "step", "lr", "train_loss"} (tracking)
         self.log_every = log_every
-        self.device = torch.device(cfg.device)
+        self.device = torch.device(resolve_device(cfg.device))
         self.reporter = reporter or Reporter()
         self.on_record = on_record or (lambda record: None)
         self.label = label
