@@ -61,8 +61,14 @@ def main() -> None:
     training = {"batch_size": args.batch_size, "device": "auto", "num_threads": args.threads}
     if args.epochs is not None:
         training["epochs"] = args.epochs
-    config = {"name": f"minilm-{args.method}", "model": {"encoder": {"type": "transformer"}}, "method": args.method,
-              "text": {"max_length": args.max_length}, "training": training, "output": {"runs_dir": str(work)}}
+    config = {
+        "name": f"minilm-{args.method}",
+        "model": {"encoder": {"type": "transformer"}},
+        "method": args.method,
+        "text": {"max_length": args.max_length},
+        "training": training,
+        "output": {"runs_dir": str(work)},
+    }
     start = time.perf_counter()
     result = textmtl.train(config, datasets=tasks)
     timings["train_s"] = time.perf_counter() - start
@@ -74,8 +80,9 @@ def main() -> None:
     pipeline_accuracy = {}
     start = time.perf_counter()
     for name in DOMAINS:
-        classify = pipeline("text-classification", model=str(work / "exported" / name), trust_remote_code=True,
-                            device="cpu")
+        classify = pipeline(
+            "text-classification", model=str(work / "exported" / name), trust_remote_code=True, device="cpu"
+        )
         test = tasks[name]["test"]
         predicted = [p["label"] for p in classify(test["text"], batch_size=64, truncation=True)]
         gold = [FEATURES["label"].int2str(y) for y in test["label"]]
@@ -87,7 +94,8 @@ def main() -> None:
         "command": f"python examples/hf_end_to_end.py --method {args.method} --max-length {args.max_length}"
         f" --batch-size {args.batch_size}" + (f" --epochs {args.epochs}" if args.epochs is not None else ""),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch threads {args.threads}, no GPU"
-        if not torch.cuda.is_available() else torch.cuda.get_device_name(),
+        if not torch.cuda.is_available()
+        else torch.cuda.get_device_name(),
         "resolved_training": {k: metrics.get(k) for k in ("steps", "wall_seconds")},
         "encoder_defaults": result.metrics.get("encoder_defaults"),
         "textmtl_test_accuracy": {t: metrics["tasks"][t]["test"]["accuracy"] for t in DOMAINS},

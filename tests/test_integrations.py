@@ -90,3 +90,13 @@ def test_lightning_example_trains_with_textmtl_backward(tiny_bert, monkeypatch):
     namespace = runpy.run_path(str(ROOT / "examples" / "lightning_multitask.py"), run_name="__main__")
     module = namespace["RESULT"]
     assert module.steps_done == 4 and module.backward_step.steps == 4
+
+
+def test_hf_trainer_example_runs(tiny_bert, data_dir, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("TEXTMTL_DATA_DIR", str(data_dir))
+    monkeypatch.setattr(sys, "argv", ["hf_trainer_multitask.py", "--model", str(tiny_bert), "--max-train", "16",
+                                      "--steps", "2", "--max-length", "32", "--out", str(tmp_path / "out"),
+                                      "--method", "mgda"])
+    runpy.run_path(str(ROOT / "examples" / "hf_trainer_multitask.py"), run_name="__main__")
+    printed = capsys.readouterr().out
+    assert '"method": "mgda"' in printed and '"books"' in printed and '"electronics"' in printed
