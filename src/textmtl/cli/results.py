@@ -53,9 +53,9 @@ def summarize(
     summaries = []
     loose = [g for g in groups if "=" not in g]
     if loose:  # plain run directories: one group per method
-        dirs = [Path(p) for g in loose for p in (sorted(glob.glob(g)) or [g])]
-        for label, members in group_runs(dirs).items():
-            summaries.append(summarize_runs(label, members, metric))
+        loose_dirs = [Path(p) for g in loose for p in (sorted(glob.glob(g)) or [g])]
+        for method, runs in group_runs(loose_dirs).items():
+            summaries.append(summarize_runs(method, runs, metric))
     with tempfile.TemporaryDirectory(prefix="textmtl-summarize-") as scratch:
         for i, group in enumerate(g for g in groups if "=" in g):
             label, sep, pattern = group.partition("=")
@@ -114,7 +114,7 @@ def report(
     several runs compared."""
     from ..reporting.report import build_report
 
-    target = list(directories) if len(directories) > 1 else directories[0]
+    target: Path | list[str | Path] = list(directories) if len(directories) > 1 else directories[0]
     page = build_report(target, out_dir, reference=reference, marks=tuple(_csv_option(marks, "--marks") or ()))
     out.print(f"report: {page}", highlight=False)
 

@@ -77,7 +77,7 @@ class CustomTaskConfig(_Strict):
     name: str
     kind: Literal["classification", "pair_classification", "regression", "tagging"] = "classification"
     format: FormatName | None = None  # None: from the train file's suffix (a save_to_disk folder: hf-disk)
-    files: dict[Literal["train", "dev", "test", "unlabelled"], str] = Field(default_factory=dict)  # type: ignore[arg-type]
+    files: dict[Literal["train", "dev", "test", "unlabelled"], str] = Field(default_factory=dict)
     # a DatasetDict (or Dataset) save_to_disk folder; `splits` names its parts (default train /
     # validation|dev / test)
     dataset: str | None = None

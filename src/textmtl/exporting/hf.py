@@ -87,7 +87,7 @@ class HuggingFaceExporter(Exporter):
         state["classifier.bias"] = head.linear.bias.detach().contiguous().clone()
         save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
         tokenizer = run.text_encoder.tokenizer  # type: ignore[attr-defined]
-        tokenizer.model_max_length = run.text_encoder.max_length  # type: ignore[attr-defined]
+        tokenizer.model_max_length = run.text_encoder.max_length
         tokenizer.save_pretrained(str(folder))
         shutil.copyfile(MODELING_FILE, folder / MODELING_FILE.name)
         (folder / "README.md").write_text(_card(task, spec.kind, labels, auto, run), encoding="utf-8")

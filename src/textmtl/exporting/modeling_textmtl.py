@@ -29,7 +29,7 @@ class _TextmtlBase(PreTrainedModel):
         self.num_labels = config.num_labels
         self.encoder = AutoModel.from_config(config)
         self.dropout = nn.Dropout(getattr(config, "textmtl_dropout", 0.0))
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.classifier = nn.Linear(config.hidden_size, int(config.num_labels or 1))
         self.post_init()
 
     def _states(self, input_ids, attention_mask, token_type_ids, **kwargs) -> torch.Tensor:

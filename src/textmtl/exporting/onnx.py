@@ -69,7 +69,7 @@ def uses_token_types(run: LoadedRun) -> bool:
     """Whether the run's encoder is a transformer with segment (token type) embeddings."""
     for module in run.model.modules():
         config = getattr(getattr(module, "model", None), "config", None)
-        if config is not None and getattr(config, "type_vocab_size", 0):
+        if config is not None and bool(getattr(config, "type_vocab_size", None)):
             return True
     return False
 
@@ -163,7 +163,7 @@ def _torchscript_export(graph: TaskGraph, sample: dict[str, torch.Tensor]) -> An
         torch.onnx.export(
             graph,
             tuple(sample.values()),
-            buffer,
+            buffer,  # type: ignore[arg-type]  # a file object works (and is documented) but is not in the stub
             input_names=list(sample),
             output_names=["logits"],
             dynamic_axes={name: {0: "batch", 1: "length"} for name in sample},

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -102,6 +102,9 @@ class Backward:
         **hyperparameters: Any,
     ) -> None:
         from ..methods import GradientMethod, make_method
+        from ..methods.base import Method
+
+        self.method: Method
 
         self.shared: list[nn.Parameter] | None = None if shared is None else list(shared)
         if isinstance(method, Aggregator):
@@ -146,7 +149,7 @@ class Backward:
             if not stop:
                 raise ValueError("backward: give shared= (the shared parameters) or features=")
             found = {id(p): p for r in stop for p in graph_leaves(r)}
-            self.shared = [p for p in found.values() if isinstance(p, nn.Parameter)] or list(found.values())
+            self.shared = cast(list[nn.Parameter], list(found.values()))
         shared_ids = {id(p) for p in self.shared}
         if task_params is None:
             own = {t: [p for p in graph_leaves(l, stop) if id(p) not in shared_ids] for t, l in named.items()}
@@ -155,7 +158,7 @@ class Backward:
         else:
             own = {t: list(ps) for t, ps in zip(named, task_params)}
         self.steps += 1
-        model = _LoopModel(list(self.shared), own)
+        model = _LoopModel(list(self.shared), cast(dict[str, list[nn.Parameter]], own))
         outputs = {t: _Output(reps[t] if reps else None) for t in named}
         ctx = StepContext(model, self.steps, max(total_steps or self.steps, self.steps), {}, outputs)  # type: ignore[arg-type]
         ctx.global_losses = torch.stack([l.detach().reshape(()) for l in named.values()]).double()
@@ -232,7 +235,7 @@ def backward(
         reps = _per_task(features, names) if features is not None else None
         if not reps:
             raise ValueError("backward: give shared= (the shared parameters) or features=")
-        shared = list({id(p): p for r in reps.values() for p in graph_leaves(r)}.values())
+        shared = cast(list[nn.Parameter], list({id(p): p for r in reps.values() for p in graph_leaves(r)}.values()))
     key = (
         method if isinstance(method, str) else ("instance", id(method)),
         tuple(sorted((k, repr(v)) for k, v in hyperparameters.items())),

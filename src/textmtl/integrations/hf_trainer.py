@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -55,7 +55,7 @@ class MultiHeadModel(nn.Module):
             raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
         self.encoder = encoder
         self.task_names = list(tasks)
-        hidden = int(encoder.config.hidden_size)  # type: ignore[union-attr]
+        hidden = int(getattr(encoder, "config").hidden_size)  # noqa: B009 - a transformers model's config
         self.heads = nn.ModuleDict({t: nn.Linear(hidden, int(n)) for t, n in tasks.items()})
         self.dropout = nn.Dropout(dropout)
         self.pooling = pooling
@@ -86,7 +86,7 @@ class MultiHeadModel(nn.Module):
             m = mask.unsqueeze(-1).to(states.dtype)
             pooled = (states * m).sum(1) / m.sum(1).clamp_min(1.0)
         pooled = self.dropout(pooled)
-        width = max(h.out_features for h in self.heads.values())
+        width = max(int(cast(nn.Linear, h).out_features) for h in self.heads.values())
         logits = pooled.new_full((len(input_ids), width), float("-inf"))
         task_losses: dict[str, torch.Tensor] = {}
         for k, task in enumerate(self.task_names):
@@ -126,7 +126,7 @@ class MultiTaskTrainer(Trainer):
                 raise ValueError(
                     "MultiTaskTrainer: give shared= (the shared parameters) or a model.shared_parameters()"
                 )
-            shared = model.shared_parameters()
+            shared = cast(Any, model).shared_parameters()
         self.mtl = Backward(method, shared=shared, **dict(method_params or {}))
         self.last_task_weights: torch.Tensor | None = None
 

@@ -169,14 +169,16 @@ def _train(
     except ValueError as exc:
         raise ConfigError(f"method: {exc}") from None
     tasks = load_tasks(cfg, data_dir)
-    for t in tasks:
-        if t.origin:  # custom tasks: say how big each split is and where carved parts came from
-            sizes = t.sizes()
+    for task in tasks:
+        if task.origin:  # custom tasks: say how big each split is and where carved parts came from
+            sizes = task.sizes()
             carved = {
-                s: f" ({t.origin[s]})" for s in ("dev", "test") if t.origin.get(s, "").startswith(("carved", "held"))
+                s: f" ({task.origin[s]})"
+                for s in ("dev", "test")
+                if task.origin.get(s, "").startswith(("carved", "held"))
             }
             parts = [f"{s} {sizes[s]}{carved.get(s, '')}" for s in ("train", "dev", "test")]
-            reporter.message(f"{t.name}: {', '.join(parts)}")
+            reporter.message(f"{task.name}: {', '.join(parts)}")
     text_encoder = build_text_encoder(cfg.model, cfg.text, (e for t in tasks for e in t.train))
     encoded = encode_tasks(tasks, text_encoder)
     specs = [t.spec for t in tasks]

@@ -19,8 +19,8 @@ from ..gradients.parts import StepSync, batch_parts, loss_view, zero_loss
 from ..methods import Method, StepContext, StepStats
 from ..models.architectures import Architecture
 from ..models.heads import task_loss
-from .evaluation import EncodedTask, Evaluator, task_average
 from .devices import resolve_device
+from .evaluation import EncodedTask, Evaluator, task_average
 from .precision import LossScale, autocast
 from .progress import Reporter
 

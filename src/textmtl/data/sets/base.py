@@ -82,9 +82,9 @@ def carve(
     if len(examples) < 2:
         raise ConfigError(f"cannot carve a {fraction:g} part out of {len(examples)} example(s)")
     rng = random.Random(seed)
-    groups: dict[object, list[int]] = {}
+    groups: dict[int | None, list[int]] = {}
     for i, ex in enumerate(examples):
-        key = ex.label if stratify and isinstance(ex.label, int) else None
+        key: int | None = ex.label if stratify and isinstance(ex.label, int) else None
         groups.setdefault(key, []).append(i)
     picked: set[int] = set()
     for key in sorted(groups, key=repr):

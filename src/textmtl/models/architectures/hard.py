@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from torch import nn
 
@@ -45,7 +46,7 @@ class HardSharing(Architecture):
         return [p for p in self.encoder.parameters() if p.requires_grad]
 
     def task_path(self, task: str) -> tuple[Encoder, TaskHead]:
-        return self.encoder, self.heads[task]
+        return self.encoder, cast(TaskHead, self.heads[task])
 
     def _task_only(self, task: str) -> list[nn.Parameter]:
         return list(self.heads[task].parameters())

@@ -42,7 +42,7 @@ class SeparateModels(Architecture):
         return self.models[task](task, batch)
 
     def task_path(self, task: str) -> tuple[Encoder, TaskHead] | None:
-        return self.models[task].task_path(task)
+        return cast(Architecture, self.models[task]).task_path(task)
 
     def shared_parameters(self) -> list[nn.Parameter]:
         return []
