@@ -70,7 +70,7 @@ def main() -> dict:
             max_steps=args.steps,
             per_device_train_batch_size=16,
             learning_rate=5e-5,
-            warmup_ratio=0.1,
+            warmup_steps=0.1,
             weight_decay=0.01,
             lr_scheduler_type="linear",
             report_to=[],

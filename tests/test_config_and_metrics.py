@@ -67,9 +67,14 @@ def test_unknown_key_inside_a_list_item_is_named():
         validate_config({"data": {"custom_tasks": [{"name": "x", "files": {"train": "a", "test": "b"}, "colums": {}}]}})
 
 
-def test_custom_task_requires_train_and_test():
-    with pytest.raises(ConfigError, match="custom_tasks.0.files.*test"):
-        validate_config({"data": {"benchmark": None, "custom_tasks": [{"name": "x", "files": {"train": "a.csv"}}]}})
+def test_custom_task_requires_train_and_test(tmp_path):
+    from textmtl.data.loading import load_tasks
+
+    (tmp_path / "a.csv").write_text("text,label\ngood,pos\nbad,neg\n")
+    cfg = validate_config({"data": {"benchmark": None, "custom_tasks": [
+        {"name": "x", "files": {"train": str(tmp_path / "a.csv")}}]}})  # checked when read: a dataset may fill it
+    with pytest.raises(ConfigError, match="tasks.x.files: a 'test' file is required .or test_fraction"):
+        load_tasks(cfg)
 
 
 def test_metrics_against_hand_computed_values():

@@ -52,10 +52,13 @@ def test_summary_tabulates_each_tasks_main_metric_and_names_it(tmp_path):
     assert "| ner (entity_f1) | 75.0 ± 7.1 |" in md and "| pos (token_accuracy) | 91.0 ± 1.4 |" in md
 
 
-def test_summary_names_the_run_missing_the_requested_metric(tmp_path):
+def test_summary_of_a_metric_some_tasks_lack_keeps_their_main_metric(tmp_path):
     run = tagging_run(tmp_path / "s1", 1, 0.90, 0.70)
-    with pytest.raises(DataError, match=r"s1/metrics.json.*'pos' has no test metric 'entity_f1'"):
-        summarize("ls", [run], metric="entity_f1")
+    group = summarize("ls", [run], metric="entity_f1")  # pos has no entity F1: its token accuracy
+    assert group.metrics == {"pos": "token_accuracy", "ner": "entity_f1"}
+    assert group.per_task["pos"][0] == pytest.approx(0.90) and group.per_task["ner"][0] == pytest.approx(0.70)
+    with pytest.raises(DataError, match=r"s1/metrics.json: no task of group 'ls' has a test metric 'pearson'"):
+        summarize("ls", [run], metric="pearson")
 
 
 def test_published_asp_mtl_table_matches_the_paper():

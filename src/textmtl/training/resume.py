@@ -41,6 +41,8 @@ def resume_config(partial: Path, config: Config | dict | str | Path | None, over
     given = as_config(config if config is not None else saved.model_dump(mode="json"), overrides)
     saved_dump, given_dump = saved.model_dump(mode="json"), given.model_dump(mode="json")
     saved_dump["training"]["num_threads"] = given_dump["training"]["num_threads"]
+    if given_dump["training"]["device"] == "auto":  # config.yaml holds the device `auto` resolved to
+        given_dump["training"]["device"] = saved_dump["training"]["device"]
     diff = _first_difference(saved_dump, given_dump)
     if diff is not None:
         key, a, b = diff
