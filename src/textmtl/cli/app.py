@@ -8,14 +8,16 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..errors import TextmtlError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Multi-task learning for NLP.")
 data_app = typer.Typer(no_args_is_help=True, help="Benchmarks: where they are and whether they are intact.")
 app.add_typer(data_app, name="data")
-out = Console()
-err = Console(stderr=True)
+# no emoji codes: a task named `x:books:y` prints as given, not with a book picture
+out = Console(emoji=False)
+err = Console(stderr=True, emoji=False)
 
 DataDir = Annotated[
     Optional[Path], typer.Option("--data-dir", help="Data folder (else $TEXTMTL_DATA_DIR, else ~/.cache/textmtl).")
@@ -33,7 +35,7 @@ def metrics_table(metrics: dict, title: str) -> Table:
         names = list(scores.get("test") or scores.get("dev") or {})
         for i, name in enumerate(names):
             table.add_row(
-                task if i == 0 else "",
+                Text(task) if i == 0 else "",  # Text: a task name is never read as markup
                 name,
                 _fmt(scores.get("dev", {}).get(name)),
                 _fmt(scores.get("test", {}).get(name)),

@@ -146,6 +146,8 @@ def predict(
         with progress:
             _write_lines(sys.stdout, predictions)
         return
+    if output.is_dir():
+        raise TextmtlError(f"--output {output}: is a directory; give a file name")
     tmp = output.with_name(output.name + ".partial")
     try:
         fh = open(tmp, "w", encoding="utf-8")

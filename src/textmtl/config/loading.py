@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import difflib
 import re
 from pathlib import Path
@@ -162,6 +163,9 @@ ConfigLoader.add_implicit_resolver(
 )
 
 
+MAX_CONFIG_BYTES = 2**20  # a config is a few kB; a larger file is a mistake, refused before parsing
+
+
 def _parse_yaml(text: str) -> Any:
     """YAML safe loading (`ConfigLoader`), with absurd nesting and unconvertible scalars reported as a YAMLError."""
     try:
@@ -176,6 +180,11 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> ConfigB
     """Read a YAML config (safe loading) and apply `key.sub=value` overrides."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"{path}: {size / 2**20:.1f} MB; a config is at most {MAX_CONFIG_BYTES // 2**20} MB of YAML"
+            )
         data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
@@ -200,14 +209,20 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> ConfigB
             line, problem = text.count("\n", 0, exc.position) + 1, f"character #x{code:04x}: {exc.reason}"
         where = f"{path}:{line}" if line is not None else str(path)
         raise ConfigError(f"{where}: invalid YAML: {' '.join(problem.split())}") from None
-    data = apply_overrides(data if data is not None else {}, overrides or [], str(path))
+    if data is None:
+        raise ConfigError(
+            f"{path}: the config is empty (it would train the default: every FDU-MTL domain for 10 epochs); "
+            "write the keys you want, e.g. data.tasks and method"
+        )
+    data = apply_overrides(data, overrides or [], str(path))
     config = validate_config(data, str(path), overrides)
     for i, task in enumerate(config.data.custom_tasks):  # custom files are relative to the config file
         if any("\0" in v for v in [*task.files.values(), task.dataset or ""]):
             raise ConfigError(f"{path}: data.custom_tasks.{i}.files: a file name contains a NUL character")
-        task.files = {k: str((path.parent / v).resolve()) for k, v in task.files.items()}
+        # absolute, symlinks kept (resolving them would fail on a symlink loop before the file is read)
+        task.files = {k: os.path.abspath(path.parent / v) for k, v in task.files.items()}
         if task.dataset is not None:
-            task.dataset = str((path.parent / task.dataset).resolve())
+            task.dataset = os.path.abspath(path.parent / task.dataset)
     return config
 
 

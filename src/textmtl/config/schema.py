@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Annotated, Any, Literal, Optional, Union, cast
+from types import UnionType
+from typing import Annotated, Any, Literal, Optional, Union, cast, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -20,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    ValidationInfo,
     create_model,
     field_validator,
     model_validator,
@@ -48,6 +50,20 @@ def check_device(device: object) -> str:
 
 
 RunName = Annotated[str, AfterValidator(check_run_name)]
+TASK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_:+-]{0,63}")
+
+
+def check_task_name(name: object) -> str:
+    """A task name keys modules, metrics and file names: letters, digits, `_`, `-`, `+`, `:`."""
+    if not isinstance(name, str) or not TASK_NAME.fullmatch(name):
+        raise ValueError(
+            f"expected a task name: letters, digits, '_', '-', '+', ':', starting with a letter or digit, at most "
+            f"64 characters (no '.', '/' or spaces), got {_short(name)}"
+        )
+    return name
+
+
+TaskName = Annotated[str, AfterValidator(check_task_name)]
 Device = Annotated[str, AfterValidator(check_device)]
 
 # names that must be registered components (unknown: one line with a suggestion and the valid names)
@@ -57,8 +73,49 @@ ArchitectureName = Annotated[str, AfterValidator(architectures.validate)]
 SamplerName = Annotated[str, AfterValidator(samplers.validate)]
 
 
+def _numeric_bool(cls: type[BaseModel], name: str, value: Any) -> bool:
+    """Whether `value` is a boolean given for a field that takes a number (and no boolean)."""
+    field = cls.model_fields.get(name)
+    if not isinstance(value, bool) or field is None:
+        return False
+    members = _members(field.annotation)
+    return bool not in members and bool(members & {int, float})
+
+
+class NumbersNotBooleans(BaseModel):
+    """Settings models inherit this: `num_filters: true` is refused, not read as 1 (a model-level
+    check, so that it also works on models told apart by a `type` discriminator)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if isinstance(key, str) and _numeric_bool(cls, key, value):
+                    raise ValueError(f"{key}: expected a number, got a boolean ({str(value).lower()})")
+        return data
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        """`batch_size: true` is a mistake, not 1: a boolean is refused where a number is expected."""
+        if info.field_name is not None and _numeric_bool(cls, info.field_name, value):
+            raise ValueError("expected a number, got a boolean")
+        return value
+
+
+def _members(annotation: Any) -> set[Any]:
+    """The types an annotation admits (`int | None` -> {int, NoneType})."""
+    args = get_args(annotation)
+    if get_origin(annotation) is Annotated:
+        return _members(args[0])
+    if args and get_origin(annotation) in (Union, UnionType):
+        return set().union(*(_members(a) for a in args))
+    return {annotation}
 
 
 class CustomTaskConfig(_Strict):
@@ -74,7 +131,7 @@ class CustomTaskConfig(_Strict):
     checked when the task is read (an in-memory dataset given from Python fills in a task by name).
     """
 
-    name: str
+    name: TaskName
     kind: Literal["classification", "pair_classification", "regression", "tagging"] = "classification"
     format: FormatName | None = None  # None: from the train file's suffix (a save_to_disk folder: hf-disk)
     files: dict[Literal["train", "dev", "test", "unlabelled"], str] = Field(default_factory=dict)
@@ -195,7 +252,7 @@ class TrainingConfig(_Strict):
     batch_size: int = Field(default=16, ge=1)
     eval_batch_size: int = Field(default=128, ge=1)
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
-    lr: float = Field(default=1e-3, gt=0)
+    lr: float = Field(default=1e-3, gt=0, le=1e4)
     weight_decay: float = Field(default=0.0, ge=0)
     scheduler: Literal["constant", "linear", "cosine"] = "constant"
     warmup_ratio: float = Field(default=0.0, ge=0, lt=1)

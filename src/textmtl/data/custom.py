@@ -11,6 +11,7 @@ from a `DatasetDict.save_to_disk` folder or an in-memory `datasets.Dataset` / `D
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from ..errors import ConfigError, DataError
 from ..registry import formats
 from .formats import InMemoryDataset, format_for_suffix
 from .formats.arrow import SAVED_DICT_FILE
-from .readers import infer_labels, read_table_file, reader_for
+from .readers import check_regular_file, infer_labels, read_table_file, reader_for
 from .sets.base import SPLIT_SEED, carve, check_sizes, default_dev_size, did_you_mean, finish_task, hold_out
 from .tasks import Example, TaskData, TaskKind, TaskSpec
 
@@ -173,11 +174,14 @@ def load_custom_task(
         raise ConfigError(f"tasks.{name}: give dev_fraction or dev_size, not both")
     paths = {k: v for k, v in sources.items() if isinstance(v, Path)}
     for key in ("test", "dev"):
-        if key in paths and "train" in paths and paths[key].resolve() == paths["train"].resolve():
+        if key in paths and "train" in paths and os.path.realpath(paths[key]) == os.path.realpath(paths["train"]):
             raise ConfigError(
                 f"tasks.{name}.files.{key}: the same file as train ({paths[key].name}); scores on training data "
                 f"say nothing: give another file, or {key}_fraction to carve it from train"
             )
+    for p in paths.values():
+        if os.path.lexists(p) and not p.is_dir():
+            check_regular_file(p)  # a symlink loop, a FIFO or a device: said as such, not "not found"
     for key, path in paths.items():  # `format` applies to every file; else each file's suffix tells
         found = fmt or format_for_suffix(path)
         if found is None:

@@ -11,6 +11,22 @@ MAX_LINE_BYTES = 16 * 2**20
 _BOM = b"\xef\xbb\xbf"
 
 
+_WIDE_BOMS = {
+    b"\xff\xfe\x00\x00": "UTF-32",
+    b"\x00\x00\xfe\xff": "UTF-32",
+    b"\xff\xfe": "UTF-16",
+    b"\xfe\xff": "UTF-16",
+}
+
+
+def check_not_utf16(path: Path, head: bytes) -> None:
+    """DataError for a file that starts with a UTF-16 or UTF-32 byte-order mark (read as UTF-8 or
+    latin-1 it would become other text and other lines)."""
+    for bom, name in _WIDE_BOMS.items():
+        if head.startswith(bom):
+            raise DataError(path, f"is {name} (it starts with a {name} byte-order mark); re-save it as UTF-8")
+
+
 class LineStream:
     """The lines of a file as `(line_number, text)`, read lazily (1-based numbers).
 
@@ -25,24 +41,28 @@ class LineStream:
         self.path = Path(path)
         self.max_line_bytes = max_line_bytes
         self.bytes_read = 0
+        # opened once and peeked at, never read twice: a pipe (`/dev/stdin`, `<(cmd)`, a FIFO) gives
+        # its bytes only once
         try:
             if self.path.is_dir():
                 raise DataError(self.path, "is a directory, expected a file")
-            self.size = self.path.stat().st_size
-            with open(self.path, "rb") as fh:
-                head = fh.read(len(_BOM) + 1)
+            stat = self.path.stat()
+            self.size = stat.st_size if self.path.is_file() else 0
+            self._fh = open(self.path, "rb")  # noqa: SIM115 - closed when iterated (or by __del__)
+            head = self._fh.peek(8)[:8]
         except FileNotFoundError:
             raise DataError(self.path, "file not found") from None
         except OSError as exc:
             raise DataError(self.path, f"cannot read file ({exc.strerror or exc})") from None
+        check_not_utf16(self.path, head)
         if not head or head == _BOM:
+            self._fh.close()
             raise DataError(self.path, "file is empty")
 
     def __iter__(self) -> Iterator[tuple[int, str]]:
-        try:
-            fh = open(self.path, "rb")
-        except OSError as exc:
-            raise DataError(self.path, f"cannot read file ({exc.strerror or exc})") from None
+        fh = self._fh
+        if fh.closed:
+            raise DataError(self.path, "already read (a stream of lines is read once)")
         with fh:
             number = 0
             while True:

@@ -99,6 +99,14 @@ def load_tasks(config: Config, data_dir: str | Path | None = None) -> list[TaskD
     for t in tasks:
         if not t.train:
             raise ConfigError(f"data: task '{t.name}' has no training examples")
+        if not t.test:
+            where = f" ({t.origin['test']} holds none)" if t.origin.get("test") else ""
+            raise ConfigError(f"data: task '{t.name}' has no test examples{where}; its scores would be NaN")
+        if not t.dev:
+            raise ConfigError(
+                f"data: task '{t.name}' has no dev examples (the dev split picks the saved model); give a dev file, "
+                "dev_size >= 1 or dev_fraction"
+            )
     unknown = [t for t in config.training.select_on or [] if t not in names]
     if unknown:
         raise ConfigError(f"training.select_on: no task named '{unknown[0]}' in this run (tasks: {', '.join(names)})")

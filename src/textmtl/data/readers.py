@@ -7,12 +7,16 @@ of the file, header included.
 
 from __future__ import annotations
 
+import errno
+import json
 import math
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from textmtl.data.formats import BadRecord, RecordReader
+from textmtl.data.line_stream import check_not_utf16
 from textmtl.data.tasks import Example, TaskKind
 from textmtl.errors import ConfigError, DataError
 from textmtl.registry import formats
@@ -46,6 +50,7 @@ def read_text_file(path: str | Path, *, latin1_fallback: bool = False) -> str:
     `latin1_fallback` is False (naming the line of the first undecodable byte).
     """
     path = Path(path)
+    check_regular_file(path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -54,6 +59,7 @@ def read_text_file(path: str | Path, *, latin1_fallback: bool = False) -> str:
         raise DataError(path, "is a directory, expected a file") from None
     except OSError as exc:
         raise DataError(path, f"cannot read file ({exc.strerror or exc})") from None
+    check_not_utf16(path, data[:4])
     if data.startswith(_BOM):
         data = data[len(_BOM) :]
     if not data.strip():
@@ -70,6 +76,30 @@ def read_text_file(path: str | Path, *, latin1_fallback: bool = False) -> str:
             f"is not valid UTF-8 (byte 0x{data[exc.start]:02x} at column {column}); re-save the file as UTF-8",
             line=line,
         ) from None
+
+
+def check_regular_file(path: Path) -> None:
+    """DataError for what is not a regular file: a directory, a FIFO, a socket, a device
+    (`/dev/null`), a symlink loop or a missing file, each said as such."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise DataError(path, "file not found") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise DataError(path, "is a symlink loop, expected a file") from None
+        raise DataError(path, f"cannot read file ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
+        raise DataError(path, "is a directory, expected a file")
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a FIFO"
+            if stat.S_ISFIFO(mode)
+            else "a device"
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else ("a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+        )
+        raise DataError(path, f"is {kind}, expected a regular file")
 
 
 def split_lines(text: str) -> list[str]:
@@ -240,7 +270,12 @@ def _as_float(value: Any) -> float:
 
 
 def _label_key(value: Any) -> str:
-    """The string form of a classification label (JSON ints -> "1"; floats 1.0 -> "1")."""
+    """The string form of a classification label (JSON ints -> "1"; floats 1.0 -> "1"). A label
+    that is no scalar (null, a list, an object) or not a number (NaN) is a ValueError."""
+    if value is None or isinstance(value, (list, dict, tuple)):
+        raise ValueError(f"a label must be a string or a number, got {quote(json.dumps(value))}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"a label must be a string or a finite number, got {value!r}")
     if isinstance(value, str):
         return value.strip()
     if isinstance(value, bool):
@@ -349,7 +384,10 @@ def infer_labels(
             except ValueError:
                 continue
         else:
-            key = _label_key(raw)
+            try:
+                key = _label_key(raw)
+            except ValueError:
+                continue  # reported by read_table_file with its line
             if key and key.isprintable():  # others are reported by read_table_file as unknown labels
                 found.append(key)
     if not found:

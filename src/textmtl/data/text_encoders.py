@@ -42,6 +42,8 @@ class TextEncoder(ABC):
 
     @staticmethod
     def load(directory: Path, description: dict) -> TextEncoder:
+        if not isinstance(description, dict):
+            raise ModelError(f"{directory}: model.json's text_encoder is not an object")
         if description.get("kind") == "word":
             return WordTextEncoder.load(directory, description)
         if description.get("kind") == "pretrained":

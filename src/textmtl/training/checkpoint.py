@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from ..errors import TrainingError
@@ -157,7 +158,7 @@ def read_checkpoint(directory: Path) -> dict[str, Any]:
         if meta.get("format") != FORMAT:
             raise TrainingError(f"{directory}: unknown checkpoint format {meta.get('format')!r}")
         tensors = load_file(str(directory / meta["tensors"]))
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, SafetensorError) as exc:
         raise TrainingError(
             f"{directory}: unreadable checkpoint ({type(exc).__name__}: {exc})".splitlines()[0]
         ) from None

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import sys
 import time
 from collections.abc import Mapping
@@ -35,7 +34,7 @@ from .distributed import init_from_env, local_device, shutdown
 from .evaluation import EncodedTask, Evaluator, task_average
 from .progress import PlainReporter, Reporter, RichReporter
 from .resume import find_resumable, resume_config
-from .run_directory import RunWriter, unique_run_path
+from .run_directory import RunWriter, check_runs_dir, reserve_run_path, unique_run_path
 from .tracking import check_backends
 from .trainer import FitResult, Trainer
 
@@ -160,6 +159,8 @@ def _train(
         applied = ", ".join(f"{k}={v}" for k, v in cfg.encoder_defaults.items())
         reporter.message(f"training defaults of the {cfg.model.encoder.type} encoder: {applied}")
     # Everything that can fail on bad input happens before the run directory exists.
+    if saved is None:
+        check_runs_dir(Path(runs_dir or cfg.output.runs_dir))
     check_backends(cfg.output)
     method = make_method(cfg.method.name, cfg.method.params)
     try:
@@ -198,9 +199,14 @@ def _train(
         assert partial is not None  # a resumed run has its .partial directory
         writer = RunWriter.reopen(partial, saved["history_lines"], cfg) if sync.is_main else _NoWriter(partial)
     else:
-        run_path = unique_run_path(Path(runs_dir or cfg.output.runs_dir), name or cfg.name)
+        runs_root = Path(runs_dir or cfg.output.runs_dir)
+        run_path = unique_run_path(runs_root, name or cfg.name)
         sync.all_reduce_(torch.zeros(1))  # every process has its path before rank 0 creates the directory
-        writer = RunWriter(run_path, cfg) if sync.is_main else _NoWriter(run_path.with_name(run_path.name + ".partial"))
+        if sync.is_main:
+            run_path, lock = reserve_run_path(runs_root, name or cfg.name)
+            writer = RunWriter(run_path, cfg, lock)
+        else:
+            writer = _NoWriter(run_path.with_name(run_path.name + ".partial"))
     ckpt = RunCheckpoint(writer, model, fingerprint) if checkpointing and isinstance(writer, RunWriter) else None
     try:
         start = time.perf_counter() - (saved["run_elapsed"] if saved is not None else 0.0)
@@ -276,8 +282,7 @@ def _train(
         metrics["architecture"]["wall_seconds_per_step"] = round(wall / max(1, steps), 6)  # incl. evaluations
         writer.write_metrics(metrics)
         writer.save_model(model, text_encoder, cfg.method.name)
-        path = writer.commit()
-        shutil.rmtree(path / "checkpoint", ignore_errors=True)  # only needed to resume
+        path = writer.commit()  # the checkpoint (only needed to resume) is removed before the rename
     except TextmtlError:
         writer.abort()
         raise

@@ -35,7 +35,7 @@ class RichReporter(Reporter):
     (exponential moving averages) and the last and best dev average."""
 
     def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(stderr=True)
+        self.console = console or Console(stderr=True, emoji=False)
         self.live: Live | None = None
         self.dev = "-"
         self.losses: Mapping[str, float] = {}
@@ -75,7 +75,7 @@ class RichReporter(Reporter):
         self._show()  # the last evaluation is on screen even when no step follows it
 
     def message(self, text: str) -> None:
-        self.console.print(text)
+        self.console.print(text, markup=False, highlight=False)
 
     def finish(self) -> None:
         if self.live is not None:
@@ -88,7 +88,7 @@ class PlainReporter(Reporter):
     evaluation (the last one included), the start and the end of each training job."""
 
     def __init__(self, console: Console | None = None, every: int = 50) -> None:
-        self.console = console or Console(stderr=True, highlight=False, soft_wrap=True)
+        self.console = console or Console(stderr=True, highlight=False, soft_wrap=True, emoji=False, markup=False)
         self.every = max(1, every)
         self.total = 0
         self.label = ""

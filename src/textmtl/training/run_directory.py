@@ -8,6 +8,7 @@ Every history record also goes to the trackers of `output.logging` (see `trackin
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -21,37 +22,116 @@ from ..config import ConfigBase as Config
 from ..config import validate_config
 from ..data.tasks import TaskSpec
 from ..data.text_encoders import TextEncoder
-from ..errors import ModelError, TrainingError
-from ..files import atomic_write_text
+from ..errors import ConfigError, ModelError, TrainingError
+from ..files import atomic_write_text, sha256_json
 from ..models.architectures import Architecture
 from ..models.build import build_model
 from ..models.encoders import PretrainedTransformer
 from .tracking import Trackers, open_trackers
 
 RUN_FORMAT = "textmtl-run/1"
+TASKS_DIGEST = "textmtl.tasks_sha256"  # model.safetensors metadata: digest of model.json's tasks
+
+
+LOCK_FILE = ".lock"  # in a `.partial` directory: locked (flock) by the process writing the run
 
 
 def unique_run_path(runs_dir: Path, name: str) -> Path:
-    """`runs/<name>`, or `runs/<name>-2`, `-3`, ... if taken."""
+    """`runs/<name>`, or `runs/<name>-2`, `-3`, ... if taken (a stale `.partial` does not count)."""
     candidate, n = runs_dir / name, 1
-    while candidate.exists() or candidate.with_name(candidate.name + ".partial").exists():
+    while candidate.exists() or (_partial(candidate).exists() and not is_stale(_partial(candidate))):
         n += 1
         candidate = runs_dir / f"{name}-{n}"
     return candidate
 
 
-class RunWriter:
-    """Writes a run into a `.partial` directory and publishes it atomically with `commit()`."""
+def _partial(final: Path) -> Path:
+    return final.with_name(final.name + ".partial")
 
-    def __init__(self, final_path: Path, config: Config) -> None:
+
+def is_stale(partial: Path) -> bool:
+    """A `.partial` directory nobody writes (its lock is free) that cannot be resumed (no checkpoint):
+    what a run killed before its first checkpoint leaves behind."""
+    from .checkpoint import has_checkpoint
+
+    if has_checkpoint(partial / "checkpoint"):
+        return False
+    lock = partial / LOCK_FILE
+    if not lock.exists():
+        return True
+    try:
+        with open(lock, "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fh, fcntl.LOCK_UN)
+    except BlockingIOError:
+        return False  # a live run
+    except OSError:
+        return False
+    return True
+
+
+def check_runs_dir(runs_dir: Path) -> None:
+    """One line (ConfigError) when the runs directory cannot be created or written, before any data is read."""
+    probe = runs_dir
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise ConfigError(f"output.runs_dir: cannot create {runs_dir}: {probe} is a file, not a directory")
+    if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"output.runs_dir: cannot write in {probe} (permission denied or a read-only mount)")
+
+
+def reserve_run_path(runs_dir: Path, name: str) -> tuple[Path, int]:
+    """Create the run's `.partial` directory atomically (a name another process takes at the same
+    moment is skipped) and lock it; a stale `.partial` of the same name is removed first.
+    Returns the final path and the open, locked lock file descriptor."""
+    for _ in range(1000):
+        final = unique_run_path(runs_dir, name)
+        partial = _partial(final)
+        if partial.exists() and is_stale(partial):
+            shutil.rmtree(partial, ignore_errors=True)
+        try:
+            runs_dir.mkdir(parents=True, exist_ok=True)
+            partial.mkdir()
+        except FileExistsError:
+            continue  # another process took this name between the check and the mkdir
+        except OSError as exc:
+            raise TrainingError(f"output.runs_dir: cannot create {partial} ({exc.strerror or exc})") from None
+        return final, _lock(partial)
+    raise TrainingError(f"output.runs_dir: no free run name for {name!r} in {runs_dir}")
+
+
+def _lock(partial: Path) -> int:
+    """An exclusive lock on `partial/.lock`, held until the descriptor is closed; TrainingError if another
+    process holds it (a second `--resume` of the same run)."""
+    fd = os.open(partial / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise TrainingError(f"{partial}: another process is writing this run (its lock is held)") from None
+    return fd
+
+
+class RunWriter:
+    """Writes a run into a `.partial` directory and publishes it atomically with `commit()`.
+    The process writing it holds a lock on `.partial/.lock` (see `reserve_run_path`)."""
+
+    def __init__(self, final_path: Path, config: Config, lock: int | None = None) -> None:
         self.final_path = final_path
         self.path = final_path.with_name(final_path.name + ".partial")
-        self.path.mkdir(parents=True)
+        if lock is None:
+            self.path.mkdir(parents=True)
+            lock = _lock(self.path)
+        self._lock = lock
         try:
             (self.path / "config.yaml").write_text(config.to_yaml())
             self.trackers = Trackers(open_trackers(config, self.path, final_path.parent))
         except BaseException:
             shutil.rmtree(self.path, ignore_errors=True)
+            self._release()
             raise
         self._history = open(self.path / "history.jsonl", "a", encoding="utf-8")
         self.lines = 0  # records in history.jsonl
@@ -64,6 +144,10 @@ class RunWriter:
         self.path, self.final_path = partial, partial.with_name(partial.name.removesuffix(".partial"))
         if self.final_path.exists():
             raise TrainingError(f"--resume: {self.final_path} already exists; move it away to resume {partial}")
+        try:
+            self._lock = _lock(partial)
+        except TrainingError:
+            raise TrainingError(f"--resume: another process is writing {partial} (its lock is held)") from None
         history = self.path / "history.jsonl"
         lines = history.read_text(encoding="utf-8").splitlines(keepends=True) if history.exists() else []
         complete = [line for line in lines[:history_lines] if line.endswith("\n")]
@@ -94,11 +178,16 @@ class RunWriter:
 
     def save_model(self, model: Architecture, text_encoder: TextEncoder, method: str) -> None:
         state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-        save_file(_dedupe_shared(state), str(self.path / "model.safetensors"))
+        tasks = [s.to_dict() for s in model.specs.values()]
+        # the weights carry a digest of the task specs: a model.json whose tasks or labels were changed
+        # afterwards (labels swapped, say) no longer matches them and is refused when loaded
+        save_file(
+            _dedupe_shared(state), str(self.path / "model.safetensors"), metadata={TASKS_DIGEST: sha256_json(tasks)}
+        )
         description = {
             "format": RUN_FORMAT,
             "method": method,
-            "tasks": [s.to_dict() for s in model.specs.values()],
+            "tasks": tasks,
             "text_encoder": text_encoder.save(self.path),
             "hf_config": _hf_config(model),
             "architecture": model.description(),  # informative: the model is rebuilt from config.yaml's `model`
@@ -117,12 +206,20 @@ class RunWriter:
         }
         self.trackers.log(final)  # the final scores: `final/test/<task>/<metric>`, `final_average/test`
 
+    def _release(self) -> None:
+        if getattr(self, "_lock", None) is not None:
+            os.close(self._lock)
+            self._lock = None
+
     def commit(self) -> Path:
         self._history.close()
+        shutil.rmtree(self.path / "checkpoint", ignore_errors=True)  # only needed to resume; gone before the rename
+        (self.path / LOCK_FILE).unlink(missing_ok=True)
         self.trackers.close(
             "FINISHED", self.final_path, self.path
         )  # event files closed, artefacts logged before the rename
         os.replace(self.path, self.final_path)
+        self._release()
         return self.final_path
 
     def abort(self) -> None:
@@ -130,11 +227,13 @@ class RunWriter:
         self._history.close()
         self.trackers.close("FAILED", self.path)
         shutil.rmtree(self.path, ignore_errors=True)
+        self._release()
 
     def keep(self) -> None:
         """Leave the `.partial` directory for `--resume` (an interruption after a checkpoint)."""
         self._history.close()
         self.trackers.close("KILLED", self.path)
+        self._release()
 
 
 def _dedupe_shared(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -166,28 +265,53 @@ class LoadedRun:
 
 
 def load_run(path: str | Path) -> LoadedRun:
-    """Rebuild the model of a finished run from model.json + model.safetensors (no pretrained files needed)."""
+    """Rebuild the model of a finished run from model.json + model.safetensors (no pretrained files needed).
+    A damaged run (invalid YAML or JSON, weights that are not safetensors or do not match model.json)
+    is a ModelError naming the file."""
+    import yaml
+    from safetensors import SafetensorError, safe_open
+
     path = Path(path)
     for needed in ("config.yaml", "model.json", "model.safetensors"):
         if not (path / needed).exists():
             raise ModelError(f"{path}: not a finished textmtl run (missing {needed})")
     try:
         description = json.loads((path / "model.json").read_text())
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         raise ModelError(f"{path / 'model.json'}: invalid JSON ({exc})") from None
+    if not isinstance(description, dict):
+        raise ModelError(f"{path / 'model.json'}: expected a JSON object, got {type(description).__name__}")
     if description.get("format") != RUN_FORMAT:
         raise ModelError(f"{path / 'model.json'}: unknown run format {description.get('format')!r}")
-    import yaml
-
-    config = validate_config(yaml.safe_load((path / "config.yaml").read_text()), str(path / "config.yaml"))
-    specs = [TaskSpec.from_dict(d) for d in description["tasks"]]
+    missing = [k for k in ("tasks", "text_encoder", "method") if k not in description]
+    if missing:
+        raise ModelError(f"{path / 'model.json'}: no {', '.join(missing)}; not written by textmtl")
+    try:
+        raw = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
+        raise ModelError(f"{path / 'config.yaml'}: not readable YAML ({' '.join(str(exc).split())[:120]})") from None
+    config = validate_config(raw, str(path / "config.yaml"))
+    try:
+        specs = [TaskSpec.from_dict(d) for d in description["tasks"]]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ModelError(f"{path / 'model.json'}: a task is not readable ({type(exc).__name__}: {exc})") from None
+    weights = path / "model.safetensors"
+    try:
+        with safe_open(str(weights), framework="pt") as handle:
+            stored = (handle.metadata() or {}).get(TASKS_DIGEST)
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
+        raise ModelError(f"{weights}: not readable safetensors ({str(exc).splitlines()[0]})") from None
+    if stored is not None and stored != sha256_json(description["tasks"]):
+        raise ModelError(
+            f"{path / 'model.json'}: its tasks (names, labels or kinds) differ from those the weights were saved "
+            "with; was it edited?"
+        )
     text_encoder = TextEncoder.load(path, description["text_encoder"])
     model = build_model(config.model, specs, text_encoder, pretrained=False, hf_config=description.get("hf_config"))
     try:
-        model.load_state_dict(load_file(str(path / "model.safetensors")))
+        model.load_state_dict(state)
     except (RuntimeError, OSError) as exc:
-        raise ModelError(
-            f"{path / 'model.safetensors'}: does not match model.json ({str(exc).splitlines()[0]})"
-        ) from None
+        raise ModelError(f"{weights}: does not match model.json ({str(exc).splitlines()[0]})") from None
     model.eval()
     return LoadedRun(path, config, model, text_encoder, {s.name: s for s in specs}, description["method"])

@@ -36,6 +36,13 @@ class DelimitedReader(TextRecordReader):
             for key, col in columns.items():
                 if isinstance(col, int):
                     positions[key] = col
+                elif header.count(col) > 1:
+                    where = ", ".join(str(i + 1) for i, h in enumerate(header) if h == col)
+                    raise DataError(
+                        path,
+                        f"column {col!r} (for {key}) appears more than once in the header (columns {where})",
+                        line=header_line,
+                    )
                 elif col in header:
                     positions[key] = header.index(col)
                 else:

@@ -10,6 +10,20 @@ from ...registry import formats
 from .base import BadRecord, Records, TextRecordReader
 
 
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """`json.loads`' object hook: an object with a key given twice is an error, not the last value."""
+    out: dict[str, object] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
 @formats.register("jsonl", suffixes=(".jsonl", ".ndjson"))
 class JsonlReader(TextRecordReader):
     """JSON Lines (`Dataset.to_json` writes it): one object per line, columns are its keys."""
@@ -24,9 +38,12 @@ class JsonlReader(TextRecordReader):
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                obj = json.loads(line, object_pairs_hook=_unique_keys)
             except json.JSONDecodeError as exc:
                 yield n, BadRecord(n, f"invalid JSON ({exc.msg}): {quote(line)}")
+                continue
+            except _DuplicateKey as exc:
+                yield n, BadRecord(n, f"key {exc.args[0]!r} is given twice in one object: {quote(line)}")
                 continue
             except (ValueError, RecursionError) as exc:  # e.g. integers too long, nesting too deep
                 yield n, BadRecord(n, f"invalid JSON ({type(exc).__name__}): {quote(line)}")

@@ -45,6 +45,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from torch import nn
 
+from ...config.schema import NumbersNotBooleans
 from ...data.batching import Batch
 from ...data.tasks import TaskSpec
 from ..encoders import Encoder
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
     from ..heads import TaskHead
 
 
-class ArchitectureSettings(BaseModel):
+class ArchitectureSettings(NumbersNotBooleans):
     """Base of every architecture's settings block (`model.<block>`): unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)

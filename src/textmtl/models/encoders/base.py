@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 from torch import nn
 
+from ...config.schema import NumbersNotBooleans
 from ...data.batching import Batch
 from ...errors import ConfigError
 
@@ -37,7 +38,7 @@ class EncoderOutput:
     mask: torch.Tensor  # [B, L] bool
 
 
-class EncoderSettings(BaseModel):
+class EncoderSettings(NumbersNotBooleans):
     """Base of every encoder's settings block; subclasses add `type: Literal["<name>"] = "<name>"`."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
