@@ -210,3 +210,19 @@ def test_accumulation_with_shared_inputs_and_tagging_gives_the_whole_batch_updat
 
     whole, accumulated = run(1), run(3)
     assert max_difference(whole, accumulated) < 1e-5
+
+
+def test_sharded_evaluation_equals_one_process(tmp_path):
+    """Each of 2 processes scores half the batches; gathered, the metrics of every family (accuracy,
+    F1, MCC, Pearson, Spearman, entity F1, token accuracy) equal one process's exactly."""
+    from tests._eval_worker import eval_problem
+    from textmtl.training.evaluation import Evaluator
+
+    encoded, model, pad_id = eval_problem()
+    single = Evaluator(encoded, "test", 16, pad_id)(model)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+               str(ROOT / "tests" / "_eval_worker.py"), str(tmp_path / "two.json")]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((tmp_path / "two.json").read_text())["metrics"] == single

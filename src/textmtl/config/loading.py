@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import copy
-import os
 import difflib
+import os
 import re
 from pathlib import Path
 from types import UnionType

@@ -59,6 +59,14 @@ class StepSync:
             dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         return tensor
 
+    def all_gather_object(self, value: object) -> list[object]:
+        """Every process's `value`, in rank order (a one-item list in a single process)."""
+        if self.world <= 1:
+            return [value]
+        out: list[object] = [None] * self.world
+        dist.all_gather_object(out, value)
+        return out
+
     def reduce_grads_(self, params: Iterable[torch.nn.Parameter]) -> None:
         """Sum the `.grad` of `params` over processes, in one flat all-reduce."""
         if self.world <= 1:

@@ -260,7 +260,7 @@ def _train(
             fits[0].best_step if len(jobs) == 1 else {t: f.best_step for job, f in zip(jobs, fits) for t in job.tasks}
         )
         wall = time.perf_counter() - start
-        metrics = final_metrics(model, encoded, cfg, text_encoder.pad_id)
+        metrics = final_metrics(model, encoded, cfg, text_encoder.pad_id, sync)
         skipped_steps: dict[str, int] = {}
         for f in fits:
             for t, n in f.skipped_steps.items():
@@ -355,10 +355,14 @@ def _fit_summary(fit: FitResult) -> dict[str, Any]:
     }
 
 
-def final_metrics(model, encoded: dict[str, EncodedTask], cfg: Config, pad_id: int) -> dict[str, Any]:
-    """Dev and test metrics of every task, and their task averages (main metric)."""
-    dev_evaluator = Evaluator(encoded, "dev", cfg.training.eval_batch_size, pad_id, cfg.training.device)
-    test_evaluator = Evaluator(encoded, "test", cfg.training.eval_batch_size, pad_id, cfg.training.device)
+def final_metrics(
+    model, encoded: dict[str, EncodedTask], cfg: Config, pad_id: int, sync: StepSync | None = None
+) -> dict[str, Any]:
+    """Dev and test metrics of every task, and their task averages (main metric); sharded over the
+    processes of `sync` (each scores its share; the same numbers as one process)."""
+    device = cfg.training.device
+    dev_evaluator = Evaluator(encoded, "dev", cfg.training.eval_batch_size, pad_id, device, sync)
+    test_evaluator = Evaluator(encoded, "test", cfg.training.eval_batch_size, pad_id, device, sync)
     dev, test = dev_evaluator(model), test_evaluator(model)
     return {
         "tasks": {t: {"dev": dev.get(t, {}), "test": test.get(t, {})} for t in encoded},

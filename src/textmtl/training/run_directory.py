@@ -125,7 +125,7 @@ class RunWriter:
         if lock is None:
             self.path.mkdir(parents=True)
             lock = _lock(self.path)
-        self._lock = lock
+        self._lock: int | None = lock
         try:
             (self.path / "config.yaml").write_text(config.to_yaml())
             self.trackers = Trackers(open_trackers(config, self.path, final_path.parent))
@@ -207,8 +207,9 @@ class RunWriter:
         self.trackers.log(final)  # the final scores: `final/test/<task>/<metric>`, `final_average/test`
 
     def _release(self) -> None:
-        if getattr(self, "_lock", None) is not None:
-            os.close(self._lock)
+        lock = getattr(self, "_lock", None)
+        if lock is not None:
+            os.close(lock)
             self._lock = None
 
     def commit(self) -> Path:

@@ -134,7 +134,7 @@ class Trainer:
             if model.uses_unlabelled and d.unlabelled is not None
         }
         self.sampler = sampler_from_config(cfg.sampling, sizes, seed)
-        self.dev_evaluator = Evaluator(self.tasks, "dev", cfg.eval_batch_size, pad_id, self.device)
+        self.dev_evaluator = Evaluator(self.tasks, "dev", cfg.eval_batch_size, pad_id, self.device, sync)
         params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(cfg, params)
         self.scheduler = make_scheduler(cfg, self.optimizer, self.total_steps)
