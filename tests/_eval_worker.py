@@ -19,8 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from textmtl.config import as_config  # noqa: E402
 from textmtl.data.loading import encode_tasks  # noqa: E402
 from textmtl.data.tasks import Example, TaskData, TaskKind, TaskSpec  # noqa: E402
-from textmtl.models.build import build_text_encoder  # noqa: E402
-from textmtl.models.build import build_model  # noqa: E402
+from textmtl.models.build import build_model, build_text_encoder  # noqa: E402
 from textmtl.training.distributed import init_from_env, shutdown  # noqa: E402
 from textmtl.training.evaluation import Evaluator  # noqa: E402
 
