@@ -40,6 +40,7 @@ from safetensors.torch import load_file, save
 
 from ..errors import TrainingError
 from ..files import atomic_write_bytes
+from ..gradients.parts import StepSync
 
 if TYPE_CHECKING:
     from .evaluation import EncodedTask
@@ -272,14 +273,18 @@ class RunCheckpoint:
     history.jsonl records exist, the run's elapsed time and the data fingerprint.
     """
 
-    def __init__(self, writer: RunWriter, model: torch.nn.Module, fingerprint: str) -> None:
+    def __init__(
+        self, writer: RunWriter, model: torch.nn.Module, fingerprint: str, sync: StepSync | None = None
+    ) -> None:
         self.writer, self.model, self.fingerprint = writer, model, fingerprint
+        self.sync = sync or StepSync()
         self.directory = writer.path / "checkpoint"
         self.job = 0
         self.jobs_done: list[dict[str, Any]] = []
         self.start = time.perf_counter()  # the run's start (shifted back on resume)
 
     def __call__(self, trainer: Trainer, fit: FitState) -> None:
+        ranks = self.sync.all_gather_object(rng_state())  # every process's own stream (dropout masks)
         self.writer.sync()  # the records the checkpoint counts are on disk
         write_checkpoint(
             self.directory,
@@ -291,6 +296,32 @@ class RunCheckpoint:
                 "fingerprint": self.fingerprint,
                 "model": self.model.state_dict(),
                 "trainer": trainer_state(trainer, fit),
-                "rng": rng_state(),
+                "rng": ranks[0],
+                "rng_ranks": ranks if self.sync.distributed else None,
             },
         )
+
+
+class RankCheckpoint:
+    """The `checkpoint` callback of the processes other than rank 0: they write nothing but hand
+    their random state to rank 0, which stores every rank's (`rng_ranks`)."""
+
+    def __init__(self, sync: StepSync) -> None:
+        self.sync = sync
+        self.job = 0
+        self.jobs_done: list[dict[str, Any]] = []
+        self.start = time.perf_counter()
+
+    def __call__(self, trainer: Trainer, fit: FitState) -> None:
+        del trainer, fit
+        self.sync.all_gather_object(rng_state())
+
+
+def restore_rng(saved: Mapping[str, Any], sync: StepSync) -> None:
+    """This process's random state from a checkpoint: its own when every rank's was saved (and the
+    number of processes is the same), else rank 0's."""
+    ranks = saved.get("rng_ranks")
+    if ranks and len(ranks) == sync.world:
+        set_rng_state(ranks[sync.rank])
+    else:
+        set_rng_state(saved["rng"])

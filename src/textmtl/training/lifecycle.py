@@ -28,7 +28,15 @@ from ..methods import make_method
 from ..models.architectures import Architecture
 from ..models.build import build_model, build_text_encoder
 from ..registry import architectures
-from .checkpoint import RunCheckpoint, data_fingerprint, has_checkpoint, read_checkpoint, restore_trainer, set_rng_state
+from .checkpoint import (
+    RankCheckpoint,
+    RunCheckpoint,
+    data_fingerprint,
+    has_checkpoint,
+    read_checkpoint,
+    restore_rng,
+    restore_trainer,
+)
 from .devices import check_device_available, resolve_device
 from .distributed import init_from_env, local_device, shutdown
 from .evaluation import EncodedTask, Evaluator, task_average
@@ -207,7 +215,11 @@ def _train(
             writer = RunWriter(run_path, cfg, lock)
         else:
             writer = _NoWriter(run_path.with_name(run_path.name + ".partial"))
-    ckpt = RunCheckpoint(writer, model, fingerprint) if checkpointing and isinstance(writer, RunWriter) else None
+    ckpt: RunCheckpoint | RankCheckpoint | None = None
+    if checkpointing and isinstance(writer, RunWriter):
+        ckpt = RunCheckpoint(writer, model, fingerprint, sync)
+    elif checkpointing and sync.distributed:
+        ckpt = RankCheckpoint(sync)  # hands its random state to rank 0's checkpoint
     try:
         start = time.perf_counter() - (saved["run_elapsed"] if saved is not None else 0.0)
         fits = [FitResult(**done) for done in saved["jobs_done"]] if saved is not None else []
@@ -219,7 +231,7 @@ def _train(
             if saved is not None and saved["job"] == job:
                 model.load_state_dict(saved["model"])
                 state = restore_trainer(trainer, saved["trainer"])
-                set_rng_state(saved["rng"])
+                restore_rng(saved, sync)  # every process its own stream
             if ckpt is not None:
                 ckpt.job = job
             fit = trainer.fit(state)

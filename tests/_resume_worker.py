@@ -1,0 +1,54 @@
+"""Worker of tests/test_parallel.py (resume of a multi-process run), started by torchrun.
+
+    python -m torch.distributed.run --standalone --nproc-per-node 2 tests/_resume_worker.py CONFIG MODE
+
+MODE `full` trains to the end; `stop` trains until the second checkpoint, then every process stops
+as a killed run would (the `.partial` directory and its checkpoint stay); `resume` continues it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import textmtl  # noqa: E402
+from textmtl.training import checkpoint  # noqa: E402
+
+
+class Stop(BaseException):
+    pass
+
+
+def stop_at_second_checkpoint() -> None:
+    for cls in (checkpoint.RunCheckpoint, checkpoint.RankCheckpoint):
+        real = cls.__call__
+        calls = {"n": 0}
+
+        def wrapped(self, trainer, fit, real=real, calls=calls):
+            real(self, trainer, fit)
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise Stop
+
+        cls.__call__ = wrapped  # type: ignore[method-assign]
+
+
+def main() -> None:
+    config, mode = sys.argv[1], sys.argv[2]
+    if mode == "stop":
+        stop_at_second_checkpoint()
+        try:
+            textmtl.train(config, progress=False)
+        except Stop:  # train() left the process group and kept the .partial directory, as for a kill
+            return
+        raise SystemExit("expected to stop at the second checkpoint")
+    if mode == "resume":
+        textmtl.train(resume=str(Path(config).parent / "runs" / "toy.partial"), progress=False)
+    else:
+        textmtl.train(config, progress=False)
+
+
+if __name__ == "__main__":
+    main()
