@@ -270,3 +270,17 @@ def test_a_resumed_two_process_run_continues_every_ranks_random_stream(toy_csv_t
     assert len(history("whole")) == 4 and history("whole") == history("split")
     metrics = [json.loads((tmp_path / d / "runs" / "toy" / "metrics.json").read_text()) for d in ("whole", "split")]
     assert metrics[0]["tasks"] == metrics[1]["tasks"] and metrics[0]["processes"] == 2
+
+
+def test_gpu_check_script_runs_its_cpu_side(tmp_path, data_dir):
+    """benchmarks/gpu_check.py with --device cpu --quick: every part runs and passes on the CPU
+    (the CUDA run is the same code on --device cuda)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "TEXTMTL_DATA_DIR": str(data_dir)}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), str(tmp_path), "--device", "cpu",
+                           "--quick"], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    summary = json.loads((tmp_path / "gpu_summary.json").read_text())
+    assert summary == {"equivalence": True, "precision": True, "nccl": True, "step_cost": True,
+                       "fdu_minilm_epoch": True}
+    cost = json.loads((tmp_path / "gpu_step_cost.json").read_text())
+    assert set(cost["rows"]) == {"ls", "pcgrad", "cagrad", "nash_mtl", "getmtl"}
