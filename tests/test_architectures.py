@@ -369,9 +369,9 @@ def test_save_load_round_trip_gives_identical_predictions(arch, tiny_conll, tmp_
     trained = {}
     final_metrics = api.final_metrics
 
-    def keep_model(model, encoded, cfg, pad_id):  # the in-memory model, just before it is saved
+    def keep_model(model, encoded, cfg, pad_id, sync=None):  # the in-memory model, just before it is saved
         trained["model"], trained["encoded"] = model, encoded
-        return final_metrics(model, encoded, cfg, pad_id)
+        return final_metrics(model, encoded, cfg, pad_id, sync)
 
     monkeypatch.setattr(api, "final_metrics", keep_model)
     cfg = {

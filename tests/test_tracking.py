@@ -48,7 +48,7 @@ def history(run: Path) -> list[dict]:
 def three_tasks(task_dir: Path, runs: Path, **over) -> dict:
     cfg = toy_config(task_dir, runs, **over)
     files = cfg["data"]["custom_tasks"][0]["files"]
-    cfg["data"]["custom_tasks"].append({"name": "toy c/d", "files": files})  # a name the back-ends clean up
+    cfg["data"]["custom_tasks"].append({"name": "toy:c+d", "files": files})  # a name the back-ends clean up
     cfg["training"] = {"steps": 12, "batch_size": 8, "lr": 0.01, "eval_every": 4}
     return cfg
 
@@ -96,12 +96,12 @@ def test_tensorboard_and_mlflow_hold_the_history_records(toy_csv_task, tmp_path)
         for name, value in scalars(r).items():
             expected[clean_name(name)][r["step"]] = value
     # besides the evaluations (steps 4, 8, 12): the training loss every 3 steps, and the final scores
-    for task in ("toy_a", "toy_b", "toy_c/d"):
+    for task in ("toy_a", "toy_b", "toy_c_d"):
         assert set(board[f"train_loss/{task}"]) == {3, 4, 6, 8, 9, 12}
         assert set(board[f"lr"]) == {3, 4, 6, 8, 9, 12}
         for split in ("dev", "test"):
             name = f"final/{split}/{task}/accuracy"
-            original = "toy c/d" if task == "toy_c/d" else task
+            original = "toy:c+d" if task == "toy_c_d" else task
             assert board[name] == pytest.approx({12: metrics["tasks"][original][split]["accuracy"]}), name
             expected[name] = board[name]
     expected["final_average/dev"] = {12: metrics["average"]["dev"]}
@@ -113,7 +113,7 @@ def test_tensorboard_and_mlflow_hold_the_history_records(toy_csv_task, tmp_path)
         assert board[name] == pytest.approx(by_step, rel=1e-6), name  # event files store float32
     for r in records:  # spelled out for a few values
         assert board["dev/toy_a/accuracy"][r["step"]] == pytest.approx(r["dev"]["toy_a"]["accuracy"])
-        assert board["train_loss/toy_c/d"][r["step"]] == pytest.approx(r["train_loss"]["toy c/d"])
+        assert board["train_loss/toy_c_d"][r["step"]] == pytest.approx(r["train_loss"]["toy:c+d"])
         assert board["gradients/conflicting_pairs"][r["step"]] == pytest.approx(r["gradients"]["conflicting_pairs"])
 
     from mlflow.tracking import MlflowClient
@@ -131,8 +131,8 @@ def test_tensorboard_and_mlflow_hold_the_history_records(toy_csv_task, tmp_path)
     for name, by_step in expected.items():
         got = {m.step: m.value for m in client.get_metric_history(mlrun.info.run_id, name)}
         assert got == pytest.approx(by_step, rel=1e-6), name
-    assert {m.step: m.value for m in client.get_metric_history(mlrun.info.run_id, "train_loss/toy_c/d")} == \
-        pytest.approx(board["train_loss/toy_c/d"], rel=1e-6)
+    assert {m.step: m.value for m in client.get_metric_history(mlrun.info.run_id, "train_loss/toy_c_d")} == \
+        pytest.approx(board["train_loss/toy_c_d"], rel=1e-6)
     # the run's files are artefacts, stored beside the MLflow store (not in the working directory)
     location = client.get_experiment(mlrun.info.experiment_id).artifact_location
     assert location == (runs / "mlartifacts").resolve().as_uri()
