@@ -284,3 +284,40 @@ def test_gpu_check_script_runs_its_cpu_side(tmp_path, data_dir):
                        "fdu_minilm_epoch": True}
     cost = json.loads((tmp_path / "gpu_step_cost.json").read_text())
     assert set(cost["rows"]) == {"ls", "pcgrad", "cagrad", "nash_mtl", "getmtl"}
+
+
+def test_a_killed_worker_is_restarted_and_the_run_continues_by_itself(toy_csv_task, tmp_path):
+    """torchrun --max-restarts 1, 2 processes: rank 1 is SIGKILLed at step 5; the restarted group finds
+    the run's checkpoint (step 4) without --resume and ends with the same history and model as an
+    uninterrupted run."""
+    import yaml
+
+    def config(folder):
+        folder.mkdir()
+        cfg = toy_config(toy_csv_task, folder / "runs", method="pcgrad",
+                         training={"steps": 8, "batch_size": 7, "lr": 0.05, "eval_every": 2, "device": "cpu",
+                                   "num_threads": 1})
+        cfg["name"] = "toy"
+        (folder / "c.yaml").write_text(yaml.safe_dump(cfg))
+        return folder / "c.yaml"
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
+    whole, killed = config(tmp_path / "whole"), config(tmp_path / "killed")
+    plain = subprocess.run([sys.executable, "-m", "textmtl.cli", "train", str(whole), "--nproc", "2", "--quiet"],
+                           env=env, capture_output=True, text=True, timeout=600)
+    assert plain.returncode == 0, plain.stderr[-3000:]
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                           "--max-restarts=1", str(ROOT / "tests" / "_restart_worker.py"), str(killed)],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "SIGKILL" in done.stderr or "Signals.SIGKILL" in done.stderr or "-9" in done.stderr  # it did die
+
+    def history(folder):
+        lines = (folder / "runs" / "toy" / "history.jsonl").read_text().splitlines()
+        return [{k: v for k, v in json.loads(line).items() if k != "elapsed_seconds"} for line in lines]
+
+    assert len(history(tmp_path / "whole")) == 4 and history(tmp_path / "whole") == history(tmp_path / "killed")
+    a = load_file(str(tmp_path / "whole" / "runs" / "toy" / "model.safetensors"))
+    b = load_file(str(tmp_path / "killed" / "runs" / "toy" / "model.safetensors"))
+    assert max_difference(a, b) == 0.0
+    assert sorted(p.name for p in (tmp_path / "killed" / "runs").iterdir()) == ["toy"]  # nothing left behind

@@ -37,6 +37,15 @@ def train(
             help="Data-parallel processes on this machine (launches torchrun; gloo on CPU, NCCL on CUDA).", min=1
         ),
     ] = 1,
+    max_restarts: Annotated[
+        int,
+        typer.Option(
+            "--max-restarts",
+            help="With --nproc: restart a failed group of processes this many times; they continue from the "
+            "last checkpoint by themselves.",
+            min=0,
+        ),
+    ] = 0,
     resume: Annotated[
         Optional[Path],
         typer.Option(
@@ -60,7 +69,7 @@ def train(
 
             assert config is not None  # checked above: a config or --resume
             check_inputs(config, overrides=overrides, data_dir=data_dir, world=nproc)  # one clear error, not N
-        sys.exit(launch_torchrun(nproc, sys.argv[1:]))
+        sys.exit(launch_torchrun(nproc, sys.argv[1:], max_restarts))
     from ..api import train as run_training
 
     try:
@@ -197,15 +206,16 @@ def _write_lines(fh, values) -> int:
     return count
 
 
-def launch_torchrun(nproc: int, argv: list[str]) -> int:
-    """Re-run this command under `torch.distributed.run` with `nproc` local processes."""
+def launch_torchrun(nproc: int, argv: list[str], max_restarts: int = 0) -> int:
+    """Re-run this command under `torch.distributed.run` with `nproc` local processes (restarting a
+    failed group up to `max_restarts` times)."""
     args, skip = [], False
     for a in argv:
         if skip:
             skip = False
-        elif a == "--nproc":
+        elif a in ("--nproc", "--max-restarts"):
             skip = True
-        elif not a.startswith("--nproc="):
+        elif not a.startswith(("--nproc=", "--max-restarts=")):
             args.append(a)
     cmd = [
         sys.executable,
@@ -213,6 +223,7 @@ def launch_torchrun(nproc: int, argv: list[str]) -> int:
         "torch.distributed.run",
         "--standalone",
         f"--nproc-per-node={nproc}",
+        f"--max-restarts={max_restarts}",
         "-m",
         "textmtl.cli",
         *args,

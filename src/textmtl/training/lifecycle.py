@@ -68,6 +68,18 @@ def check_unlabelled(cfg: Config, model: Architecture, tasks: list[TaskData]) ->
         raise ConfigError(f"data.unlabelled: no unlabelled text for task(s) {', '.join(missing)}")
 
 
+def restarted_run(
+    config: Config | dict | str | Path, overrides: list[str] | None, name: str | None, runs_dir: str | Path | None
+) -> Path | None:
+    """Under torchrun after a restart (`TORCHELASTIC_RESTART_COUNT` > 0): the `.partial` directory of
+    this run holding a checkpoint, to resume from; else None (a first attempt, or nothing to resume)."""
+    if int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) <= 0:
+        return None
+    cfg = as_config(config, overrides)
+    partial = Path(runs_dir or cfg.output.runs_dir) / f"{name or cfg.name}.partial"
+    return partial if has_checkpoint(partial / "checkpoint") else None
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -97,6 +109,9 @@ def train(
     from its last checkpoint with the run's own config.yaml (a `config` or `overrides`, if given,
     must agree with it) and ends exactly as an uninterrupted run would. On a TextmtlError the
     `.partial` directory is removed; on any other interruption it is kept if it holds a checkpoint.
+
+    Restarted by torchrun (`--max-restarts`, `TORCHELASTIC_RESTART_COUNT` > 0), a run resumes by
+    itself from the last checkpoint of its `.partial` directory, when there is one.
     """
     saved, partial = None, None
     if name is not None:
@@ -104,6 +119,10 @@ def train(
             check_run_name(name)
         except ValueError as exc:
             raise ConfigError(f"--name: {exc}") from None
+    if resume is None and config is not None:
+        resume = restarted_run(config, overrides, name, runs_dir)
+        if resume is not None:
+            name = runs_dir = None
     if resume is not None:
         if name is not None or runs_dir is not None:
             raise ConfigError("--resume continues a run in its own directory; --name and --runs-dir do not apply")
