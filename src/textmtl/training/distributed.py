@@ -7,6 +7,7 @@ equals the single-process step, is described in `textmtl.gradients.parts`.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 import torch.distributed as dist
 
@@ -23,7 +24,18 @@ def init_from_env(device: str) -> StepSync:
         return StepSync()
     if not dist.is_initialized():
         backend = "nccl" if device.startswith("cuda") else "gloo"
-        dist.init_process_group(backend=backend)
+        restart = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
+        if restart > 0 and "MASTER_ADDR" in os.environ:
+            # a restarted group: the agent's store still holds the dead processes' addresses under the
+            # default keys, where gloo would find them (connection refused); this round gets its own prefix
+            client = dist.TCPStore(
+                os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world, is_master=False,
+                timeout=timedelta(minutes=5),
+            )  # fmt: skip
+            store = dist.PrefixStore(f"textmtl/restart-{restart}", client)
+            dist.init_process_group(backend=backend, store=store, rank=int(os.environ["RANK"]), world_size=world)
+        else:
+            dist.init_process_group(backend=backend)
     return StepSync(world=dist.get_world_size(), rank=dist.get_rank())
 
 
