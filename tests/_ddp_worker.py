@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -15,23 +16,20 @@ from safetensors.torch import save_file
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests._parallel_setup import config, make_trainer, train_steps  # noqa: E402
-from textmtl.training.distributed import init_from_env, shutdown  # noqa: E402
+from textmtl.training.distributed import process_group  # noqa: E402
 
 
 def main() -> None:
     out, accumulation, methods = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
     torch.set_num_threads(1)
-    sync = init_from_env("cpu")
-    try:
+    with process_group("cpu") as sync:
         for method in methods:
             params = train_steps(make_trainer(config(method, accumulation=accumulation), sync))
             if sync.is_main:
                 save_file({k: v.contiguous() for k, v in params.items()}, str(out / f"{method}.safetensors"))
-    except BaseException:
-        shutdown()
-        raise
-    shutdown(wait_for_peers=True)
 
 
 if __name__ == "__main__":
     main()
+    sys.stdout.flush()
+    os._exit(0)  # past gloo's teardown, which sometimes aborts (see textmtl.cli.exit_now)

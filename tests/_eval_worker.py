@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import sys
 import time
@@ -20,7 +21,7 @@ from textmtl.config import as_config  # noqa: E402
 from textmtl.data.loading import encode_tasks  # noqa: E402
 from textmtl.data.tasks import Example, TaskData, TaskKind, TaskSpec  # noqa: E402
 from textmtl.models.build import build_model, build_text_encoder  # noqa: E402
-from textmtl.training.distributed import init_from_env, shutdown  # noqa: E402
+from textmtl.training.distributed import process_group  # noqa: E402
 from textmtl.training.evaluation import Evaluator  # noqa: E402
 
 WORDS = "good bad fine awful great boring fun dull plot film book read".split()
@@ -57,8 +58,7 @@ def main() -> None:
     out = Path(sys.argv[1])
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 333
     torch.set_num_threads(1)
-    sync = init_from_env("cpu")
-    try:
+    with process_group("cpu") as sync:
         encoded, model, pad_id = eval_problem(n)
         evaluator = Evaluator(encoded, "test", 16, pad_id, "cpu", sync)
         rounds = []
@@ -70,11 +70,9 @@ def main() -> None:
         seconds = sorted(rounds)[len(rounds) // 2]
         if sync.is_main:
             out.write_text(json.dumps({"metrics": metrics, "seconds": seconds}))
-    except BaseException:
-        shutdown()
-        raise
-    shutdown(wait_for_peers=True)
 
 
 if __name__ == "__main__":
     main()
+    sys.stdout.flush()
+    os._exit(0)  # past gloo's teardown, which sometimes aborts (see textmtl.cli.exit_now)

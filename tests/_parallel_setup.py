@@ -8,11 +8,11 @@ import random
 import torch
 
 from textmtl.api import encode_tasks
-from textmtl.training.lifecycle import seed_everything
 from textmtl.config import Config
 from textmtl.data.tasks import Example, TaskData, TaskKind, TaskSpec
 from textmtl.methods import make_method
 from textmtl.models.build import build_model, build_text_encoder
+from textmtl.training.lifecycle import seed_everything
 from textmtl.training.trainer import Trainer
 
 WORDS = "good great fine bad awful poor the a movie book plot story it was very not".split()

@@ -33,3 +33,5 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    sys.stdout.flush()
+    os._exit(0)  # past gloo's teardown, which sometimes aborts (see textmtl.cli.exit_now)

@@ -228,22 +228,29 @@ def test_sharded_evaluation_equals_one_process(tmp_path):
     assert json.loads((tmp_path / "two.json").read_text())["metrics"] == single
 
 
+def odd_batch_run_config(task_dir, folder, dropout=None):
+    """`folder/c.yaml`: pcgrad, 8 steps, a batch of 7 (parts of 4 and 3 rows on two processes), an
+    evaluation and checkpoint every 2 steps, the run written to `folder/runs/toy`."""
+    import yaml
+
+    folder.mkdir()
+    cfg = toy_config(task_dir, folder / "runs", method="pcgrad",
+                     training={"steps": 8, "batch_size": 7, "lr": 0.05, "eval_every": 2, "device": "cpu",
+                               "num_threads": 1})
+    cfg["name"] = "toy"
+    if dropout is not None:
+        cfg["model"] = {"encoder": {"type": "textcnn", "glove": False, "embedding_dim": 8, "num_filters": 4,
+                                    "kernel_sizes": [2], "dropout": dropout}}
+    (folder / "c.yaml").write_text(yaml.safe_dump(cfg))
+    return folder / "c.yaml"
+
+
 def test_a_resumed_two_process_run_continues_every_ranks_random_stream(toy_csv_task, tmp_path):
     """Dropout draws from each process's own generator; with an odd batch the two processes' parts
     differ in size, so their streams drift apart. The checkpoint keeps every rank's state, so a run
     stopped at its second checkpoint and resumed ends bit-identical to an uninterrupted one."""
-    import yaml
-
     def config(folder):
-        folder.mkdir()
-        cfg = toy_config(toy_csv_task, folder / "runs", method="pcgrad",
-                         training={"steps": 8, "batch_size": 7, "lr": 0.05, "eval_every": 2, "device": "cpu",
-                                   "num_threads": 1})
-        cfg["name"] = "toy"
-        cfg["model"] = {"encoder": {"type": "textcnn", "glove": False, "embedding_dim": 8, "num_filters": 4,
-                                    "kernel_sizes": [2], "dropout": 0.5}}
-        (folder / "c.yaml").write_text(yaml.safe_dump(cfg))
-        return folder / "c.yaml"
+        return odd_batch_run_config(toy_csv_task, folder, dropout=0.5)
 
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
 
@@ -290,16 +297,8 @@ def test_a_killed_worker_is_restarted_and_the_run_continues_by_itself(toy_csv_ta
     """torchrun --max-restarts 1, 2 processes: rank 1 is SIGKILLed at step 5; the restarted group finds
     the run's checkpoint (step 4) without --resume and ends with the same history and model as an
     uninterrupted run."""
-    import yaml
-
     def config(folder):
-        folder.mkdir()
-        cfg = toy_config(toy_csv_task, folder / "runs", method="pcgrad",
-                         training={"steps": 8, "batch_size": 7, "lr": 0.05, "eval_every": 2, "device": "cpu",
-                                   "num_threads": 1})
-        cfg["name"] = "toy"
-        (folder / "c.yaml").write_text(yaml.safe_dump(cfg))
-        return folder / "c.yaml"
+        return odd_batch_run_config(toy_csv_task, folder)
 
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
     whole, killed = config(tmp_path / "whole"), config(tmp_path / "killed")

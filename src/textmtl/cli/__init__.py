@@ -7,6 +7,7 @@ stays fast: a command imports what it needs when it runs.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -24,11 +25,22 @@ except ImportError:  # older typer raises the click package's
 __all__ = ["app", "main"]
 
 
+def exit_now(code: int) -> None:
+    """End a torchrun worker whose run is written and whose process group is closed without the
+    interpreter's teardown: gloo's threads sometimes abort there ("terminate called without an active
+    exception", SIGABRT), which torchrun would report as a failed run."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main() -> None:
     try:
         code = app(standalone_mode=False)  # typer.Exit(n), Ctrl-C included (130), comes back as n
         if isinstance(code, int) and code:
             sys.exit(code)
+        if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+            exit_now(0)
     except TextmtlError as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)  # '[...]' is text
         sys.exit(exc.exit_code)

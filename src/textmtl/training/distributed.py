@@ -6,14 +6,16 @@ equals the single-process step, is described in `textmtl.gradients.parts`.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from datetime import timedelta
 
 import torch.distributed as dist
 
 from ..gradients.parts import StepSync
 
-__all__ = ["StepSync", "init_from_env", "local_device", "shutdown"]
+__all__ = ["StepSync", "init_from_env", "local_device", "process_group", "shutdown"]
 
 
 def init_from_env(device: str) -> StepSync:
@@ -53,3 +55,16 @@ def shutdown(*, wait_for_peers: bool = False) -> None:
         if wait_for_peers:
             dist.barrier()
         dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def process_group(device: str) -> Iterator[StepSync]:
+    """`init_from_env` for the block, then `shutdown`: with a barrier after a normal end, without one
+    after an error (the other processes may never reach it)."""
+    sync = init_from_env(device)
+    try:
+        yield sync
+    except BaseException:
+        shutdown()
+        raise
+    shutdown(wait_for_peers=True)
