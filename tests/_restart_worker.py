@@ -1,6 +1,9 @@
 """Worker of tests/test_parallel.py (restarts), started by `torchrun --max-restarts 1`: trains the
-config given; on the first attempt rank 1 kills itself (SIGKILL) at step 5, after the checkpoint of
-step 4. torchrun restarts the group and `textmtl.train` continues from that checkpoint by itself.
+config given; the first process to reach step 5 as rank 1 (after the checkpoint of step 4) kills
+itself (SIGKILL), once: a marker file beside the config says it happened. torchrun restarts the group
+and `textmtl.train` continues from that checkpoint by itself. (Not keyed on
+TORCHELASTIC_RESTART_COUNT: on several machines, one whose processes were healthy restarts them with
+its count still 0, and ranks may move between machines.)
 
     python -m torch.distributed.run --standalone --nproc-per-node 2 --max-restarts 1 tests/_restart_worker.py CONFIG
 """
@@ -19,11 +22,16 @@ from textmtl.training.trainer import Trainer  # noqa: E402
 
 
 def main() -> None:
-    if os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") == "0" and os.environ.get("RANK") == "1":
+    marker = Path(sys.argv[1]).parent / "killed-once"
+    if os.environ.get("RANK") == "1" and not marker.exists():
         real = Trainer.step
 
         def step(self, n):
             if n == 5:
+                try:
+                    os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+                except FileExistsError:
+                    return real(self, n)
                 os.kill(os.getpid(), signal.SIGKILL)  # a worker lost mid-run
             return real(self, n)
 

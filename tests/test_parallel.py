@@ -320,3 +320,87 @@ def test_a_killed_worker_is_restarted_and_the_run_continues_by_itself(toy_csv_ta
     b = load_file(str(tmp_path / "killed" / "runs" / "toy" / "model.safetensors"))
     assert max_difference(a, b) == 0.0
     assert sorted(p.name for p in (tmp_path / "killed" / "runs").iterdir()) == ["toy"]  # nothing left behind
+
+
+def test_a_restarted_round_meets_under_fresh_keys_and_learns_that_any_machine_restarted():
+    """`meet` in a store that still holds a dead round's leader and replies (as torchrun's shared store
+    does): ranks 1 and 2 start first and read the dead leader, get no reply, and join the live one;
+    all three agree on one fresh prefix, and on `restarted` although two of them have a restart count
+    of 0 (their machine's agent restarted healthy processes)."""
+    import threading
+    from datetime import timedelta
+
+    import torch.distributed as dist
+
+    from textmtl.training.distributed import meet
+
+    store = dist.TCPStore("127.0.0.1", 0, 1, is_master=True, timeout=timedelta(seconds=60), wait_for_workers=False)
+    store.set("textmtl/leader", "deadround")
+    for r in (1, 2):
+        store.set(f"textmtl/deadround/join/{r}", f"old{r}:0")
+        store.set(f"textmtl/deadround/go/old{r}", "0")
+    results: dict[int, tuple[str, bool]] = {}
+
+    def join(rank: int, restarts: int) -> None:
+        client = dist.TCPStore("127.0.0.1", store.port, 1, is_master=False, timeout=timedelta(seconds=60))
+        results[rank] = meet(client, rank, 3, restarts, poll=timedelta(milliseconds=200))
+
+    others = [threading.Thread(target=join, args=(r, c)) for r, c in ((1, 0), (2, 1))]
+    for t in others:
+        t.start()
+    threading.Event().wait(0.5)  # they have read the dead round's leader by now
+    join(0, 0)
+    for t in others:
+        t.join(timeout=60)
+    prefixes = {results[r][0] for r in range(3)}
+    assert len(prefixes) == 1 and prefixes != {"textmtl/deadround"}
+    assert all(results[r][1] for r in range(3))
+
+
+def test_a_first_round_is_not_a_restart():
+    import threading
+    from datetime import timedelta
+
+    import torch.distributed as dist
+
+    from textmtl.training.distributed import meet
+
+    store = dist.TCPStore("127.0.0.1", 0, 1, is_master=True, timeout=timedelta(seconds=60), wait_for_workers=False)
+    results: dict[int, tuple[str, bool]] = {}
+
+    def join(rank: int) -> None:
+        client = dist.TCPStore("127.0.0.1", store.port, 1, is_master=False, timeout=timedelta(seconds=60))
+        results[rank] = meet(client, rank, 2, 0)
+
+    other = threading.Thread(target=join, args=(1,))
+    other.start()
+    join(0)
+    other.join(timeout=60)
+    assert results[0] == results[1] and results[0][1] is False
+
+
+def test_a_machine_that_cannot_see_the_checkpoint_stops_the_group_with_one_error(tmp_path):
+    """Every process reads the checkpoint itself: where one of them finds none (a runs directory that
+    is not shared between machines), all stop with an error that says so, instead of deadlocking."""
+    from dataclasses import dataclass
+
+    from textmtl.errors import TrainingError
+    from textmtl.gradients.parts import StepSync
+    from textmtl.training.lifecycle import check_same_start
+
+    saved = {"job": 0, "history_lines": 2, "run_elapsed": 1.5}
+
+    @dataclass
+    class Seen(StepSync):  # rank 0 resumes; rank 1 found no checkpoint
+        def all_gather_object(self, value):
+            return [[0, 2, 1.5], None]
+
+    with pytest.raises(TrainingError, match="process 1 and process 0 do not resume from the same checkpoint.*shares"):
+        check_same_start(Seen(world=2, rank=0), saved, tmp_path / "run.partial")
+
+    @dataclass
+    class Agree(StepSync):
+        def all_gather_object(self, value):
+            return [value, value]
+
+    check_same_start(Agree(world=2, rank=0), saved, tmp_path / "run.partial")

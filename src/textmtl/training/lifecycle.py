@@ -38,7 +38,7 @@ from .checkpoint import (
     restore_trainer,
 )
 from .devices import check_device_available, resolve_device
-from .distributed import init_from_env, local_device, shutdown
+from .distributed import init_from_env, joined_a_restarted_group, local_device, shutdown
 from .evaluation import EncodedTask, Evaluator, task_average
 from .progress import PlainReporter, Reporter, RichReporter
 from .resume import find_resumable, resume_config
@@ -68,16 +68,31 @@ def check_unlabelled(cfg: Config, model: Architecture, tasks: list[TaskData]) ->
         raise ConfigError(f"data.unlabelled: no unlabelled text for task(s) {', '.join(missing)}")
 
 
-def restarted_run(
-    config: Config | dict | str | Path, overrides: list[str] | None, name: str | None, runs_dir: str | Path | None
-) -> Path | None:
-    """Under torchrun after a restart (`TORCHELASTIC_RESTART_COUNT` > 0): the `.partial` directory of
-    this run holding a checkpoint, to resume from; else None (a first attempt, or nothing to resume)."""
-    if int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) <= 0:
+def restarted_run(cfg: Config, name: str | None, runs_dir: str | Path | None) -> Path | None:
+    """In a process group that torchrun formed again after a failure (on any machine): the
+    `.partial` directory of this run holding a checkpoint, to resume from; else None (a first
+    attempt, or nothing to resume)."""
+    if not joined_a_restarted_group():
         return None
-    cfg = as_config(config, overrides)
     partial = Path(runs_dir or cfg.output.runs_dir) / f"{name or cfg.name}.partial"
     return partial if has_checkpoint(partial / "checkpoint") else None
+
+
+def check_same_start(sync: StepSync, saved: dict | None, partial: Path | None) -> None:
+    """Every process resumes from the same checkpoint, or none resumes. Each reads the checkpoint
+    itself, so on several machines the runs directory must be one shared folder; a machine that
+    cannot see it would start afresh while the others resume, and the group would deadlock."""
+    if not sync.distributed:
+        return
+    mine = None if saved is None else [saved["job"], saved["history_lines"], saved["run_elapsed"]]
+    starts = sync.all_gather_object(mine)
+    odd = [rank for rank, start in enumerate(starts) if start != starts[0]]
+    if odd:
+        where = f"the checkpoint in {partial}" if partial is not None else "a checkpoint"
+        raise TrainingError(
+            f"process {odd[0]} and process 0 do not resume from the same checkpoint ({where}): on several "
+            "machines, output.runs_dir must be a folder every machine shares"
+        )
 
 
 def seed_everything(seed: int) -> None:
@@ -110,8 +125,8 @@ def train(
     must agree with it) and ends exactly as an uninterrupted run would. On a TextmtlError the
     `.partial` directory is removed; on any other interruption it is kept if it holds a checkpoint.
 
-    Restarted by torchrun (`--max-restarts`, `TORCHELASTIC_RESTART_COUNT` > 0), a run resumes by
-    itself from the last checkpoint of its `.partial` directory, when there is one.
+    Restarted by torchrun (`--max-restarts`, after a process failed on any machine), a run resumes
+    by itself from the last checkpoint of its `.partial` directory, when there is one.
     """
     saved, partial = None, None
     if name is not None:
@@ -119,10 +134,6 @@ def train(
             check_run_name(name)
         except ValueError as exc:
             raise ConfigError(f"--name: {exc}") from None
-    if resume is None and config is not None:
-        resume = restarted_run(config, overrides, name, runs_dir)
-        if resume is not None:
-            name = runs_dir = None
     if resume is not None:
         if name is not None or runs_dir is not None:
             raise ConfigError("--resume continues a run in its own directory; --name and --runs-dir do not apply")
@@ -137,6 +148,11 @@ def train(
     cfg.training.device = resolve_device(cfg.training.device)  # auto -> cuda, mps or cpu
     sync = init_from_env(cfg.training.device)  # torchrun: every process runs this function
     try:
+        if saved is None and (partial := restarted_run(cfg, name, runs_dir)) is not None:
+            # torchrun restarted the group: continue from the last checkpoint, as --resume would
+            cfg = with_datasets(resume_config(partial, config, overrides), datasets)
+            cfg.training.device = resolve_device(cfg.training.device)
+            saved, name, runs_dir = read_checkpoint(partial / "checkpoint"), None, None
         with provided_datasets(datasets):
             result = _train(
                 cfg,
@@ -177,6 +193,7 @@ def _train(
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
     cfg.training.device = local_device(cfg.training.device)
     check_device_available(cfg.training.device)
+    check_same_start(sync, saved, partial)
     if not sync.is_main:
         reporter, progress = Reporter(), False
     if reporter is None and progress:
