@@ -85,7 +85,8 @@ def test_a_worker_killed_on_one_host_is_restarted_and_the_run_continues_by_itsel
     when its agent sees the new rendezvous first: then with its restart count still 0, the case
     `meet` covers, see test_parallel), and the new group resumes from the step-4 checkpoint in the
     shared runs directory: the same history and model as the uninterrupted two-process run on one box."""
-    whole, killed = odd_batch_run_config(toy_csv_task, tmp_path / "whole"), odd_batch_run_config(toy_csv_task, tmp_path / "killed")
+    whole = odd_batch_run_config(toy_csv_task, tmp_path / "whole")
+    killed = odd_batch_run_config(toy_csv_task, tmp_path / "killed")
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
     plain = subprocess.run([sys.executable, "-m", "textmtl.cli", "train", str(whole), "--nproc", "2", "--quiet"],
                            env=env, capture_output=True, text=True, timeout=600)

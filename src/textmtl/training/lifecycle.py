@@ -5,6 +5,8 @@ the atomic rename of the run directory). `textmtl.api.train` is this module's `t
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import random
 import sys
@@ -16,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 
 from ..config import ConfigBase as Config
 from ..config import as_config
@@ -42,7 +45,15 @@ from .distributed import init_from_env, joined_a_restarted_group, local_device, 
 from .evaluation import EncodedTask, Evaluator, task_average
 from .progress import PlainReporter, Reporter, RichReporter
 from .resume import find_resumable, resume_config
-from .run_directory import RunWriter, check_runs_dir, reserve_run_path, unique_run_path
+from .run_directory import (
+    METRICS_FILE,
+    RunWriter,
+    check_runs_dir,
+    is_finished,
+    publish,
+    reserve_run_path,
+    unique_run_path,
+)
 from .tracking import check_backends
 from .trainer import FitResult, Trainer
 
@@ -70,12 +81,23 @@ def check_unlabelled(cfg: Config, model: Architecture, tasks: list[TaskData]) ->
 
 def restarted_run(cfg: Config, name: str | None, runs_dir: str | Path | None) -> Path | None:
     """In a process group that torchrun formed again after a failure (on any machine): the
-    `.partial` directory of this run holding a checkpoint, to resume from; else None (a first
-    attempt, or nothing to resume)."""
+    `.partial` directory of this run holding a checkpoint to resume from (or a finished run to
+    publish); else None (a first attempt, or nothing to resume)."""
     if not joined_a_restarted_group():
         return None
     partial = Path(runs_dir or cfg.output.runs_dir) / f"{name or cfg.name}.partial"
-    return partial if has_checkpoint(partial / "checkpoint") else None
+    return partial if has_checkpoint(partial / "checkpoint") or is_finished(partial) else None
+
+
+def _published(partial: Path, config, overrides) -> RunResult:
+    """Publish a run that had finished when it was killed (see `run_directory.publish`)."""
+    resume_config(partial, config, overrides)  # a config given with --resume must still agree
+    try:
+        metrics = json.loads((partial / METRICS_FILE).read_text(encoding="utf-8"))
+        path = publish(partial)
+    except (OSError, ValueError) as exc:
+        raise TrainingError(f"{partial}: cannot publish the finished run ({exc})") from None
+    return RunResult(path, metrics)
 
 
 def check_same_start(sync: StepSync, saved: dict | None, partial: Path | None) -> None:
@@ -138,6 +160,8 @@ def train(
         if name is not None or runs_dir is not None:
             raise ConfigError("--resume continues a run in its own directory; --name and --runs-dir do not apply")
         partial = find_resumable(resume)
+        if is_finished(partial):  # killed while publishing a finished run: publish it
+            return _published(partial, config, overrides)
         cfg = resume_config(partial, config, overrides)
         saved = read_checkpoint(partial / "checkpoint")
     elif config is None:
@@ -148,7 +172,11 @@ def train(
     cfg.training.device = resolve_device(cfg.training.device)  # auto -> cuda, mps or cpu
     sync = init_from_env(cfg.training.device)  # torchrun: every process runs this function
     try:
-        if saved is None and (partial := restarted_run(cfg, name, runs_dir)) is not None:
+        if saved is None and (partial := restarted_run(cfg, name, runs_dir)) is not None and is_finished(partial):
+            result = _published(partial, config, overrides) if sync.is_main else RunResult(partial, {})
+            shutdown(wait_for_peers=True)
+            return result
+        if saved is None and partial is not None:
             # torchrun restarted the group: continue from the last checkpoint, as --resume would
             cfg = with_datasets(resume_config(partial, config, overrides), datasets)
             cfg.training.device = resolve_device(cfg.training.device)
@@ -328,12 +356,14 @@ def _train(
         if sync.distributed:
             metrics["processes"] = sync.world
         metrics["architecture"]["wall_seconds_per_step"] = round(wall / max(1, steps), 6)  # incl. evaluations
-        writer.write_metrics(metrics)
         writer.save_model(model, text_encoder, cfg.method.name)
+        writer.write_metrics(metrics)  # last: a finished run (see run_directory.is_finished)
         path = writer.commit()  # the checkpoint (only needed to resume) is removed before the rename
     except TextmtlError:
         writer.abort()
         raise
+    except (OSError, SafetensorError) as exc:  # disk full, a read-only mount, a quota: one line
+        raise _write_failure(writer, exc) from None
     except BaseException as exc:
         if has_checkpoint(writer.path / "checkpoint"):
             writer.keep()
@@ -342,6 +372,25 @@ def _train(
             writer.abort()
         raise
     return RunResult(path, metrics)
+
+
+def _write_failure(writer: RunWriter | _NoWriter, exc: BaseException) -> TrainingError:
+    """The one-line error for a run that could not be written; the `.partial` directory is kept when
+    it holds a checkpoint (continue once there is room), else removed."""
+    reason = getattr(exc, "strerror", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
+    where = getattr(exc, "filename", None) or writer.path
+    resumable = has_checkpoint(writer.path / "checkpoint")
+    with contextlib.suppress(OSError, SafetensorError):  # closing may itself need the disk
+        if resumable:
+            writer.keep()
+        else:
+            writer.abort()
+    if resumable:
+        return TrainingError(
+            f"{where}: cannot write the run ({reason}); once that is fixed, continue with: "
+            f"textmtl train --resume {writer.path}"
+        )
+    return TrainingError(f"{where}: cannot write the run ({reason}); nothing was kept")
 
 
 class _NoWriter:

@@ -13,10 +13,13 @@ from .checkpoint import has_checkpoint
 
 
 def find_resumable(path: str | Path) -> Path:
-    """The `.partial` directory of an interrupted run holding a checkpoint; one-line errors otherwise."""
+    """The `.partial` directory of an interrupted run holding a checkpoint (or of a finished run
+    killed while it was being published); one-line errors otherwise."""
+    from .run_directory import is_finished
+
     p = Path(path)
     partial = p if p.name.endswith(".partial") else p.with_name(p.name + ".partial")
-    if has_checkpoint(partial / "checkpoint"):
+    if has_checkpoint(partial / "checkpoint") or is_finished(partial):
         return partial
     final = partial.with_name(partial.name.removesuffix(".partial"))
     if (final / "metrics.json").exists():

@@ -8,6 +8,7 @@ Every history record also goes to the trackers of `output.logging` (see `trackin
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -34,6 +35,7 @@ TASKS_DIGEST = "textmtl.tasks_sha256"  # model.safetensors metadata: digest of m
 
 
 LOCK_FILE = ".lock"  # in a `.partial` directory: locked (flock) by the process writing the run
+METRICS_FILE = "metrics.json"  # written last: its presence marks a finished run
 
 
 def unique_run_path(runs_dir: Path, name: str) -> Path:
@@ -54,7 +56,7 @@ def is_stale(partial: Path) -> bool:
     what a run killed before its first checkpoint leaves behind."""
     from .checkpoint import has_checkpoint
 
-    if has_checkpoint(partial / "checkpoint"):
+    if has_checkpoint(partial / "checkpoint") or is_finished(partial):
         return False
     lock = partial / LOCK_FILE
     if not lock.exists():
@@ -68,6 +70,25 @@ def is_stale(partial: Path) -> bool:
     except OSError:
         return False
     return True
+
+
+def is_finished(partial: Path) -> bool:
+    """A `.partial` directory whose run had finished (metrics.json, written last and atomically, is
+    there) but was not yet published: the process was killed during `commit`."""
+    return (partial / METRICS_FILE).is_file()
+
+
+def publish(partial: Path) -> Path:
+    """Publish a finished run: drop what only resuming needed (checkpoint, lock), then rename
+    `<name>.partial` to `<name>` (atomic). A kill at any point leaves either a finished `.partial`
+    (published by `textmtl train --resume`, never removed as stale) or the published run."""
+    final = partial.with_name(partial.name.removesuffix(".partial"))
+    if final.exists():
+        raise TrainingError(f"{partial}: cannot publish the finished run, {final} already exists")
+    shutil.rmtree(partial / "checkpoint", ignore_errors=True)
+    (partial / LOCK_FILE).unlink(missing_ok=True)
+    os.replace(partial, final)
+    return final
 
 
 def check_runs_dir(runs_dir: Path) -> None:
@@ -106,7 +127,10 @@ def reserve_run_path(runs_dir: Path, name: str) -> tuple[Path, int]:
 def _lock(partial: Path) -> int:
     """An exclusive lock on `partial/.lock`, held until the descriptor is closed; TrainingError if another
     process holds it (a second `--resume` of the same run)."""
-    fd = os.open(partial / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fd = os.open(partial / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o644)
+    except OSError as exc:
+        raise TrainingError(f"{partial}: cannot write the run ({exc.strerror or exc})") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -144,16 +168,17 @@ class RunWriter:
         self.path, self.final_path = partial, partial.with_name(partial.name.removesuffix(".partial"))
         if self.final_path.exists():
             raise TrainingError(f"--resume: {self.final_path} already exists; move it away to resume {partial}")
-        try:
-            self._lock = _lock(partial)
-        except TrainingError:
-            raise TrainingError(f"--resume: another process is writing {partial} (its lock is held)") from None
+        self._lock = _lock(partial)  # TrainingError: held by another process, or not writable
         history = self.path / "history.jsonl"
         lines = history.read_text(encoding="utf-8").splitlines(keepends=True) if history.exists() else []
         complete = [line for line in lines[:history_lines] if line.endswith("\n")]
         if len(complete) < history_lines:
             raise TrainingError(f"{history}: {len(complete)} records, the checkpoint expects {history_lines}")
-        atomic_write_text(history, "".join(complete))
+        try:
+            atomic_write_text(history, "".join(complete))
+        except OSError as exc:
+            os.close(self._lock)
+            raise TrainingError(f"{history}: cannot write the run ({exc.strerror or exc})") from None
         last = json.loads(complete[-1]) if complete else None
         trackers = open_trackers(config, partial, partial.parent, last, resume=True) if config is not None else []
         self.trackers = Trackers(trackers)
@@ -195,7 +220,8 @@ class RunWriter:
         (self.path / "model.json").write_text(json.dumps(description, indent=2))
 
     def write_metrics(self, metrics: dict) -> None:
-        (self.path / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        """The last file of a run (after the model): atomically, so its presence means finished."""
+        atomic_write_text(self.path / METRICS_FILE, json.dumps(metrics, indent=2), durable=True)
         final = {
             "step": metrics.get("steps", 0),
             "final": {
@@ -214,26 +240,29 @@ class RunWriter:
 
     def commit(self) -> Path:
         self._history.close()
-        shutil.rmtree(self.path / "checkpoint", ignore_errors=True)  # only needed to resume; gone before the rename
-        (self.path / LOCK_FILE).unlink(missing_ok=True)
         self.trackers.close(
             "FINISHED", self.final_path, self.path
         )  # event files closed, artefacts logged before the rename
-        os.replace(self.path, self.final_path)
+        publish(self.path)
         self._release()
         return self.final_path
 
     def abort(self) -> None:
-        """Remove the `.partial` directory (a clean error: nothing worth resuming)."""
-        self._history.close()
-        self.trackers.close("FAILED", self.path)
+        """Remove the `.partial` directory (a clean error: nothing worth resuming). Closing the files
+        may fail on a full or read-only disk; the directory is removed regardless."""
+        with contextlib.suppress(OSError):
+            self._history.close()
+        with contextlib.suppress(OSError):
+            self.trackers.close("FAILED", self.path)
         shutil.rmtree(self.path, ignore_errors=True)
         self._release()
 
     def keep(self) -> None:
         """Leave the `.partial` directory for `--resume` (an interruption after a checkpoint)."""
-        self._history.close()
-        self.trackers.close("KILLED", self.path)
+        with contextlib.suppress(OSError):
+            self._history.close()
+        with contextlib.suppress(OSError):
+            self.trackers.close("KILLED", self.path)
         self._release()
 
 
