@@ -11,6 +11,8 @@ FAULT is one of
     kill-commit:STAGE           SIGKILL while a finished run is published; STAGE: rmtree (before the
                                 checkpoint is removed), unlink (checkpoint gone, before the lock file
                                 goes), replace (before the rename)
+    fill-before:METHOD:DIR      fill the disk under DIR (a file `DIR/filler`) just before RunWriter.METHOD
+                                (save_model, write_metrics: the run's last files)
     readonly-at-step:K:DIR      from step K on, every write under DIR fails with EROFS, as on a mount
                                 that turned read-only (Linux refuses to remount a file system read-only
                                 while a process holds files open for writing, so the failure is raised
@@ -127,6 +129,23 @@ def install(fault: str) -> None:
             Path.unlink = unlink  # type: ignore[method-assign]
         else:
             raise SystemExit(f"unknown commit stage {arg}")
+    elif kind == "fill-before":
+        from textmtl.training import run_directory
+
+        method, folder = arg.split(":", 1)
+        real_method = getattr(run_directory.RunWriter, method)
+
+        def fill_first(self, *args, **kwargs):
+            with open(Path(folder) / "filler", "wb") as fh:
+                try:
+                    while True:
+                        fh.write(b"\0" * 4096)
+                        fh.flush()
+                except OSError:
+                    pass
+            return real_method(self, *args, **kwargs)
+
+        setattr(run_directory.RunWriter, method, fill_first)
     elif kind == "readonly-at-step":
         from textmtl.training.trainer import Trainer
 

@@ -47,11 +47,16 @@ def missing_rights() -> str | None:
         return "iproute2 ('ip') is not installed"
     if os.geteuid() != 0:
         return "creating network namespaces needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN)"
-    probe = f"tmtlprobe{os.getpid()}"
-    made = _ip("netns", "add", probe)
-    if made.returncode != 0:
-        return f"'ip netns add' is refused here: {made.stderr.strip()}"
-    _ip("netns", "del", probe)
+    probe, link = f"tmtlprobe{os.getpid()}", f"tmp{os.getpid() % 100000}"
+    try:
+        for step in (("netns", "add", probe), ("link", "add", link, "type", "veth", "peer", "name", link + "b"),
+                     ("link", "set", link, "netns", probe), ("netns", "exec", probe, "true")):
+            done = _ip(*step)
+            if done.returncode != 0:
+                return f"'ip {' '.join(step[:2])}' is refused here: {done.stderr.strip()}"
+    finally:
+        _ip("netns", "del", probe)
+        _ip("link", "del", link)
     return None
 
 

@@ -124,10 +124,17 @@ def test_a_run_killed_while_publishing_is_not_pushed_aside_by_the_next_one(task_
 
 
 def _mount_rights() -> str | None:
+    import tempfile
+
     if shutil.which("mount") is None:
         return "no mount command"
     if os.geteuid() != 0:
         return "mounting a tmpfs needs root"
+    with tempfile.TemporaryDirectory() as probe:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", probe], capture_output=True, text=True)
+        if done.returncode != 0:
+            return f"mount -t tmpfs is refused here: {done.stderr.strip()}"
+        subprocess.run(["umount", probe], check=False)
     return None
 
 
@@ -164,7 +171,7 @@ def small_disk(tmp_path):
 
 
 @needs_mount
-@pytest.mark.parametrize("size", ["4k", "40k", "100k", "150k", "200k", "260k", "400k"])
+@pytest.mark.parametrize("size", ["4k", "40k", "84k", "100k", "124k", "140k", "156k", "400k"])
 def test_a_full_disk_is_one_line_and_resumes_once_there_is_room(task_dir, reference, tmp_path, small_disk, size):
     """The run fills the disk somewhere (config, history, a checkpoint, the model, metrics.json,
     depending on the size): one line, exit 2; what is left is nothing or a resumable `.partial`,
@@ -186,6 +193,24 @@ def test_a_full_disk_is_one_line_and_resumes_once_there_is_room(task_dir, refere
     resumed = cli("train", "--resume", str(runs / "toy.partial"), "--quiet")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert outcome(runs / "toy") == reference
+
+
+@needs_mount
+@pytest.mark.parametrize("method", ["save_model", "write_metrics"])
+def test_a_disk_that_fills_up_at_the_final_save_keeps_the_run_to_resume(task_dir, reference, tmp_path, small_disk,
+                                                                        method):
+    """The last checkpoint is written, then the disk fills (another program's file) just before the
+    model or metrics.json: one line; once that file is gone, --resume ends exactly."""
+    config = write_config(task_dir, tmp_path)
+    disk = small_disk("4m")
+    done = run_with_fault(config, f"fill-before:{method}:{disk.path}")
+    assert_one_line_error(done, "No space left on device", "--resume")
+    assert sorted(p.name for p in disk.path.iterdir()) == ["filler", "toy.partial"]
+    (disk.path / "filler").unlink()
+    resumed = cli("train", "--resume", str(disk.path / "toy.partial"), "--quiet")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert outcome(disk.path / "toy") == reference
+    assert sorted(p.name for p in disk.path.iterdir()) == ["toy"]
 
 
 @needs_mount
