@@ -43,12 +43,16 @@ def tiny_tasks(seed: int = 0) -> list[TaskData]:
     return out
 
 
+TEXTCNN_MODEL = {"encoder": {"type": "textcnn", "embedding_dim": 16, "glove": False, "num_filters": 8,
+                             "kernel_sizes": [2, 3], "dropout": 0.0}}
+
+
 def config(method: str, *, accumulation: int = 1, precision: str = "fp32", batch_size: int = 8,
-           steps: int = 12, **method_params) -> Config:
+           steps: int = 12, model: dict | None = None, **method_params) -> Config:
+    """`model`: the `model:` block (default: a small TextCNN with hard sharing)."""
     return Config.model_validate({
         "data": {"custom_tasks": [{"name": "unused", "files": {"train": "x.csv", "test": "x.csv"}}]},
-        "model": {"encoder": {"type": "textcnn", "embedding_dim": 16, "glove": False, "num_filters": 8, "kernel_sizes": [2, 3],
-                              "dropout": 0.0}},
+        "model": model or TEXTCNN_MODEL,
         "method": {"name": method, **method_params},
         "training": {"steps": steps, "batch_size": batch_size, "lr": 0.01, "eval_every": 1000,
                      "accumulation_steps": accumulation, "precision": precision},

@@ -25,7 +25,10 @@ from textmtl.registry import architectures
 from textmtl.models.heads import task_loss
 from textmtl.training.run_directory import load_run
 
-ARCHS = [a for a in architectures.names() if a != "separate"]  # separate shares nothing: tested on its own
+# separate shares nothing: tested on its own; modular (per-task modules inside a transformer) in
+# test_modular.py and in the transformer test below
+TRANSFORMER_ONLY = [e.name for e in architectures.entries() if e.extra.get("encoders") == ("transformer",)]
+ARCHS = [a for a in architectures.names() if a != "separate" and a not in TRANSFORMER_ONLY]
 METHODS = [("ls", {}), ("pcgrad", {"seed": 0}), ("mgda", {"backend": "representation"})]
 # methods whose gradient is one backward pass (`fuses_auxiliary`): the auxiliary loss joins that pass
 FUSING = [("uw", {}), ("imtl_l", {}), ("dwa", {}), ("rlw", {"seed": 0}), ("famo", {}), ("tchebycheff", {}), ("gls", {})]
@@ -407,7 +410,7 @@ def test_save_load_round_trip_gives_identical_predictions(arch, tiny_conll, tmp_
     assert len(textmtl.predict(result.path, "toy", ["good peter met anna", "bad anna"])) == 2
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", ARCHS + TRANSFORMER_ONLY)
 def test_every_architecture_on_a_transformer_encoder(arch, tiny_bert):
     from textmtl.data.text_encoders import PretrainedTextEncoder
 

@@ -203,6 +203,13 @@ class ModelConfigBase(_Strict):
                     f"model.{block} is set, but it configures architecture {' / '.join(users)} "
                     f"and model.architecture is '{self.architecture}'"
                 )
+        wanted = architectures.entry(self.architecture).extra.get("encoders")
+        encoder_type = getattr(getattr(self, "encoder", None), "type", None)
+        if wanted and encoder_type not in wanted:
+            raise ValueError(
+                f"architecture '{self.architecture}' works on encoder type {' / '.join(wanted)}, "
+                f"not '{encoder_type}' (set model.encoder.type)"
+            )
         return self
 
     def architecture_settings(self) -> BaseModel | None:

@@ -107,6 +107,10 @@ class Method(ABC):
         """Raise ValueError when the method cannot give the exact step in this setting."""
         del world, accumulation, precision
 
+    def check_model(self, model: Any) -> None:
+        """Raise ValueError when the method cannot train this architecture (checked before training)."""
+        del model
+
     def after_step(self, ctx: StepContext) -> None:  # noqa: B027 - a hook with a neutral default
         """Called after the optimiser step (e.g. FAMO's logit update)."""
 

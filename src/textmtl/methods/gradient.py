@@ -60,6 +60,13 @@ class GradientMethod(Method):
                 "(its rows live in one forward pass's representation); use backend: parameters"
             )
 
+    def check_model(self, model) -> None:
+        if self.backend == "representation" and not model.representation_is_shared:
+            raise ValueError(
+                f"backend 'representation' needs a representation computed by shared parameters only; "
+                f"architecture '{model.name}' has task-specific parameters inside its encoder; use backend: parameters"
+            )
+
     def backward(self, losses: Mapping[str, torch.Tensor], ctx: StepContext) -> StepStats:
         jac, rep_space = self._rows(losses, ctx)
         loss_vec = torch.stack([l.detach() for l in losses.values()]).to(jac.dtype)

@@ -262,6 +262,10 @@ def _train(
     seed_everything(cfg.seed)
     model = build_model(cfg.model, specs, text_encoder, seed=cfg.seed)
     check_unlabelled(cfg, model, tasks)
+    try:
+        method.check_model(model)
+    except ValueError as exc:
+        raise ConfigError(f"method: {exc}") from None
     model.to(cfg.training.device)
     sync.broadcast_parameters(model)
 

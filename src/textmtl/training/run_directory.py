@@ -15,6 +15,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -202,7 +203,8 @@ class RunWriter:
         os.fsync(self._history.fileno())
 
     def save_model(self, model: Architecture, text_encoder: TextEncoder, method: str) -> None:
-        state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+        frozen = model.frozen_state_keys()  # a frozen pretrained backbone: stored by reference, not copied
+        state = {k: v.detach().contiguous() for k, v in model.state_dict().items() if k not in frozen}
         tasks = [s.to_dict() for s in model.specs.values()]
         # the weights carry a digest of the task specs: a model.json whose tasks or labels were changed
         # afterwards (labels swapped, say) no longer matches them and is refused when loaded
@@ -217,6 +219,8 @@ class RunWriter:
             "hf_config": _hf_config(model),
             "architecture": model.description(),  # informative: the model is rebuilt from config.yaml's `model`
         }
+        if frozen:
+            description["base_model"] = base_model_reference(model)
         (self.path / "model.json").write_text(json.dumps(description, indent=2))
 
     def write_metrics(self, metrics: dict) -> None:
@@ -294,6 +298,41 @@ class LoadedRun:
     method: str
 
 
+def base_model_reference(model: Architecture) -> dict[str, str]:
+    """Where the frozen backbone's weights come from: its folder and the SHA-256 of its weights file."""
+    from ..models.encoders.transformer import default_model_folder
+
+    folder = Path(getattr(model, "base_folder", None) or default_model_folder()).resolve()
+    return {"path": str(folder), "sha256": file_sha256(folder / "model.safetensors")}
+
+
+def check_base_model(base: Any, where: Path) -> None:
+    """The base model a run refers to is there and is the one it was trained on."""
+    if not isinstance(base, dict) or not {"path", "sha256"} <= set(base):
+        raise ModelError(f"{where}: base_model must give path and sha256")
+    weights = Path(base["path"]) / "model.safetensors"
+    if not weights.is_file():
+        raise ModelError(
+            f"{where}: the base model {base['path']} is not there (no model.safetensors); this run "
+            "stores only its trained modules"
+        )
+    if file_sha256(weights) != base["sha256"]:
+        raise ModelError(
+            f"{where}: the base model at {base['path']} differs from the one this run was trained on "
+            "(SHA-256 of model.safetensors)"
+        )
+
+
+def file_sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def load_run(path: str | Path) -> LoadedRun:
     """Rebuild the model of a finished run from model.json + model.safetensors (no pretrained files needed).
     A damaged run (invalid YAML or JSON, weights that are not safetensors or do not match model.json)
@@ -338,9 +377,21 @@ def load_run(path: str | Path) -> LoadedRun:
             "with; was it edited?"
         )
     text_encoder = TextEncoder.load(path, description["text_encoder"])
-    model = build_model(config.model, specs, text_encoder, pretrained=False, hf_config=description.get("hf_config"))
+    base = description.get("base_model")
+    if base is not None:  # only the trained part was stored: the frozen backbone comes from its folder
+        check_base_model(base, path / "model.json")
+        config.model.encoder.path = base["path"]
+    model = build_model(
+        config.model, specs, text_encoder, pretrained=base is not None, hf_config=description.get("hf_config")
+    )
     try:
-        model.load_state_dict(state)
+        if base is None:
+            model.load_state_dict(state)
+        else:
+            missing, unexpected = model.load_state_dict(state, strict=False)
+            trained_missing = sorted(set(missing) - model.frozen_state_keys())
+            if trained_missing or unexpected:
+                raise RuntimeError(f"missing {trained_missing[:3]}, unexpected {sorted(unexpected)[:3]}")
     except (RuntimeError, OSError) as exc:
         raise ModelError(f"{weights}: does not match model.json ({str(exc).splitlines()[0]})") from None
     model.eval()

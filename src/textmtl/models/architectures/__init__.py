@@ -12,6 +12,7 @@ from .graph_star import StarGraph
 from .hard import HardSharing
 from .hierarchical import Hierarchical, HierarchicalConfig
 from .mmoe import MMoE, MMoEConfig
+from .modular import Modular, ModularConfig
 from .separate import SeparateModels
 from .shared_private import SharedPrivate, SharedPrivateConfig
 
@@ -26,12 +27,14 @@ __all__ = [
     "SharedPrivate",
     "AdversarialSharedPrivate",
     "MMoE",
+    "Modular",
     "CompleteGraph",
     "StarGraph",
     "Hierarchical",
     "SharedPrivateConfig",
     "AdversarialConfig",
     "MMoEConfig",
+    "ModularConfig",
     "GraphConfig",
     "HierarchicalConfig",
 ]

@@ -99,6 +99,9 @@ class Architecture(nn.Module, ABC):
 
     name: str = "?"
     uses_unlabelled: bool = False  # reads unlabelled text in `auxiliary_loss` (data.unlabelled)
+    # whether `TaskOutput.representation` depends on shared parameters only (the `representation`
+    # back-end's contract, above); False for per-task modules inside the encoder (`modular`)
+    representation_is_shared: bool = True
 
     def __init__(self, specs: list[TaskSpec]) -> None:
         super().__init__()
@@ -192,6 +195,11 @@ class Architecture(nn.Module, ABC):
         """Extra JSON entries for the history record of an evaluation on `batches` (dev, per task)."""
         del batches
         return {}
+
+    def frozen_state_keys(self) -> set[str]:
+        """state_dict entries that never train and come from a pretrained folder (a frozen backbone):
+        a run stores a reference to that folder instead of copies (see `modular`). Default: none."""
+        return set()
 
     def parameter_counts(self) -> dict[str, Any]:
         """Trainable parameters: shared, per task, and the rest (e.g. a task discriminator)."""

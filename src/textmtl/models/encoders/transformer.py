@@ -66,6 +66,7 @@ class PretrainedTransformer(Encoder):
     """
 
     model: Any  # a transformers PreTrainedModel (its config and embeddings are read)
+    folder: Path | None = None  # the pretrained folder it was loaded from (`from_folder`)
 
     def __init__(self, model: nn.Module, pooling: Literal["mean", "cls"] = "mean", dropout: float = 0.1) -> None:
         super().__init__()
@@ -98,7 +99,9 @@ class PretrainedTransformer(Encoder):
         finally:
             if bar_was_on:
                 hf_logging.enable_progress_bar()
-        return cls(model, pooling, dropout)
+        encoder = cls(model, pooling, dropout)
+        encoder.folder = path  # where the pretrained weights came from (a run may refer to it)
+        return encoder
 
     @classmethod
     def from_config(
