@@ -14,6 +14,9 @@ Scenarios
   small 2-layer transformer. The `parameters` rows go through `textmtl.backward` (it keeps the
   shared graph until the last task); the other rows through the method adapter.
 - `solver`: the aggregator call alone on a precomputed K=16 Jacobian of the TextCNN encoder.
+- `lora` (issue 19, only when asked for): the MiniLM-sized encoder of (a), frozen, with a shared and
+  a per-task LoRA (`modular`), K=16 disjoint inputs; ls, a repeated ls row and every
+  `parameters`-back-end method.
 
 Rows: every method of `describe_methods()` except `stl` (back-end `parameters` when available,
 else its own), a `representation` row for every Gram-weighted aggregator, and references:
@@ -70,7 +73,7 @@ from textmtl.data.tasks import TaskKind, TaskSpec
 from textmtl.gradients import ParameterSpace, shared_jacobian
 from textmtl.gradients import backward as textmtl_backward
 from textmtl.methods import METHODS, Method, StepContext, describe_methods, make_method
-from textmtl.models.architectures import HardSharing, TaskOutput
+from textmtl.models.architectures import Architecture, HardSharing, TaskOutput
 from textmtl.models.encoders import Encoder, PretrainedTransformer, TextCNN
 from textmtl.models.heads import task_loss
 from textmtl.data.batching import EncodedSplit
@@ -80,10 +83,11 @@ from textmtl.data.batching import EncodedTask
 from textmtl.training.trainer import Trainer, make_optimizer
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "step_overhead.json"
-SCENARIOS = ("textcnn", "shared", "solver", "minilm", "trainer")  # minilm, the longest, before trainer
+SCENARIOS = ("textcnn", "shared", "solver", "minilm", "trainer", "lora")  # minilm, the longest, before trainer
 DEFAULT_SCENARIOS = ("textcnn", "shared", "solver", "minilm")  # `trainer` only when asked for
 LS = "ls[loss]"  # label of the baseline row
 PARAM_TARGET, REPR_TARGET, SOLVER_TARGET_MS = 1.25, 1.5, 10.0
+LORA_TIME_TARGET, LORA_MEMORY_TARGET = 1.05, 1.1  # issue 19: per-task LoRA on a frozen backbone
 SOLVER_TARGET_METHODS = ("getmtl", "nash_mtl", "cagrad")
 KIND = TaskKind.CLASSIFICATION
 
@@ -169,7 +173,7 @@ class Bench:
     `shared_input=True`: the encoder runs once on one batch and every head reads its pooled output.
     """
 
-    model: HardSharing
+    model: Architecture
     batches: dict[str, Batch]
     optimizer: torch.optim.Optimizer
     shared_input: bool = False
@@ -201,8 +205,8 @@ class Bench:
 
 
 def make_bench(encoder: Encoder, k: int, batches: dict[str, Batch], *, transformer: bool,
-               shared_input: bool = False) -> Bench:
-    model = build_model(encoder, k)
+               shared_input: bool = False, model: Architecture | None = None) -> Bench:
+    model = model if model is not None else build_model(encoder, k)
     model.train()
     cfg = TrainingConfig(optimizer="adamw", lr=2e-5) if transformer else TrainingConfig(optimizer="adam", lr=1e-3)
     optimizer = make_optimizer(cfg, [p for p in model.parameters() if p.requires_grad])
@@ -503,6 +507,37 @@ def scenario_disjoint_minilm(sizes: Sizes, rounds: int, chunk: int | None, log: 
             "batch_per_task": size.batch, "length": size.length, "rows": run_rows(rows, rounds, log)}
 
 
+def scenario_lora_minilm(sizes: Sizes, rounds: int, chunk: int | None, log: Callable[[str], None]) -> dict:
+    """Issue 19: the MiniLM-sized encoder of (a), frozen, with a shared LoRA and one LoRA per task
+    (`modular`, rank 8 on query and value); K tasks with disjoint inputs. Rows: ls, every method on
+    the `parameters` back-end, and a second ls row (`ls_repeat`) doing identical work, whose ratio
+    shows how far rows that should agree do agree."""
+    del chunk
+    from textmtl.models.architectures.modular import Modular, ModularConfig
+
+    size = sizes.minilm
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(2)
+    batches = {t: random_batch(gen, size.hf_config["vocab_size"], size.batch, size.length) for t in task_names(sizes.k)}
+    encoder = PretrainedTransformer.from_config(size.hf_config)
+    settings = ModularConfig(backbone="frozen", shared="lora", per_task="lora", rank=8)
+    model = Modular([TaskSpec(t, KIND, ("neg", "pos")) for t in task_names(sizes.k)], encoder, settings)
+    bench = make_bench(encoder, sizes.k, batches, transformer=True, model=model)
+    specs = [r for r in planned_method_rows() if r.backend == "parameters" or r.label == LS]
+    rows = timed_method_rows(bench, specs)
+    rows.insert(1, TimedRow("ls_repeat[loss]", method_step(bench, build_method(RowSpec("ls", "loss"))),
+                            {"method": "ls_repeat", "backend": "loss", "kind": "reference", "api": "Method.backward"}))
+    log(f"per-task LoRA on a frozen MiniLM-sized transformer, K={sizes.k}: {len(rows)} rows x {rounds} rounds")
+    counts = model.parameter_counts()
+    return {"inputs": "disjoint", "k": sizes.k,
+            "encoder": {"type": "transformer (random weights), frozen", "hf_config": size.hf_config,
+                        **encoder_info(encoder)},
+            "modular": settings.model_dump(),
+            "parameters": {"shared_trainable": counts["shared"], "per_task": next(iter(counts["task"].values())),
+                           "frozen": counts["frozen"]},
+            "batch_per_task": size.batch, "length": size.length, "rows": run_rows(rows, rounds, log)}
+
+
 def scenario_shared(sizes: Sizes, rounds: int, chunk: int | None, log: Callable[[str], None]) -> dict:
     """(b) One batch, K heads on the same pooled representation, for every K of `sizes.shared_ks`."""
     size = sizes.shared
@@ -610,6 +645,24 @@ def evaluate_targets(scenarios: dict, solver: dict | None) -> list[dict]:
             rows = [r for r in scenarios[key]["rows"] if r["kind"] == "method" and r["backend"] == "parameters"]
             targets.append(_ratio_target(f"(a) {key}: every parameters-back-end method <= {PARAM_TARGET}x ls",
                                          rows, PARAM_TARGET, scenarios[key]["k"]))
+    if "lora_minilm" in scenarios:
+        rows = [r for r in scenarios["lora_minilm"]["rows"] if r["kind"] == "method" and r["backend"] == "parameters"
+                and r["method"] != "graddrop"]
+        k = scenarios["lora_minilm"]["k"]
+        targets.append(_ratio_target(f"lora_minilm: every parameters-back-end method but graddrop <= "
+                                     f"{LORA_TIME_TARGET}x ls", rows, LORA_TIME_TARGET, k))
+        ls_memory = next((r["peak_memory_mb"] for r in scenarios["lora_minilm"]["rows"]
+                          if r["method"] == "ls" and r["backend"] == "loss"), None)
+        over = [{"method": r["method"], "peak_memory_mb": r["peak_memory_mb"]} for r in rows
+                if ls_memory is None or r["peak_memory_mb"] is None or r["peak_memory_mb"] > LORA_MEMORY_TARGET * ls_memory]
+        memory_ratios = [(r["peak_memory_mb"] / ls_memory, r["method"]) for r in rows
+                         if ls_memory and r["peak_memory_mb"] is not None]
+        worst = max(memory_ratios, default=None)
+        targets.append({"name": f"lora_minilm: peak memory of every such method <= {LORA_MEMORY_TARGET}x ls",
+                        "threshold": LORA_MEMORY_TARGET, "k": k, "ls_peak_memory_mb": ls_memory,
+                        "max_ratio": None if worst is None else round(worst[0], 3),
+                        "worst": None if worst is None else {"method": worst[1], "ratio_to_ls": round(worst[0], 3)},
+                        "passed": bool(rows) and not over, "failures": over})
     if solver is not None:
         rows = [r for r in solver["rows"] if r["method"] in SOLVER_TARGET_METHODS]
         failures = [r for r in rows if r["error"] or r["call_ms"] is None or r["call_ms"] > SOLVER_TARGET_MS]
@@ -796,7 +849,8 @@ def main(argv: list[str] | None = None) -> int:
     runs = {"trainer": ("trainer_textcnn", scenario_trainer),
             "textcnn": ("disjoint_textcnn", scenario_disjoint_textcnn),
             "minilm": ("disjoint_minilm", scenario_disjoint_minilm),
-            "shared": ("shared", scenario_shared)}
+            "shared": ("shared", scenario_shared),
+            "lora": ("lora_minilm", scenario_lora_minilm)}
     for name in SCENARIOS:
         if name not in args.scenarios:
             continue

@@ -346,3 +346,25 @@ def test_shipped_suites(monkeypatch, capsys):
     glue = resolve_suite("glue-small")
     assert glue.run_config("default", "ls", 1)["data"]["tasks"] == ["CoLA", "SST-2", "MRPC", "STS-B", "RTE", "WNLI"]
     assert os.path.basename(amazon.source) == "amazon-14.yaml"
+
+
+def test_the_minilm_suite_plans_full_and_lora_and_its_gpu_script_runs_on_the_cpu(data_dir, tmp_path):
+    """fdu-mtl-16-minilm (issue 19): 2 variants x 5 methods x 3 seeds; the lora variant is the modular
+    architecture on a frozen MiniLM. benchmarks/gpu_fdu_minilm.py with --device cpu --quick runs the
+    suite's quick grid (4 runs on 3 real domains) and writes its JSON summary."""
+    suite = resolve_suite("fdu-mtl-16-minilm")
+    planned, _ = plan_runs(suite)
+    assert len(planned) == 2 * 5 * 3 and {r.method for r in planned} == {"stl", "ls", "cagrad", "nash_mtl", "getmtl"}
+    lora = suite.run_config("lora", "cagrad", 2)
+    assert lora["model"]["architecture"] == "modular" and lora["model"]["modular"]["backbone"] == "frozen"
+    assert lora["training"]["lr"] == 0.0005 and suite.run_config("full", "ls", 1)["model"]["architecture"] == "hard"
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root / "src"), "TEXTMTL_DATA_DIR": str(data_dir)}
+    done = subprocess.run([sys.executable, str(root / "benchmarks" / "gpu_fdu_minilm.py"), str(tmp_path), "--device",
+                           "cpu", "--quick", "--workers", "0"], env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "gpu_fdu_minilm.json").read_text())
+    assert set(result["results"]) == {"full", "lora"}
+    for variant in ("full", "lora"):
+        assert set(result["results"][variant]) == {"ls", "cagrad"}
+        assert all(0.0 <= r["test_average_mean"] <= 1.0 for r in result["results"][variant].values())
