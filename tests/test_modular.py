@@ -215,14 +215,12 @@ def test_two_processes_equal_one_process_on_the_modular_architecture(tiny_bert, 
     """torchrun, 2 gloo processes, per-task LoRA on a frozen backbone, 12 steps of ls and cagrad: the
     parameters equal one process's on the global batch (the tiny problem of tests/_parallel_setup)."""
     import os
+    import shutil
     import subprocess
     import sys
     from pathlib import Path
 
-    from ._parallel_setup import config, make_trainer, train_steps
-    from .test_parallel import max_difference
-
-    import shutil
+    from .test_parallel import assert_equals_one_process
 
     root = Path(__file__).resolve().parents[1]
     folder = tmp_path / "bert-no-dropout"  # BERT's own dropout would draw different masks per process
@@ -238,41 +236,7 @@ def test_two_processes_equal_one_process_on_the_modular_architecture(tiny_bert, 
                            "ls", "cagrad"], capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     torch.set_num_threads(1)
-    for method in ("ls", "cagrad"):
-        single = train_steps(make_trainer(config(method, model=model)))
-        start = make_trainer(config(method, model=model)).model.state_dict()
-        distributed = load_file(str(tmp_path / f"{method}.safetensors"))
-        assert max_difference(single, distributed) < 1e-5, method
-        moved = {k for k in single if not torch.equal(single[k], start[k])}
-        assert any("lora_" in k for k in moved) and not any("lora_" not in k and k.startswith("encoder.") for k in moved)
-
-
-def test_hf_export_merges_the_lora_of_each_task_into_a_plain_model(toy_csv_task, tmp_path, tiny_bert):
-    """--format hf: one folder per task whose weights hold the shared and that task's LoRA merged in;
-    transformers loads it and gives the run's logits. Adapters cannot be merged: onnx is named."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    from textmtl.exporting import export_run
-    from textmtl.exporting.onnx import TaskGraph, example_inputs
-
-    from .test_export import texts_of
-
-    run_path = textmtl.train(toy_config(toy_csv_task, tmp_path / "runs", tiny_bert, steps=6), progress=False).path
-    written = export_run(run_path, "hf", tmp_path / "hf")
-    run = load_run(run_path)
-    texts = texts_of(toy_csv_task, 20)
-    logits = {}
-    for folder in written:
-        weights = load_file(str(folder / "model.safetensors"))
-        assert not any("lora_" in k for k in weights)
-        model = AutoModelForSequenceClassification.from_pretrained(str(folder), trust_remote_code=True).eval()
-        enc = AutoTokenizer.from_pretrained(str(folder))(texts, padding=True, truncation=True, return_tensors="pt")
-        with torch.no_grad():
-            theirs = model(**enc).logits
-            ours = TaskGraph(run.model, folder.name)(**example_inputs(run, texts))
-        torch.testing.assert_close(theirs, ours, atol=1e-5, rtol=1e-4)
-        logits[folder.name] = theirs
-    assert not torch.equal(logits["toy_a"], logits["toy_b"])
-    adapters = textmtl.train(toy_config(toy_csv_task, tmp_path / "runs2", tiny_bert, "adapters"), progress=False).path
-    with pytest.raises(ConfigError, match="onnx"):
-        export_run(adapters, "hf", tmp_path / "hf2")
+    for state in assert_equals_one_process(tmp_path, ("ls", "cagrad"), model).values():
+        moved = {k for k in state["single"] if not torch.equal(state["single"][k], state["start"][k])}
+        assert any("lora_" in k for k in moved)
+        assert not any("lora_" not in k and k.startswith("encoder.") for k in moved)  # the frozen backbone

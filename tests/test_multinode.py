@@ -6,18 +6,15 @@ Skipped, with the reason, where the machine does not allow creating network name
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from safetensors.torch import load_file
 
-from ._parallel_setup import config, make_trainer, train_steps
 from ._two_hosts import Hosts, missing_rights, two_hosts
-from .test_parallel import max_difference, odd_batch_run_config
+from .test_parallel import assert_equals_one_process, assert_same_finished_run, odd_batch_run_config
 
 ROOT = Path(__file__).resolve().parents[1]
 WHY_NOT = missing_rights()
@@ -71,12 +68,7 @@ def test_two_hosts_equal_one_process_on_the_global_batch(hosts, tmp_path, per_no
                             run_id=f"equal{per_node}")
     for proc in done:
         assert proc.returncode == 0, proc.stderr[-3000:]
-    for method in methods:
-        single = train_steps(make_trainer(config(method)))
-        start = make_trainer(config(method)).model.state_dict()
-        distributed = load_file(str(tmp_path / f"{method}.safetensors"))
-        assert max_difference(single, distributed) < 1e-5, method
-        assert max_difference(single, start) > 1e-2  # it did train
+    assert_equals_one_process(tmp_path, methods)
 
 
 def test_a_worker_killed_on_one_host_is_restarted_and_the_run_continues_by_itself(hosts, toy_csv_task, tmp_path):
@@ -97,13 +89,4 @@ def test_a_worker_killed_on_one_host_is_restarted_and_the_run_continues_by_itsel
         assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "killed" / "killed-once").exists()  # a process did die
     assert any("SIGKILL" in p.stderr or "exitcode: -9" in p.stderr for p in done)
-
-    def history(folder):
-        lines = (folder / "runs" / "toy" / "history.jsonl").read_text().splitlines()
-        return [{k: v for k, v in json.loads(line).items() if k != "elapsed_seconds"} for line in lines]
-
-    assert len(history(tmp_path / "whole")) == 4 and history(tmp_path / "whole") == history(tmp_path / "killed")
-    a = load_file(str(tmp_path / "whole" / "runs" / "toy" / "model.safetensors"))
-    b = load_file(str(tmp_path / "killed" / "runs" / "toy" / "model.safetensors"))
-    assert max_difference(a, b) == 0.0
-    assert sorted(p.name for p in (tmp_path / "killed" / "runs").iterdir()) == ["toy"]  # nothing left behind
+    assert_same_finished_run(tmp_path / "whole", tmp_path / "killed")

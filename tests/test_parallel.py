@@ -18,8 +18,8 @@ from textmtl.aggregation import make_aggregator
 from textmtl.data.batching import IGNORE_INDEX, Batch
 from textmtl.data.tasks import TaskKind
 from textmtl.errors import ConfigError
-from textmtl.methods import describe_methods
 from textmtl.gradients.parts import batch_parts
+from textmtl.methods import describe_methods
 
 from ._parallel_setup import config, make_trainer, train_steps
 from .test_training import toy_config
@@ -92,12 +92,21 @@ def test_two_processes_equal_one_process_on_the_global_batch(tmp_path):
             # 60 local repeats): one more attempt; a Python error or a wrong result still fails
             proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
         assert proc.returncode == 0, proc.stderr[-3000:]
-        for method in names:
-            single = train_steps(make_trainer(config(method)))
-            start = make_trainer(config(method)).model.state_dict()
-            distributed = load_file(str(out / f"{method}.safetensors"))
-            assert max_difference(single, distributed) < 1e-5, method
-            assert max_difference(single, start) > 1e-2  # it did train
+        assert_equals_one_process(out, names)
+
+
+def assert_equals_one_process(out: Path, methods, model: dict | None = None) -> dict[str, dict]:
+    """The parameters a distributed worker saved (`out/<method>.safetensors`) equal one process's on the
+    global batch within 1e-5, and training moved them; returns the single-process and start states."""
+    states = {}
+    for method in methods:
+        single = train_steps(make_trainer(config(method, model=model)))
+        start = make_trainer(config(method, model=model)).model.state_dict()
+        distributed = load_file(str(out / f"{method}.safetensors"))
+        assert max_difference(single, distributed) < 1e-5, method
+        assert max_difference(single, start) > 1e-2  # it did train
+        states[method] = {"single": single, "start": start}
+    return states
 
 
 class RecordingAggregator:
@@ -279,6 +288,20 @@ def test_a_resumed_two_process_run_continues_every_ranks_random_stream(toy_csv_t
     assert metrics[0]["tasks"] == metrics[1]["tasks"] and metrics[0]["processes"] == 2
 
 
+def assert_same_finished_run(whole: Path, killed: Path) -> None:
+    """The killed-and-restarted run `killed/runs/toy` equals the uninterrupted `whole/runs/toy`:
+    every evaluation record (but its clock), the weights bit for bit, and nothing left beside it."""
+    def history(folder):
+        lines = (folder / "runs" / "toy" / "history.jsonl").read_text().splitlines()
+        return [{k: v for k, v in json.loads(line).items() if k != "elapsed_seconds"} for line in lines]
+
+    assert len(history(whole)) == 4 and history(whole) == history(killed)
+    a = load_file(str(whole / "runs" / "toy" / "model.safetensors"))
+    b = load_file(str(killed / "runs" / "toy" / "model.safetensors"))
+    assert max_difference(a, b) == 0.0
+    assert sorted(p.name for p in (killed / "runs").iterdir()) == ["toy"]  # nothing left behind
+
+
 def test_gpu_check_script_runs_its_cpu_side(tmp_path, data_dir):
     """benchmarks/gpu_check.py with --device cpu --quick: every part runs and passes on the CPU
     (the CUDA run is the same code on --device cuda)."""
@@ -310,16 +333,7 @@ def test_a_killed_worker_is_restarted_and_the_run_continues_by_itself(toy_csv_ta
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "SIGKILL" in done.stderr or "Signals.SIGKILL" in done.stderr or "-9" in done.stderr  # it did die
-
-    def history(folder):
-        lines = (folder / "runs" / "toy" / "history.jsonl").read_text().splitlines()
-        return [{k: v for k, v in json.loads(line).items() if k != "elapsed_seconds"} for line in lines]
-
-    assert len(history(tmp_path / "whole")) == 4 and history(tmp_path / "whole") == history(tmp_path / "killed")
-    a = load_file(str(tmp_path / "whole" / "runs" / "toy" / "model.safetensors"))
-    b = load_file(str(tmp_path / "killed" / "runs" / "toy" / "model.safetensors"))
-    assert max_difference(a, b) == 0.0
-    assert sorted(p.name for p in (tmp_path / "killed" / "runs").iterdir()) == ["toy"]  # nothing left behind
+    assert_same_finished_run(tmp_path / "whole", tmp_path / "killed")
 
 
 def test_a_restarted_round_meets_under_fresh_keys_and_learns_that_any_machine_restarted():

@@ -131,7 +131,8 @@ def _mount_rights() -> str | None:
     if os.geteuid() != 0:
         return "mounting a tmpfs needs root"
     with tempfile.TemporaryDirectory() as probe:
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", probe], capture_output=True, text=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", probe],
+                              capture_output=True, text=True)
         if done.returncode != 0:
             return f"mount -t tmpfs is refused here: {done.stderr.strip()}"
         subprocess.run(["umount", probe], check=False)
