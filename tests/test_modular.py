@@ -240,3 +240,34 @@ def test_two_processes_equal_one_process_on_the_modular_architecture(tiny_bert, 
         moved = {k for k in state["single"] if not torch.equal(state["single"][k], state["start"][k])}
         assert any("lora_" in k for k in moved)
         assert not any("lora_" not in k and k.startswith("encoder.") for k in moved)  # the frozen backbone
+
+
+def test_hf_export_merges_the_lora_of_each_task_into_a_plain_model(toy_csv_task, tmp_path, tiny_bert):
+    """--format hf: one folder per task whose weights hold the shared and that task's LoRA merged in;
+    transformers loads it and gives the run's logits. Adapters cannot be merged: onnx is named."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from textmtl.exporting import export_run
+    from textmtl.exporting.onnx import TaskGraph, example_inputs
+
+    from .test_export import texts_of
+
+    run_path = textmtl.train(toy_config(toy_csv_task, tmp_path / "runs", tiny_bert, steps=6), progress=False).path
+    written = export_run(run_path, "hf", tmp_path / "hf")
+    run = load_run(run_path)
+    texts = texts_of(toy_csv_task, 20)
+    logits = {}
+    for folder in written:
+        weights = load_file(str(folder / "model.safetensors"))
+        assert not any("lora_" in k for k in weights)
+        model = AutoModelForSequenceClassification.from_pretrained(str(folder), trust_remote_code=True).eval()
+        enc = AutoTokenizer.from_pretrained(str(folder))(texts, padding=True, truncation=True, return_tensors="pt")
+        with torch.no_grad():
+            theirs = model(**enc).logits
+            ours = TaskGraph(run.model, folder.name)(**example_inputs(run, texts))
+        torch.testing.assert_close(theirs, ours, atol=1e-5, rtol=1e-4)
+        logits[folder.name] = theirs
+    assert not torch.equal(logits["toy_a"], logits["toy_b"])
+    adapters = textmtl.train(toy_config(toy_csv_task, tmp_path / "runs2", tiny_bert, "adapters"), progress=False).path
+    with pytest.raises(ConfigError, match="onnx"):
+        export_run(adapters, "hf", tmp_path / "hf2")
