@@ -509,55 +509,58 @@ def scenario_disjoint_minilm(sizes: Sizes, rounds: int, chunk: int | None, log: 
             "batch_per_task": size.batch, "length": size.length, "rows": run_rows(rows, rounds, log)}
 
 
+def minilm_batches_and_encoder(sizes: Sizes) -> tuple[dict[str, Batch], PretrainedTransformer]:
+    """The (a) MiniLM scenario's K random disjoint batches and its random-weight encoder."""
+    size = sizes.minilm
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(2)
+    batches = {t: random_batch(gen, size.hf_config["vocab_size"], size.batch, size.length) for t in task_names(sizes.k)}
+    return batches, PretrainedTransformer.from_config(size.hf_config)
+
+
+def parameters_rows_with_repeated_ls(bench: Bench) -> list[TimedRow]:
+    """ls, a second ls row doing identical work (`ls_repeat`: how far rows that should agree do
+    agree), and every method on the `parameters` back-end."""
+    specs = [r for r in planned_method_rows() if r.backend == "parameters" or r.label == LS]
+    rows = timed_method_rows(bench, specs)
+    rows.insert(1, TimedRow("ls_repeat[loss]", method_step(bench, build_method(RowSpec("ls", "loss"))),
+                            {"method": "ls_repeat", "backend": "loss", "kind": "reference", "api": "Method.backward"}))
+    return rows
+
+
 def scenario_minilm_parameters(sizes: Sizes, rounds: int, chunk: int | None, log: Callable[[str], None]) -> dict:
     """The (a) MiniLM scenario (full fine-tuning) with only ls, a repeated ls and the `parameters`-back-end
     methods: enough rows to afford 7+ rounds on a CPU (issue 19 asks for them; the full scenario had 3)."""
     del chunk
-    size = sizes.minilm
-    torch.manual_seed(0)
-    gen = torch.Generator().manual_seed(2)
-    batches = {t: random_batch(gen, size.hf_config["vocab_size"], size.batch, size.length) for t in task_names(sizes.k)}
-    encoder = PretrainedTransformer.from_config(size.hf_config)
-    bench = make_bench(encoder, sizes.k, batches, transformer=True)
-    specs = [r for r in planned_method_rows() if r.backend == "parameters" or r.label == LS]
-    rows = timed_method_rows(bench, specs)
-    rows.insert(1, TimedRow("ls_repeat[loss]", method_step(bench, build_method(RowSpec("ls", "loss"))),
-                            {"method": "ls_repeat", "backend": "loss", "kind": "reference", "api": "Method.backward"}))
+    batches, encoder = minilm_batches_and_encoder(sizes)
+    rows = parameters_rows_with_repeated_ls(make_bench(encoder, sizes.k, batches, transformer=True))
     log(f"MiniLM-sized transformer, full fine-tuning, parameters rows, K={sizes.k}: {len(rows)} rows x {rounds} rounds")
     return {"inputs": "disjoint", "k": sizes.k,
-            "encoder": {"type": "transformer (random weights)", "hf_config": size.hf_config, **encoder_info(encoder)},
-            "batch_per_task": size.batch, "length": size.length, "rows": run_rows(rows, rounds, log)}
+            "encoder": {"type": "transformer (random weights)", "hf_config": sizes.minilm.hf_config,
+                        **encoder_info(encoder)},
+            "batch_per_task": sizes.minilm.batch, "length": sizes.minilm.length, "rows": run_rows(rows, rounds, log)}
 
 
 def scenario_lora_minilm(sizes: Sizes, rounds: int, chunk: int | None, log: Callable[[str], None]) -> dict:
     """Issue 19: the MiniLM-sized encoder of (a), frozen, with a shared LoRA and one LoRA per task
-    (`modular`, rank 8 on query and value); K tasks with disjoint inputs. Rows: ls, every method on
-    the `parameters` back-end, and a second ls row (`ls_repeat`) doing identical work, whose ratio
-    shows how far rows that should agree do agree."""
+    (`modular`, rank 8 on query and value); K tasks with disjoint inputs; the rows of
+    `parameters_rows_with_repeated_ls`."""
     del chunk
     from textmtl.models.architectures.modular import Modular, ModularConfig
 
-    size = sizes.minilm
-    torch.manual_seed(0)
-    gen = torch.Generator().manual_seed(2)
-    batches = {t: random_batch(gen, size.hf_config["vocab_size"], size.batch, size.length) for t in task_names(sizes.k)}
-    encoder = PretrainedTransformer.from_config(size.hf_config)
+    batches, encoder = minilm_batches_and_encoder(sizes)
     settings = ModularConfig(backbone="frozen", shared="lora", per_task="lora", rank=8)
     model = Modular([TaskSpec(t, KIND, ("neg", "pos")) for t in task_names(sizes.k)], encoder, settings)
-    bench = make_bench(encoder, sizes.k, batches, transformer=True, model=model)
-    specs = [r for r in planned_method_rows() if r.backend == "parameters" or r.label == LS]
-    rows = timed_method_rows(bench, specs)
-    rows.insert(1, TimedRow("ls_repeat[loss]", method_step(bench, build_method(RowSpec("ls", "loss"))),
-                            {"method": "ls_repeat", "backend": "loss", "kind": "reference", "api": "Method.backward"}))
+    rows = parameters_rows_with_repeated_ls(make_bench(encoder, sizes.k, batches, transformer=True, model=model))
     log(f"per-task LoRA on a frozen MiniLM-sized transformer, K={sizes.k}: {len(rows)} rows x {rounds} rounds")
     counts = model.parameter_counts()
     return {"inputs": "disjoint", "k": sizes.k,
-            "encoder": {"type": "transformer (random weights), frozen", "hf_config": size.hf_config,
+            "encoder": {"type": "transformer (random weights), frozen", "hf_config": sizes.minilm.hf_config,
                         **encoder_info(encoder)},
             "modular": settings.model_dump(),
             "parameters": {"shared_trainable": counts["shared"], "per_task": next(iter(counts["task"].values())),
                            "frozen": counts["frozen"]},
-            "batch_per_task": size.batch, "length": size.length, "rows": run_rows(rows, rounds, log)}
+            "batch_per_task": sizes.minilm.batch, "length": sizes.minilm.length, "rows": run_rows(rows, rounds, log)}
 
 
 def scenario_shared(sizes: Sizes, rounds: int, chunk: int | None, log: Callable[[str], None]) -> dict:
