@@ -160,8 +160,10 @@ def train(
         if name is not None or runs_dir is not None:
             raise ConfigError("--resume continues a run in its own directory; --name and --runs-dir do not apply")
         partial = find_resumable(resume)
-        if is_finished(partial):  # killed while publishing a finished run: publish it
-            return _published(partial, config, overrides)
+        if is_finished(partial):  # killed while publishing a finished run: publish it (rank 0 alone)
+            return (
+                _published(partial, config, overrides) if os.environ.get("RANK", "0") == "0" else RunResult(partial, {})
+            )
         cfg = resume_config(partial, config, overrides)
         saved = read_checkpoint(partial / "checkpoint")
     elif config is None:
