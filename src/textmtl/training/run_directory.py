@@ -25,7 +25,7 @@ from ..config import validate_config
 from ..data.tasks import TaskSpec
 from ..data.text_encoders import TextEncoder
 from ..errors import ConfigError, ModelError, TrainingError
-from ..files import atomic_write_text, sha256_json
+from ..files import atomic_write_text, sha256_file, sha256_json
 from ..models.architectures import Architecture
 from ..models.build import build_model
 from ..models.encoders import PretrainedTransformer
@@ -303,7 +303,7 @@ def base_model_reference(model: Architecture) -> dict[str, str]:
     from ..models.encoders.transformer import default_model_folder
 
     folder = Path(getattr(model, "base_folder", None) or default_model_folder()).resolve()
-    return {"path": str(folder), "sha256": file_sha256(folder / "model.safetensors")}
+    return {"path": str(folder), "sha256": sha256_file(folder / "model.safetensors")}
 
 
 def check_base_model(base: Any, where: Path) -> None:
@@ -316,21 +316,11 @@ def check_base_model(base: Any, where: Path) -> None:
             f"{where}: the base model {base['path']} is not there (no model.safetensors); this run "
             "stores only its trained modules"
         )
-    if file_sha256(weights) != base["sha256"]:
+    if sha256_file(weights) != base["sha256"]:
         raise ModelError(
             f"{where}: the base model at {base['path']} differs from the one this run was trained on "
             "(SHA-256 of model.safetensors)"
         )
-
-
-def file_sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_run(path: str | Path) -> LoadedRun:

@@ -118,13 +118,11 @@ class Modular(Architecture):
         return cls(ctx.specs, ctx.new_encoder(), ctx.settings)
 
     def _activate(self, task: str) -> None:
-        names = ([SHARED] if self.settings.shared != "none" else []) + [self.module_names[task]]
+        """The shared module and `task`'s own, each in the stack of its kind."""
         for stack, kind in ((self.lora, "lora"), (self.adapters, "adapter")):
             if stack is not None:
-                stack.activate(
-                    [n for n in names if (n == SHARED and self.settings.shared == kind)
-                     or (n != SHARED and self.settings.per_task == kind)]
-                )  # fmt: skip
+                own = [self.module_names[task]] if self.settings.per_task == kind else []
+                stack.activate(([SHARED] if self.settings.shared == kind else []) + own)
 
     def forward(self, task: str, batch: Batch) -> TaskOutput:
         self._activate(task)
