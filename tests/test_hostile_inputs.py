@@ -197,7 +197,8 @@ def test_empty_test_or_dev_splits_are_errors_not_nan(tmp_path):
     (tmp_path / "test.csv").write_text("text,label\n")
     one_line_exit_2(["train", write(tmp_path, cfg)], "task 't' has no test examples")
     cfg = toy(tmp_path)
-    cfg["data"]["custom_tasks"][0]["dev_size"] = 0
+    (tmp_path / "dev.csv").write_text("text,label\n")  # a dev file with no rows (dev_size: 0 means no dev
+    cfg["data"]["custom_tasks"][0]["files"]["dev"] = str(tmp_path / "dev.csv")  # split: test_no_dev_split)
     one_line_exit_2(["train", write(tmp_path, cfg)], "task 't' has no dev examples")
     assert not (tmp_path / "runs").exists()
 

@@ -67,7 +67,7 @@ def load_tasks(config: Config, data_dir: str | Path | None = None) -> list[TaskD
     root = resolve_data_dir(data_dir or d.data_dir)
     tasks: list[TaskData] = []
     if d.benchmark is not None:
-        tasks += get_benchmark(d.benchmark).load(
+        tasks = get_benchmark(d.benchmark).load(
             root,
             d.tasks,
             dev_size=d.dev_size,
@@ -75,6 +75,7 @@ def load_tasks(config: Config, data_dir: str | Path | None = None) -> list[TaskD
             skip_bad_lines=d.skip_bad_lines,
             unlabelled=d.unlabelled,
         )
+    no_dev_by_choice = {t.name for t in tasks} if d.dev_size == 0 else set()
     provided = _DATASETS.get() or {}
     for custom in d.custom_tasks:
         spec = custom.model_dump()
@@ -102,11 +103,7 @@ def load_tasks(config: Config, data_dir: str | Path | None = None) -> list[TaskD
         if not t.test:
             where = f" ({t.origin['test']} holds none)" if t.origin.get("test") else ""
             raise ConfigError(f"data: task '{t.name}' has no test examples{where}; its scores would be NaN")
-        if not t.dev:
-            raise ConfigError(
-                f"data: task '{t.name}' has no dev examples (the dev split picks the saved model); give a dev file, "
-                "dev_size >= 1 or dev_fraction"
-            )
+    _check_dev_splits(tasks, no_dev_by_choice | _custom_tasks_without_dev(config))
     unknown = [t for t in config.training.select_on or [] if t not in names]
     if unknown:
         raise ConfigError(f"training.select_on: no task named '{unknown[0]}' in this run (tasks: {', '.join(names)})")
@@ -132,3 +129,34 @@ def encode_tasks(tasks: list[TaskData], text_encoder: TextEncoder) -> dict[str, 
         )
         for t in tasks
     }
+
+
+def _custom_tasks_without_dev(config: Config) -> set[str]:
+    """The custom tasks whose config asks for no dev split: `dev_size: 0`, no dev file or part,
+    no `dev_fraction`."""
+    chosen = set()
+    for c in config.data.custom_tasks:
+        if c.dev_size == 0 and "dev" not in c.files and c.dev_fraction is None and not (c.splits or {}).get("dev"):
+            chosen.add(c.name)
+    return chosen
+
+
+def _check_dev_splits(tasks: list[TaskData], without_dev_by_choice: set[str]) -> None:
+    """A run has a dev split on every task (it picks the saved model) or, when every task asked for
+    none (`dev_size: 0`), on none: the model after the last step is the one tested."""
+    empty = [t for t in tasks if not t.dev]
+    if not empty:
+        return
+    accidental = [t for t in empty if t.name not in without_dev_by_choice]
+    if accidental:
+        t = accidental[0]
+        raise ConfigError(
+            f"data: task '{t.name}' has no dev examples (the dev split picks the saved model); give a dev file, "
+            "dev_size >= 1 or dev_fraction (or dev_size: 0 on every task: no model selection, the last step is tested)"
+        )
+    if len(empty) < len(tasks):
+        with_dev = next(t.name for t in tasks if t.dev)
+        raise ConfigError(
+            f"data: task '{empty[0].name}' has dev_size: 0 but task '{with_dev}' has a dev split; give every task a "
+            "dev split or none (dev_size: 0 everywhere: the last step is tested)"
+        )

@@ -469,7 +469,8 @@ def final_metrics(
     dev, test = dev_evaluator(model), test_evaluator(model)
     return {
         "tasks": {t: {"dev": dev.get(t, {}), "test": test.get(t, {})} for t in encoded},
-        "average": {"dev": task_average(dev, model.specs), "test": task_average(test, model.specs)},
+        # no dev split (dev_size: 0 on every task): null, not NaN
+        "average": {"dev": task_average(dev, model.specs) if dev else None, "test": task_average(test, model.specs)},
         "main_metrics": {t: model.specs[t].main_metric for t in encoded},  # the metric each average uses
         # the architecture, its parameters and what it reports on the test data (e.g. task communication)
         "architecture": {

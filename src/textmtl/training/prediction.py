@@ -31,7 +31,8 @@ def evaluate(
     scores = {s: Evaluator(encoded, s, bs, run.text_encoder.pad_id)(run.model) for s in splits}
     return {
         "tasks": {t: {s: scores[s].get(t, {}) for s in splits} for t in encoded},
-        "average": {s: task_average(scores[s], run.specs) for s in splits},
+        # None: a split the run does not have (dev_size: 0)
+        "average": {s: task_average(scores[s], run.specs) if scores[s] else None for s in splits},
     }
 
 

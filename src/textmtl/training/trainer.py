@@ -395,7 +395,10 @@ class Trainer:
         average = task_average(dev, self.model.specs)
         subset = len(self.select_on) < len(self.tasks)
         score = task_average({t: dev[t] for t in self.select_on}, self.model.specs) if subset else average
-        if score > s.best:
+        if not dev:  # no dev split (dev_size: 0 on every task): no selection, the last step is kept
+            s.best_step, s.best_state = step, None
+            average = score = None  # type: ignore[assignment]
+        elif score > s.best:
             s.best, s.best_step, s.bad_evals = score, step, 0
             s.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         else:
@@ -408,7 +411,7 @@ class Trainer:
             "train_loss": dict(s.running),
             "dev": dev,
             "dev_average": average,
-            "best_dev_average": s.best,  # best of the select_on average
+            "best_dev_average": s.best if dev else None,  # best of the select_on average
             "weights": self.last_stats.weights,
             **self.last_stats.extra,
             **self.model.evaluation_record(self.dev_evaluator.batches),  # e.g. task communication matrices
@@ -418,7 +421,8 @@ class Trainer:
         }
         s.history.append(record)
         self.on_record(record)
-        self.reporter.evaluated(step, score, s.best)
+        if score is not None:
+            self.reporter.evaluated(step, score, s.best)
         if self.cfg.patience is not None and s.bad_evals >= self.cfg.patience:
             self.reporter.message(f"early stop at step {step}: no dev improvement in {s.bad_evals} evaluations")
             s.stopped = True
