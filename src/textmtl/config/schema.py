@@ -156,19 +156,36 @@ class CustomTaskConfig(_Strict):
         return {str(k): val for k, val in v.items()} if isinstance(v, dict) else v
 
 
+class DerivedTaskConfig(_Strict):
+    """A task made from a loaded task `copy_of`: the same examples in the same order in every split
+    (so both see the same batches, one forward pass), its own head (`copy_head`: starting as a copy
+    of the source's); `flip_labels` reverses the class order of every label (class i -> K-1-i: a
+    binary task's labels swapped, whose gradient then opposes its source's; with an odd K the
+    middle class keeps its label). The conflict suite uses it (docs/RESULTS.md, issue 21)."""
+
+    name: TaskName
+    copy_of: str
+    flip_labels: bool = False
+    # its head starts as a copy of its source's (a flipped copy's gradient is then exactly opposed)
+    copy_head: bool = True
+
+
 class DataConfig(_Strict):
     benchmark: BenchmarkName | None = "fdu-mtl"
     tasks: list[str] | None = None  # None: every task of the benchmark
     custom_tasks: list[CustomTaskConfig] = Field(default_factory=list)
     data_dir: str | None = None  # --data-dir > TEXTMTL_DATA_DIR > ~/.cache/textmtl
     dev_size: int | None = None  # benchmark default when None (FDU-MTL: last 200 lines of train)
-    max_train_examples: int | None = Field(default=None, ge=1)
+    # at most N training examples per task, or per named task ({books: 1400, dvd: 50}: unequal sizes)
+    max_train_examples: Annotated[int, Field(ge=1)] | dict[str, Annotated[int, Field(ge=1)]] | None = None
     max_eval_examples: int | None = Field(default=None, ge=1)
     # which examples the two caps keep: `first` N in file order, or a `random` fixed-seed sample
     # (the same for every training seed). Files sorted by source or genre (GLUE CoLA, STS-B) give
     # unrepresentative `first` slices; FDU-MTL's files are shuffled.
     subsample: Literal["first", "random"] = "first"
     merge_dev_into_train: bool = False
+    # tasks made from loaded ones after the caps, e.g. a label-flipped copy: {name, copy_of, flip_labels}
+    derived_tasks: list[DerivedTaskConfig] = Field(default_factory=list)
     # read the unlabelled text (FDU-MTL .task.unlabel) and feed it to an architecture that uses it
     # (adversarial: ASP-MTL's task discriminator); any other architecture rejects it
     unlabelled: bool = False

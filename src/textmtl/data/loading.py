@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from .custom import load_custom_task
+from .derived import derive_tasks
 from .sets import get_benchmark, resolve_data_dir, sample_in_order
 from .tasks import Example, TaskData
 
@@ -76,6 +77,7 @@ def load_tasks(config: Config, data_dir: str | Path | None = None) -> list[TaskD
             unlabelled=d.unlabelled,
         )
     no_dev_by_choice = {t.name for t in tasks} if d.dev_size == 0 else set()
+    no_dev_by_choice |= _custom_tasks_without_dev(config)
     provided = _DATASETS.get() or {}
     for custom in d.custom_tasks:
         spec = custom.model_dump()
@@ -93,17 +95,28 @@ def load_tasks(config: Config, data_dir: str | Path | None = None) -> list[TaskD
     names = [t.name for t in tasks]
     if len(set(names)) != len(names):
         raise ConfigError(f"data: task names must be unique, got {names}")
+    caps = d.max_train_examples if isinstance(d.max_train_examples, dict) else {}
+    unknown_caps = [t for t in caps if t not in names]
+    if unknown_caps:
+        raise ConfigError(
+            f"data.max_train_examples.{unknown_caps[0]}: no task of that name is loaded (tasks: {', '.join(names)})"
+        )
     for t in tasks:  # the caps apply to the final splits (after dev is held out or merged into train)
-        t.train = _cap(t.train, d.max_train_examples, d.subsample)
+        cap = caps.get(t.name) if isinstance(d.max_train_examples, dict) else d.max_train_examples
+        t.train = _cap(t.train, cap, d.subsample)
         t.dev = _cap(t.dev, d.max_eval_examples, d.subsample)
         t.test = _cap(t.test, d.max_eval_examples, d.subsample)
+    if d.derived_tasks:
+        tasks = derive_tasks(tasks, d.derived_tasks)
+        names = [t.name for t in tasks]
+        no_dev_by_choice |= {e.name for e in d.derived_tasks if e.copy_of in no_dev_by_choice}
     for t in tasks:
         if not t.train:
             raise ConfigError(f"data: task '{t.name}' has no training examples")
         if not t.test:
             where = f" ({t.origin['test']} holds none)" if t.origin.get("test") else ""
             raise ConfigError(f"data: task '{t.name}' has no test examples{where}; its scores would be NaN")
-    _check_dev_splits(tasks, no_dev_by_choice | _custom_tasks_without_dev(config))
+    _check_dev_splits(tasks, no_dev_by_choice)
     unknown = [t for t in config.training.select_on or [] if t not in names]
     if unknown:
         raise ConfigError(f"training.select_on: no task named '{unknown[0]}' in this run (tasks: {', '.join(names)})")

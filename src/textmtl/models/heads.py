@@ -28,6 +28,23 @@ class TaskHead(nn.Module):
         return out.squeeze(-1) if self.kind == TaskKind.REGRESSION else out
 
 
+def copy_head(model: nn.Module, source: str, target: str) -> None:
+    """Start task `target`'s head(s) as copies of task `source`'s: the TaskHead modules keyed by the
+    two task names in the same ModuleDict. Raises ValueError when the model has no such pair."""
+    modules = dict(model.named_modules())
+    copied = 0
+    for name, module in modules.items():
+        prefix, _, task = name.rpartition(".")
+        if task != source or not isinstance(module, TaskHead):
+            continue
+        twin = modules.get(f"{prefix}.{target}" if prefix else target)
+        if isinstance(twin, TaskHead):
+            twin.load_state_dict(module.state_dict())
+            copied += 1
+    if not copied:
+        raise ValueError(f"no head of task '{source}' beside one of task '{target}' in {type(model).__name__}")
+
+
 def task_loss(kind: TaskKind, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy (classification, tagging over real tokens) or mean squared error (regression)."""
     if kind == TaskKind.REGRESSION:

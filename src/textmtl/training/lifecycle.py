@@ -30,6 +30,7 @@ from ..gradients.parts import StepSync
 from ..methods import make_method
 from ..models.architectures import Architecture
 from ..models.build import build_model, build_text_encoder
+from ..models.heads import copy_head
 from ..registry import architectures
 from .checkpoint import (
     RankCheckpoint,
@@ -62,6 +63,19 @@ from .trainer import FitResult, Trainer
 class RunResult:
     path: Path
     metrics: dict[str, Any]
+
+
+def start_derived_heads(cfg: Config, model: Architecture) -> None:
+    """Derived tasks with `copy_head` start with their source task's head weights (on a model that
+    shares parameters between tasks; single-task models have no shared part to conflict over)."""
+    if not model.shared_parameters():
+        return
+    for i, entry in enumerate(cfg.data.derived_tasks):
+        if entry.copy_head:
+            try:
+                copy_head(model, entry.copy_of, entry.name)
+            except ValueError as exc:
+                raise ConfigError(f"data.derived_tasks.{i}.copy_head: {exc} (set copy_head: false)") from None
 
 
 def check_unlabelled(cfg: Config, model: Architecture, tasks: list[TaskData]) -> None:
@@ -263,6 +277,7 @@ def _train(
         raise TrainingError(f"--resume: the data or vocabulary of {partial} differ from those the run started with")
     seed_everything(cfg.seed)
     model = build_model(cfg.model, specs, text_encoder, seed=cfg.seed)
+    start_derived_heads(cfg, model)
     check_unlabelled(cfg, model, tasks)
     try:
         method.check_model(model)
