@@ -1,8 +1,8 @@
 """The `textmtl` command line. Bad input prints one line and exits with code 2.
 
-Commands live in one module per group (`training`, `catalogue`, `results`, `experiments`, `exporting`), each
-registering on the shared `app`; only typer and rich are imported at start-up, so `textmtl --help`
-stays fast: a command imports what it needs when it runs.
+Commands live in one module per group (`training`, `catalogue`, `results`, `experiments`, `exporting`,
+`advising`), each registering on the shared `app`; only typer and rich are imported at start-up, so
+`textmtl --help` stays fast: a command imports what it needs when it runs.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import TextmtlError
-from . import catalogue, experiments, exporting, results, training  # noqa: F401  (registers the commands)
+from . import advising, catalogue, experiments, exporting, results, training  # noqa: F401  (registers the commands)
 from .app import app, err
 
 try:  # typer >= 0.2x carries its own copy of click and raises that copy's exceptions

@@ -11,6 +11,7 @@ import os
 import random
 import sys
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 from safetensors import SafetensorError
 
+from ..advice.overlap import DataOverlapWarning, overlap_warnings
 from ..config import ConfigBase as Config
 from ..config import as_config
 from ..config.schema import check_run_name
@@ -268,6 +270,12 @@ def _train(
             }
             parts = [f"{s} {sizes[s]}{carved.get(s, '')}" for s in ("train", "dev", "test")]
             reporter.message(f"{task.name}: {', '.join(parts)}")
+    if saved is None and sync.is_main:
+        for line in overlap_warnings(tasks):  # test texts seen in training (textmtl advise lists them all)
+            if type(reporter) is Reporter:  # no progress output: a Python warning, which callers can filter
+                warnings.warn(line, DataOverlapWarning, stacklevel=3)
+            else:
+                reporter.message(f"warning: {line}")
     text_encoder = build_text_encoder(cfg.model, cfg.text, (e for t in tasks for e in t.train))
     encoded = encode_tasks(tasks, text_encoder)
     specs = [t.spec for t in tasks]

@@ -1,0 +1,129 @@
+"""`textmtl advise` on every benchmark we have a grid for, next to the grid's best method
+(docs/RESULTS.md §16, issue 21).
+
+    TEXTMTL_DATA_DIR=../shared/data .venv/bin/python benchmarks/advice_vs_grid.py run      # resumable
+    .venv/bin/python benchmarks/advice_vs_grid.py table                                     # Markdown
+
+`run` advises on the config of each benchmark's `ls` run (seed 1), with the default budget of
+`textmtl advise` (200 steps, probes every 25, 8 candidate methods), one thread, and writes
+benchmarks/results/advice/<benchmark>.json (a benchmark whose JSON exists is skipped). `table` reads
+those and each grid's results.csv: the grid's best method by mean task average over seeds, and how
+far `ls` and the advised method are from it (points x100; "-" where the grid lacks the method).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "results" / "advice"
+
+# name -> (suite or config file, variant, grid results.csv relative to the repository, note)
+BENCHMARKS: dict[str, tuple[str, str | None, str | None, str]] = {
+    "fdu-mtl-16": ("fdu-mtl-16", "textcnn", "docs/evidence/fdu-mtl-16/results.csv", ""),
+    "amazon-14": ("amazon-14", None, "docs/evidence/amazon-14/results.csv", ""),
+    "conll2003": ("configs/conll2003-bilstm.yaml", None, None, "no method grid: RESULTS §7 compares architectures"),
+    "conflict/flipped": ("conflict", "flipped", "docs/evidence/conflict/results.csv", ""),
+    "conflict/scales": ("conflict", "scales", "docs/evidence/conflict/results.csv", ""),
+    "conflict/sizes": ("conflict", "sizes", "docs/evidence/conflict/results.csv", ""),
+}
+
+
+def _config(source: str, variant: str | None) -> dict:
+    if source.endswith(".yaml"):
+        import yaml
+
+        return yaml.safe_load((ROOT / source).read_text())
+    from textmtl.benchmarking.plan import plan_runs
+    from textmtl.benchmarking.suite import resolve_suite
+
+    _, runs = plan_runs(resolve_suite(source), methods=["ls"], seeds=[1], variants=[variant] if variant else None)
+    return runs[0].config
+
+
+def run(names: list[str]) -> None:
+    import torch
+
+    from textmtl.advice.advisor import advise
+
+    torch.set_num_threads(1)
+    OUT.mkdir(parents=True, exist_ok=True)
+    for name in names or list(BENCHMARKS):
+        path = OUT / f"{name.replace('/', '-')}.json"
+        if path.exists():
+            print(f"{name}: done before ({path.relative_to(ROOT)})")
+            continue
+        source, variant, _, _ = BENCHMARKS[name]
+        config = _config(source, variant)
+        config.setdefault("training", {})["num_threads"] = 1
+        start = time.perf_counter()
+        report = advise(config, on_progress=lambda text, n=name: print(f"{n}: {text}", flush=True))
+        report["benchmark"] = name
+        report["wall_seconds"] = round(time.perf_counter() - start, 1)
+        report["command"] = f"python benchmarks/advice_vs_grid.py run {name}"
+        path.write_text(json.dumps(report, indent=1) + "\n")
+        rec = report["recommendation"]
+        print(f"{name}: {rec['method']} ({rec['rule']}) in {report['wall_seconds']} s -> {path.relative_to(ROOT)}")
+
+
+def _grid_means(csv_path: Path, variant: str | None) -> dict[str, float]:
+    """Mean over seeds of each method's task average (test, x100)."""
+    per_run: dict[tuple[str, str], list[float]] = defaultdict(list)
+    with csv_path.open() as fh:
+        for row in csv.DictReader(fh):
+            if variant and row["variant"] != variant:
+                continue
+            per_run[(row["method"], row["seed"])].append(float(row["test"]))
+    by_method: dict[str, list[float]] = defaultdict(list)
+    for (method, _), scores in per_run.items():
+        by_method[method].append(100 * statistics.fmean(scores))
+    return {m: statistics.fmean(v) for m, v in by_method.items()}
+
+
+def table() -> str:
+    lines = [
+        "| benchmark | advice (rule) | mean cosine / pairs < -0.1 / loss ratio / norm ratio | grid best | ls − best "
+        "| advice − best | advise wall time |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, (_, variant, results, note) in BENCHMARKS.items():
+        path = OUT / f"{name.replace('/', '-')}.json"
+        if not path.exists():
+            lines.append(f"| {name} | not run | | | | | |")
+            continue
+        report = json.loads(path.read_text())
+        rec, g = report["recommendation"], report["geometry"]
+        advice = rec["method"] + (f"@{rec['backend']}" if rec["backend"] not in (None, "parameters") else "")
+        geometry = (
+            f"{g['mean_cosine']:+.3f} / {100 * g['conflict_share']:.0f}% / {g['loss_ratio']:.1f}x / "
+            f"{g['grad_norm_ratio']:.1f}x"
+        )
+        best = ls_gap = advice_gap = "-"
+        if results and (ROOT / results).exists():
+            means = _grid_means(ROOT / results, variant)
+            top = max(means, key=lambda m: means[m])
+            best = f"{top} {means[top]:.2f} (n={len(means)} methods)"
+            ls_gap = f"{means['ls'] - means[top]:+.2f}" if "ls" in means else "-"
+            advice_gap = f"{means[rec['method']] - means[top]:+.2f}" if rec["method"] in means else "-"
+        elif note:
+            best = note
+        lines.append(
+            f"| {name} | {advice} ({rec['rule']}) | {geometry} | {best} | {ls_gap} | {advice_gap} "
+            f"| {report['wall_seconds'] / 60:.1f} min |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in ("run", "table"):
+        sys.exit(__doc__)
+    if sys.argv[1] == "run":
+        run(sys.argv[2:])
+    else:
+        print(table())

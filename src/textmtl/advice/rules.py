@@ -1,0 +1,167 @@
+"""From measured geometry and cost to a recommended method, with the reasons.
+
+The rules read what decides between methods in our own grids (docs/RESULTS.md §3, §11 and the
+conflict suite, §16):
+- tasks whose gradients on the shared parameters are near-orthogonal or aligned (FDU-MTL-16,
+  amazon-14: pairwise cosines within about ±0.1) gain nothing from conflict-aware or loss-balancing
+  methods: no method was distinguishable from `ls` there, so `ls` (the cheapest) is advised;
+- clearly opposed gradients (a share of pairs below `CONFLICT_COSINE`) call for a method that
+  resolves conflicts (`CONFLICT_METHOD`);
+- losses or gradient norms that differ by `SCALE_RATIO` or more call for a method that balances
+  the tasks' scales (`SCALE_METHOD`).
+The constants name the methods that did best on the conflict suite's matching variant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence, Set
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .geometry import Probe
+
+CONFLICT_COSINE = -0.1  # a pair "clearly conflicts" below this cosine
+CONFLICT_SHARE = 0.2  # ... and the tasks conflict when this share of pairs does, on average over probes
+SCALE_RATIO = 10.0  # largest / smallest task loss (at the start) or gradient norm (median over probes)
+REPRESENTATION_GAP = 0.1  # mean |cosine difference| below which the representation back-end sees the same geometry
+COST_LIMIT = 1.2  # above this per-step cost relative to `ls`, a cheaper alternative is named
+CONFLICT_METHOD = "pcgrad"
+CONFLICT_FAMILY = ("pcgrad", "cagrad", "nash_mtl", "mgda", "getmtl")
+SCALE_METHOD = "uw"
+SCALE_FAMILY = ("uw", "famo", "nash_mtl", "gradnorm")
+
+
+@dataclass
+class Geometry:
+    """The numbers the rules read, summarised over the probes."""
+
+    mean_cosine: float
+    min_cosine: float
+    negative_share: float  # pairs with cosine < 0
+    conflict_share: float  # pairs with cosine < CONFLICT_COSINE
+    loss_ratio: float  # at the first probe
+    grad_norm_ratio: float  # median over probes
+    representation_gap: float | None  # mean |cos_representation - cos_parameters| over pairs and probes
+    representation_conflict_share: float | None
+
+    def to_dict(self) -> dict:
+        return {k: (None if v is None else round(float(v), 6)) for k, v in self.__dict__.items()}
+
+
+def summarise(probes: Sequence[Probe]) -> Geometry:
+    if not probes:
+        raise ValueError("no probes")
+    pairs = [p.pairs() for p in probes]
+    if not any(len(x) for x in pairs):
+        raise ValueError("the geometry needs at least two tasks")
+    everything = np.concatenate(pairs)
+    first = probes[0]
+    losses = np.array([max(v, 1e-12) for v in first.losses.values()])
+    ratios = []
+    for p in probes:
+        n = np.array(list(p.norms.values()))
+        ratios.append(float(n.max() / n.min()) if n.min() > 0 else float("inf"))
+    gap = rep_conflict = None
+    if all(p.representation_cosine is not None for p in probes):
+        gap = float(np.mean(np.concatenate([np.abs(p.pairs(p.representation_cosine) - p.pairs()) for p in probes])))
+        rep_conflict = float(np.mean([np.mean(p.pairs(p.representation_cosine) < CONFLICT_COSINE) for p in probes]))
+    return Geometry(
+        mean_cosine=float(everything.mean()),
+        min_cosine=float(everything.min()),
+        negative_share=float(np.mean([np.mean(x < 0) for x in pairs])),
+        conflict_share=float(np.mean([np.mean(x < CONFLICT_COSINE) for x in pairs])),
+        loss_ratio=float(losses.max() / losses.min()),
+        grad_norm_ratio=float(np.median(ratios)),
+        representation_gap=gap,
+        representation_conflict_share=rep_conflict,
+    )
+
+
+@dataclass
+class Recommendation:
+    method: str
+    backend: str | None
+    reasons: list[str]
+    cost: float | None  # per-step cost relative to ls
+    alternative: str | None = None
+    alternative_reason: str | None = None
+    rule: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def _cost_key(method: str, backend: str | None) -> str:
+    return method if backend in (None, "parameters") else f"{method}@{backend}"
+
+
+def recommend(
+    geometry: Geometry,
+    costs: Mapping[str, float],
+    sizes: Mapping[str, int],
+    gradient_methods: Set[str] = frozenset(CONFLICT_FAMILY),
+) -> Recommendation:
+    """The method (and back-end, for `gradient_methods`: those with a representation back-end) the
+    rules choose, and why; `costs` maps `method` (parameters back-end) and `method@representation`
+    to per-step cost / `ls`."""
+    g = geometry
+    reasons = []
+    if g.conflict_share >= CONFLICT_SHARE:
+        rule, method = "conflict", CONFLICT_METHOD
+        reasons.append(
+            f"{100 * g.conflict_share:.0f}% of task pairs have gradient cosine < {CONFLICT_COSINE} "
+            f"(threshold {100 * CONFLICT_SHARE:.0f}%; min cosine {g.min_cosine:.2f}): the tasks' gradients conflict"
+        )
+    elif g.loss_ratio >= SCALE_RATIO or g.grad_norm_ratio >= SCALE_RATIO:
+        rule, method = "scale", SCALE_METHOD
+        reasons.append(
+            f"task losses differ {g.loss_ratio:.1f}x and gradient norms {g.grad_norm_ratio:.1f}x "
+            f"(threshold {SCALE_RATIO:.0f}x): the sum of losses is dominated by the largest"
+        )
+    else:
+        rule, method = "orthogonal", "ls"
+        reasons.append(
+            f"gradients are near-orthogonal or aligned (mean cosine {g.mean_cosine:+.2f}, "
+            f"{100 * g.conflict_share:.0f}% of pairs below {CONFLICT_COSINE}) and losses within "
+            f"{g.loss_ratio:.1f}x: no method beat ls on our benchmarks with this geometry"
+        )
+    backend = None
+    if method in gradient_methods:
+        backend = "parameters"
+        rep_cost, par_cost = costs.get(_cost_key(method, "representation")), costs.get(method)
+        if g.representation_gap is None:
+            reasons.append("backend parameters: this architecture has no shared representation")
+        elif g.representation_gap < REPRESENTATION_GAP and rep_cost is not None and par_cost and rep_cost < par_cost:
+            backend = "representation"
+            reasons.append(
+                f"backend representation: its cosines differ from the parameters' by {g.representation_gap:.2f} on "
+                f"average (< {REPRESENTATION_GAP}) and it costs {rep_cost:.2f}x ls against {par_cost:.2f}x"
+            )
+        else:
+            reasons.append(
+                f"backend parameters: the representation back-end sees other cosines (mean difference "
+                f"{g.representation_gap:.2f}; conflicting share {100 * (g.representation_conflict_share or 0):.0f}% "
+                f"there against {100 * g.conflict_share:.0f}%)"
+            )
+    sizes_list = [n for n in sizes.values() if n > 0]
+    notes = []
+    if sizes_list and max(sizes_list) / min(sizes_list) >= SCALE_RATIO:
+        notes.append(
+            f"task sizes differ {max(sizes_list) / min(sizes_list):.0f}x: small tasks are revisited many times per "
+            "epoch of the large ones; watch their dev curves (overfitting) whichever method you use"
+        )
+    cost = costs.get(_cost_key(method, backend))
+    rec = Recommendation(method, backend, reasons, cost, rule=rule, notes=notes)
+    if cost is not None and cost > COST_LIMIT:
+        family = CONFLICT_FAMILY if rule == "conflict" else SCALE_FAMILY
+        cheaper = sorted((costs[m], m) for m in family if m != method and m in costs and costs[m] <= COST_LIMIT)
+        if cheaper:
+            rec.alternative = cheaper[0][1]
+            rec.alternative_reason = f"{cheaper[0][1]} costs {cheaper[0][0]:.2f}x ls (the advice: {cost:.2f}x)"
+        else:
+            rec.alternative = "ls"
+            none = f"no method of the same kind costs <= {COST_LIMIT}x ls here"
+            rec.alternative_reason = f"{none}; ls is the cheapest (the advice: {cost:.2f}x)"
+    return rec
