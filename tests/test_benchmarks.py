@@ -102,7 +102,7 @@ def test_subsample_first_or_random(tmp_path: Path) -> None:
 
 
 def test_registry_and_suggestions() -> None:
-    assert set(BENCHMARKS) == {"fdu-mtl", "glue", "conll2003"}
+    assert set(BENCHMARKS) == {"fdu-mtl", "glue", "conll2003", "20newsgroups"}
     assert isinstance(get_benchmark("fdu-mtl"), FduMtl) and isinstance(get_benchmark("glue"), Glue)
     with pytest.raises(ConfigError, match="did you mean 'fdu-mtl'"):
         get_benchmark("fdu_mtl")
@@ -254,7 +254,7 @@ def test_custom_task_errors(tmp_path: Path) -> None:
 
 def test_checksums_shipped() -> None:
     sums = known_checksums()
-    assert len(sums) == 77 and checksum_groups() == ("conll2003", "fdu-mtl", "glue")
+    assert len(sums) == 78 and checksum_groups() == ("20newsgroups", "conll2003", "fdu-mtl", "glue")
     assert all(len(h) == 64 for h in sums.values())
     assert "fdu-mtl/books.task.train" in sums
 

@@ -176,6 +176,8 @@ class DataConfig(_Strict):
     custom_tasks: list[CustomTaskConfig] = Field(default_factory=list)
     data_dir: str | None = None  # --data-dir > TEXTMTL_DATA_DIR > ~/.cache/textmtl
     dev_size: int | None = None  # benchmark default when None (FDU-MTL: last 200 lines of train)
+    # the benchmark's own settings (textmtl data list shows them), e.g. 20newsgroups {remove: [headers], split: bydate}
+    benchmark_options: dict[str, Any] = Field(default_factory=dict)
     # at most N training examples per task, or per named task ({books: 1400, dvd: 50}: unequal sizes)
     max_train_examples: Annotated[int, Field(ge=1)] | dict[str, Annotated[int, Field(ge=1)]] | None = None
     max_eval_examples: int | None = Field(default=None, ge=1)

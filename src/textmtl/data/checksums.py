@@ -27,7 +27,7 @@ class VerifyResult:
 
 @cache
 def known_checksums() -> dict[str, str]:
-    """`{relative_path: sha256}` of every known data file (fdu-mtl, glue, conll2003)."""
+    """`{relative_path: sha256}` of every known data file (fdu-mtl, glue, conll2003, 20newsgroups)."""
     text = (resources.files("textmtl") / "resources" / "checksums.json").read_text(encoding="utf-8")
     return dict(json.loads(text))
 

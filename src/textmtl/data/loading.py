@@ -75,7 +75,10 @@ def load_tasks(config: Config, data_dir: str | Path | None = None) -> list[TaskD
             merge_dev_into_train=d.merge_dev_into_train,
             skip_bad_lines=d.skip_bad_lines,
             unlabelled=d.unlabelled,
+            options=d.benchmark_options,
         )
+    elif d.benchmark_options:
+        raise ConfigError("data.benchmark_options: set, but data.benchmark is null")
     no_dev_by_choice = {t.name for t in tasks} if d.dev_size == 0 else set()
     no_dev_by_choice |= _custom_tasks_without_dev(config)
     provided = _DATASETS.get() or {}

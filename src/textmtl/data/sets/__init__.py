@@ -24,6 +24,7 @@ from .base import (
 from .conll2003 import Conll2003
 from .fdu_mtl import AMAZON_14, FDU_MTL_DOMAINS, FduMtl
 from .glue import GLUE_TASKS, Glue, GlueTask
+from .newsgroups import TOPIC_TASKS, Newsgroups
 
 _INSTANCES: dict[str, Benchmark] = {}
 
@@ -66,6 +67,8 @@ __all__ = [
     "GLUE_TASKS",
     "Glue",
     "GlueTask",
+    "Newsgroups",
+    "TOPIC_TASKS",
     "SPLIT_SEED",
     "check_sizes",
     "default_dev_size",

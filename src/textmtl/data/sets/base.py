@@ -13,9 +13,10 @@ import os
 import random
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ...errors import ConfigError, DataError
 from ..tasks import Example, TaskData, TaskSpec
@@ -162,6 +163,7 @@ class LoadOptions:
     merge_dev_into_train: bool = False
     skip_bad_lines: bool = False
     unlabelled: bool = True
+    extra: Mapping[str, Any] = field(default_factory=dict)  # data.benchmark_options, checked by the benchmark
 
 
 class Benchmark(ABC):
@@ -182,6 +184,14 @@ class Benchmark(ABC):
     subdir: str
     task_names: tuple[str, ...]
     notes: str = ""  # how the splits are made, one fact per line (shown by `data list`)
+    option_names: tuple[str, ...] = ()  # the keys `data.benchmark_options` may set for this benchmark
+
+    def check_options(self, options: Mapping[str, Any]) -> None:
+        """ConfigError naming a `data.benchmark_options` key this benchmark does not take."""
+        for key in options:
+            if key not in self.option_names:
+                takes = f"takes {', '.join(self.option_names)}" if self.option_names else "takes no options"
+                raise ConfigError(f"data.benchmark_options.{key}: unknown option of benchmark {self.name} ({takes})")
 
     @abstractmethod
     def spec(self, task: str) -> TaskSpec:
@@ -246,13 +256,18 @@ class Benchmark(ABC):
         merge_dev_into_train: bool = False,
         skip_bad_lines: bool = False,
         unlabelled: bool = True,
+        options: Mapping[str, Any] | None = None,
     ) -> list[TaskData]:
-        """Load the given tasks (all if None), in the order given, after checking every file exists."""
+        """Load the given tasks (all if None), in the order given, after checking every file exists.
+        `options`: the benchmark's own settings (`data.benchmark_options`, see `option_names`)."""
         names = self.resolve_tasks(tasks)
+        self.check_options(options or {})
         self.check_files(data_dir, names, unlabelled=unlabelled)
         root = Path(data_dir) / self.subdir
-        options = LoadOptions(dev_size, max_train_examples, merge_dev_into_train, skip_bad_lines, unlabelled)
-        return [self.load_task(root, task, options) for task in names]
+        how = LoadOptions(
+            dev_size, max_train_examples, merge_dev_into_train, skip_bad_lines, unlabelled, dict(options or {})
+        )
+        return [self.load_task(root, task, how) for task in names]
 
     def split_sizes(self, data_dir: str | Path, tasks: Sequence[str] | None = None) -> dict[str, dict[str, int]]:
         """`{task: {"train", "dev", "test", "unlabelled": count}}` with the default splits.
