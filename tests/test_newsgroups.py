@@ -94,7 +94,7 @@ def test_options_random_split_and_removal(tmp_path):
         bench.load(root, ["COMP"], options={"remove": ["body"]})
     with pytest.raises(ConfigError, match="data.benchmark_options.split: expected bydate or random"):
         bench.load(root, ["COMP"], options={"split": "date"})
-    with pytest.raises(ConfigError, match=r"data.benchmark_options.lowercase: unknown option of benchmark 20newsgroups"):
+    with pytest.raises(ConfigError, match=r"benchmark_options.lowercase: unknown option of benchmark 20newsgroups"):
         bench.load(root, ["COMP"], options={"lowercase": True})
     with pytest.raises(ConfigError, match="data.benchmark_options.x: unknown option of benchmark fdu-mtl"):
         get_benchmark("fdu-mtl").load(root, ["books"], options={"x": 1})
