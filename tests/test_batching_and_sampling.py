@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -96,3 +98,60 @@ def test_sampler_state_round_trip():
     t = make_sampler("proportional", SIZES, 99)
     t.load_state_dict(state)
     assert [t.sample(0) for _ in range(5)] == expected
+
+
+# ------------------------------------------------------------------ schedulers (issue 20 item 5)
+
+
+def test_bandit_scheduler_is_a_softmax_of_exponentially_weighted_rewards():
+    s = make_sampler("bandit", SIZES, 0, tasks_per_step=1, bandit_temperature=2.0, bandit_alpha=0.5)
+    assert np.allclose(s.probabilities(0), 1 / 3)  # Q = 0
+    s.observe_evaluation({"a": 0.5, "b": 0.5, "c": 0.5})  # the first evaluation only sets the baseline
+    assert np.allclose(s.q, 0)
+    s.pulled[:] = [True, True, False]  # a and b drawn since
+    s.observe_evaluation({"a": 0.6, "b": 0.4, "c": 0.9})  # rewards 100 x change: +10, -10 (c not drawn)
+    assert np.allclose(s.q, [5.0, -5.0, 0.0])
+    z = np.array([5.0, -5.0, 0.0]) / 2.0
+    assert np.allclose(s.probabilities(0.5), np.exp(z) / np.exp(z).sum())
+    draws = [s.sample(0.5)[0] for _ in range(4000)]
+    assert abs(draws.count("a") / 4000 - s.probabilities(0.5)[0]) < 0.03
+    assert not s.pulled.any() or set(np.array(s.tasks)[s.pulled]) <= {"a", "b", "c"}
+
+
+def test_worst_first_draws_the_task_furthest_from_its_start():
+    s = make_sampler("worst_first", SIZES, 0, tasks_per_step=1, worst_first_momentum=0.5)
+    seen = [s.sample(0)[0] for _ in range(1)]
+    s.observe({seen[0]: 1.0})
+    seen += s.sample(0)
+    s.observe({seen[1]: 1.0})
+    seen += s.sample(0)
+    assert sorted(seen) == ["a", "b", "c"]  # every task once before any twice
+    s.observe({seen[2]: 2.0})
+    s.observe({"a": 0.2, "b": 0.9, "c": 2.0})  # ratios: a 0.6, b 0.95, c 1.0
+    assert s.sample(0) == ["c"] and np.allclose(s.probabilities(0), [0, 0, 1])
+    two = make_sampler("worst_first", SIZES, 0, tasks_per_step=2)
+    two.observe({"a": 1.0, "b": 1.0, "c": 1.0})
+    two.observe({"a": 0.1, "b": 2.0, "c": 1.0})
+    assert two.sample(0) == ["b", "c"]
+
+
+@pytest.mark.parametrize("strategy", ["bandit", "worst_first"])
+def test_scheduler_state_round_trip(strategy):
+    s = make_sampler(strategy, SIZES, 5, tasks_per_step=1)
+    for i in range(6):
+        picked = s.sample(0)
+        s.observe({t: 1.0 / (i + 1) for t in picked})
+        if i % 2:
+            s.observe_evaluation({"a": 0.1 * i, "b": 0.05 * i, "c": 0.5})
+    saved = json.loads(json.dumps(s.state_dict()))
+    expected = [s.sample(0) for _ in range(5)]
+    t = make_sampler(strategy, SIZES, 99, tasks_per_step=1)
+    t.load_state_dict(saved)
+    assert [t.sample(0) for _ in range(5)] == expected
+
+
+def test_scheduler_options_are_checked():
+    with pytest.raises(ValueError, match="bandit_temperature"):
+        make_sampler("bandit", SIZES, 0, bandit_temperature=0)
+    with pytest.raises(ValueError, match="worst_first_momentum"):
+        make_sampler("worst_first", SIZES, 0, worst_first_momentum=1.0)

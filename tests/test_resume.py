@@ -183,6 +183,8 @@ def assert_same_run(a: Path, b: Path) -> None:
     ("ls", {}, 9),
     ("uw", {"checkpoint_every": 3}, 11),
     ("famo", {"sampling": {"strategy": "uniform", "tasks_per_step": 1}}, 11),
+    ("ls", {"sampling": {"strategy": "bandit", "tasks_per_step": 1}, "eval_every": 2}, 7),
+    ("ls", {"sampling": {"strategy": "worst_first", "tasks_per_step": 1}}, 9),
     ("nash_mtl", {"checkpoint_every": 4}, 7),
     ("stl", {}, 17),  # in the second task's job
     ("ls", {"patience": 2, "eval_every": 2}, 5),  # early stopping (at step 6) after the resume

@@ -275,7 +275,7 @@ formats = _new("formats", "format", "textmtl.data.formats")
 #: Known data sets (`data.benchmark`).
 benchmarks = _new("benchmarks", "data.benchmark", "textmtl.data.sets")
 #: Task samplers (`training.sampling.strategy`).
-samplers = _new("samplers", "training.sampling.strategy", "textmtl.data.sampling")
+samplers = _new("samplers", "training.sampling.strategy", "textmtl.data.sampling", "textmtl.data.schedulers")
 #: Exporters of finished runs (`textmtl export --format`).
 exporters = _new("exporters", "--format", "textmtl.exporting")
 

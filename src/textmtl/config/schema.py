@@ -261,6 +261,9 @@ class SamplingConfig(_Strict):
     tasks_per_step: int = Field(default=1, ge=1)  # ignored by 'all'
     temperature: float = Field(default=2.0, gt=0)
     final_exponent: float = Field(default=0.2, ge=0, le=1)  # annealed: p ∝ n^β, β from 1 down to this
+    bandit_temperature: float = Field(default=1.0, gt=0)  # bandit: π = softmax(Q / τ)
+    bandit_alpha: float = Field(default=0.3, gt=0, le=1)  # bandit: Q <- (1 - α) Q + α R
+    worst_first_momentum: float = Field(default=0.9, ge=0, lt=1)  # worst_first: EMA of the task losses
 
 
 class TrainingConfig(_Strict):

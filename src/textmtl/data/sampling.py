@@ -33,6 +33,14 @@ class TaskSampler(ABC):
         picks = self.rng.choice(len(self.tasks), size=k, replace=False, p=p)
         return [self.tasks[i] for i in sorted(int(i) for i in picks)]
 
+    def observe(self, losses: Mapping[str, float]) -> None:
+        """The task losses of the step just taken (schedulers react to them; see data/schedulers.py)."""
+        del losses
+
+    def observe_evaluation(self, scores: Mapping[str, float]) -> None:
+        """Each task's main dev metric (higher is better) at an evaluation."""
+        del scores
+
     def state_dict(self) -> dict:
         return {"rng": self.rng.bit_generator.state}
 

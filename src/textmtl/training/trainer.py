@@ -174,6 +174,7 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         self.method.after_step(ctx)
+        self.sampler.observe(values)  # schedulers react to the step's losses (the same on every process)
         return values
 
     def _backward(
@@ -395,6 +396,8 @@ class Trainer:
         average = task_average(dev, self.model.specs)
         subset = len(self.select_on) < len(self.tasks)
         score = task_average({t: dev[t] for t in self.select_on}, self.model.specs) if subset else average
+        if dev:
+            self.sampler.observe_evaluation({t: float(m[self.model.specs[t].main_metric]) for t, m in dev.items()})
         if not dev:  # no dev split (dev_size: 0 on every task): no selection, the last step is kept
             s.best_step, s.best_state = step, None
             average = score = None  # type: ignore[assignment]
