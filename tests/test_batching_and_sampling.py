@@ -2,7 +2,8 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from textmtl.data.batching import IGNORE_INDEX, BatchStream, EncodedSplit, bucketed_order, collate
 from textmtl.data.sampling import make_sampler

@@ -20,7 +20,6 @@ from safetensors.torch import load_file
 import textmtl
 import textmtl.training.lifecycle
 from textmtl.api import as_config, encode_tasks, load_tasks
-from textmtl.training.lifecycle import seed_everything
 from textmtl.errors import ConfigError, TrainingError
 from textmtl.methods import describe_methods, make_method
 from textmtl.models.build import build_model, build_text_encoder
@@ -34,6 +33,7 @@ from textmtl.training.checkpoint import (
     trainer_state,
     write_checkpoint,
 )
+from textmtl.training.lifecycle import seed_everything
 from textmtl.training.trainer import FitState, Trainer
 
 from .conftest import write_toy_csv_task
