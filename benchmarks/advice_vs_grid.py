@@ -2,12 +2,15 @@
 (docs/RESULTS.md §16, issue 21).
 
     TEXTMTL_DATA_DIR=../shared/data .venv/bin/python benchmarks/advice_vs_grid.py run      # resumable
+    .venv/bin/python benchmarks/advice_vs_grid.py rules     # re-apply the current rules to the stored probes
     .venv/bin/python benchmarks/advice_vs_grid.py table                                     # Markdown
 
 `run` advises on the config of each benchmark's `ls` run (seed 1), with the default budget of
 `textmtl advise` (200 steps, probes every 25, 8 candidate methods), one thread, and writes
-benchmarks/results/advice/<benchmark>.json (a benchmark whose JSON exists is skipped). `table` reads
-those and each grid's results.csv: the grid's best method by mean task average over seeds, and how
+benchmarks/results/advice/<benchmark>.json (a benchmark whose JSON exists is skipped). `rules`
+recomputes each JSON's `geometry` summary and `recommendation` from its stored probes and costs
+with the rules of the installed textmtl (the measurements are kept; `rules_reapplied` says when),
+so a change of the rules needs no new run. `table` reads those and each grid's results.csv: the grid's best method by mean task average over seeds, and how
 far `ls` and the advised method are from it (points x100; "-" where the grid lacks the method).
 """
 
@@ -72,6 +75,36 @@ def run(names: list[str]) -> None:
         print(f"{name}: {rec['method']} ({rec['rule']}) in {report['wall_seconds']} s -> {path.relative_to(ROOT)}")
 
 
+def reapply_rules() -> None:
+    import datetime
+
+    import numpy as np
+
+    from textmtl.advice.geometry import Probe
+    from textmtl.advice.rules import recommend, summarise
+
+    for path in sorted(OUT.glob("*.json")):
+        report = json.loads(path.read_text())
+        probes = [
+            Probe(
+                p["step"],
+                p["tasks"],
+                p["losses"],
+                np.array(p["cosine"]),
+                p["norms"],
+                None if p["representation_cosine"] is None else np.array(p["representation_cosine"]),
+            )
+            for p in report["probes"]
+        ]
+        geometry = summarise(probes)
+        with_rep = {k.split("@")[0] for k in report["costs"] if k.endswith("@representation")}
+        report["geometry"] = geometry.to_dict()
+        report["recommendation"] = recommend(geometry, report["costs"], report["data"]["sizes"], with_rep).to_dict()
+        report["rules_reapplied"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        path.write_text(json.dumps(report, indent=1) + "\n")
+        print(f"{path.name}: {report['recommendation']['method']} ({report['recommendation']['rule']})")
+
+
 def _grid_means(csv_path: Path, variant: str | None) -> dict[str, float]:
     """Mean over seeds of each method's task average (test, x100)."""
     per_run: dict[tuple[str, str], list[float]] = defaultdict(list)
@@ -88,8 +121,8 @@ def _grid_means(csv_path: Path, variant: str | None) -> dict[str, float]:
 
 def table() -> str:
     lines = [
-        "| benchmark | advice (rule) | mean cosine / pairs < -0.1 / loss ratio / norm ratio | grid best | ls − best "
-        "| advice − best | advise wall time |",
+        "| benchmark | advice (rule) | mean cosine / most opposed pair / loss ratio / norm ratio | grid best "
+        "| ls − best | advice − best | advise wall time |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, (_, variant, results, note) in BENCHMARKS.items():
@@ -101,7 +134,7 @@ def table() -> str:
         rec, g = report["recommendation"], report["geometry"]
         advice = rec["method"] + (f"@{rec['backend']}" if rec["backend"] not in (None, "parameters") else "")
         geometry = (
-            f"{g['mean_cosine']:+.3f} / {100 * g['conflict_share']:.0f}% / {g['loss_ratio']:.1f}x / "
+            f"{g['mean_cosine']:+.3f} / {g['worst_pair_cosine']:+.2f} / {g['loss_ratio']:.1f}x / "
             f"{g['grad_norm_ratio']:.1f}x"
         )
         best = ls_gap = advice_gap = "-"
@@ -121,9 +154,11 @@ def table() -> str:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2 or sys.argv[1] not in ("run", "table"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("run", "rules", "table"):
         sys.exit(__doc__)
     if sys.argv[1] == "run":
         run(sys.argv[2:])
+    elif sys.argv[1] == "rules":
+        reapply_rules()
     else:
         print(table())

@@ -5,8 +5,8 @@ conflict suite, §16):
 - tasks whose gradients on the shared parameters are near-orthogonal or aligned (FDU-MTL-16,
   amazon-14: pairwise cosines within about ±0.1) gain nothing from conflict-aware or loss-balancing
   methods: no method was distinguishable from `ls` there, so `ls` (the cheapest) is advised;
-- clearly opposed gradients (a share of pairs below `CONFLICT_COSINE`) call for a method that
-  resolves conflicts (`CONFLICT_METHOD`);
+- clearly opposed gradients (some pair of tasks whose cosine, averaged over the probes, is below
+  `CONFLICT_PAIR_COSINE`) call for a method that resolves conflicts (`CONFLICT_METHOD`);
 - losses or gradient norms that differ by `SCALE_RATIO` or more call for a method that balances
   the tasks' scales (`SCALE_METHOD`).
 The constants name the methods that did best on the conflict suite's matching variant.
@@ -21,8 +21,8 @@ import numpy as np
 
 from .geometry import Probe
 
-CONFLICT_COSINE = -0.1  # a pair "clearly conflicts" below this cosine
-CONFLICT_SHARE = 0.2  # ... and the tasks conflict when this share of pairs does, on average over probes
+CONFLICT_COSINE = -0.1  # a pair "clearly conflicts" at a probe below this cosine (reported as a share of pairs)
+CONFLICT_PAIR_COSINE = -0.3  # the tasks conflict when some pair's cosine, averaged over the probes, is below this
 SCALE_RATIO = 10.0  # largest / smallest task loss (at the start) or gradient norm (median over probes)
 REPRESENTATION_GAP = 0.1  # mean |cosine difference| below which the representation back-end sees the same geometry
 COST_LIMIT = 1.2  # above this per-step cost relative to `ls`, a cheaper alternative is named
@@ -40,13 +40,15 @@ class Geometry:
     min_cosine: float
     negative_share: float  # pairs with cosine < 0
     conflict_share: float  # pairs with cosine < CONFLICT_COSINE
+    worst_pair_cosine: float  # the lowest over pairs of the pair's mean cosine over the probes
+    worst_pair: list[str]
     loss_ratio: float  # at the first probe
     grad_norm_ratio: float  # median over probes
     representation_gap: float | None  # mean |cos_representation - cos_parameters| over pairs and probes
     representation_conflict_share: float | None
 
     def to_dict(self) -> dict:
-        return {k: (None if v is None else round(float(v), 6)) for k, v in self.__dict__.items()}
+        return {k: v if v is None or isinstance(v, list) else round(float(v), 6) for k, v in self.__dict__.items()}
 
 
 def summarise(probes: Sequence[Probe]) -> Geometry:
@@ -62,6 +64,9 @@ def summarise(probes: Sequence[Probe]) -> Geometry:
     for p in probes:
         n = np.array(list(p.norms.values()))
         ratios.append(float(n.max() / n.min()) if n.min() > 0 else float("inf"))
+    by_pair = np.mean(np.stack(pairs), axis=0)
+    worst = int(np.argmin(by_pair))
+    i, j = np.triu_indices(len(first.tasks), k=1)
     gap = rep_conflict = None
     if all(p.representation_cosine is not None for p in probes):
         gap = float(np.mean(np.concatenate([np.abs(p.pairs(p.representation_cosine) - p.pairs()) for p in probes])))
@@ -71,6 +76,8 @@ def summarise(probes: Sequence[Probe]) -> Geometry:
         min_cosine=float(everything.min()),
         negative_share=float(np.mean([np.mean(x < 0) for x in pairs])),
         conflict_share=float(np.mean([np.mean(x < CONFLICT_COSINE) for x in pairs])),
+        worst_pair_cosine=float(by_pair[worst]),
+        worst_pair=[first.tasks[int(i[worst])], first.tasks[int(j[worst])]],
         loss_ratio=float(losses.max() / losses.min()),
         grad_norm_ratio=float(np.median(ratios)),
         representation_gap=gap,
@@ -108,11 +115,13 @@ def recommend(
     to per-step cost / `ls`."""
     g = geometry
     reasons = []
-    if g.conflict_share >= CONFLICT_SHARE:
+    if g.worst_pair_cosine < CONFLICT_PAIR_COSINE:
         rule, method = "conflict", CONFLICT_METHOD
+        a, b = g.worst_pair
         reasons.append(
-            f"{100 * g.conflict_share:.0f}% of task pairs have gradient cosine < {CONFLICT_COSINE} "
-            f"(threshold {100 * CONFLICT_SHARE:.0f}%; min cosine {g.min_cosine:.2f}): the tasks' gradients conflict"
+            f"the gradients of {a} and {b} are opposed (cosine {g.worst_pair_cosine:.2f} on average over the "
+            f"probes, threshold {CONFLICT_PAIR_COSINE}; {100 * g.conflict_share:.0f}% of all pairs below "
+            f"{CONFLICT_COSINE})"
         )
     elif g.loss_ratio >= SCALE_RATIO or g.grad_norm_ratio >= SCALE_RATIO:
         rule, method = "scale", SCALE_METHOD
@@ -123,9 +132,9 @@ def recommend(
     else:
         rule, method = "orthogonal", "ls"
         reasons.append(
-            f"gradients are near-orthogonal or aligned (mean cosine {g.mean_cosine:+.2f}, "
-            f"{100 * g.conflict_share:.0f}% of pairs below {CONFLICT_COSINE}) and losses within "
-            f"{g.loss_ratio:.1f}x: no method beat ls on our benchmarks with this geometry"
+            f"gradients are near-orthogonal or aligned (mean cosine {g.mean_cosine:+.2f}, the most opposed "
+            f"pair {g.worst_pair_cosine:+.2f} on average) and losses within {g.loss_ratio:.1f}x: no method "
+            "beat ls on our benchmarks with this geometry"
         )
     backend = None
     if method in gradient_methods:

@@ -70,6 +70,7 @@ def _print(report: dict) -> None:
         ("min pairwise cosine", f"{g['min_cosine']:+.3f}"),
         ("pairs with cosine < 0", f"{100 * g['negative_share']:.0f}%"),
         ("pairs with cosine < -0.1", f"{100 * g['conflict_share']:.0f}%"),
+        (f"most opposed pair ({' / '.join(g['worst_pair'])}), mean over probes", f"{g['worst_pair_cosine']:+.3f}"),
         ("loss ratio (largest / smallest, at the start)", f"{g['loss_ratio']:.1f}x"),
         ("gradient-norm ratio (median)", f"{g['grad_norm_ratio']:.1f}x"),
         ("task-size ratio", f"{data['size_ratio']:.1f}x"),
