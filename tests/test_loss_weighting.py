@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -21,8 +22,8 @@ from textmtl.methods.gradnorm import last_shared_layer, used_leaves
 
 from .test_training import toy_config
 
-LOSS_METHODS = ["uw", "dwa", "rlw", "gls", "tchebycheff", "imtl_l", "famo", "gradnorm"]
-STATEFUL = ["uw", "dwa", "tchebycheff", "imtl_l", "famo", "gradnorm"]
+LOSS_METHODS = ["uw", "dwa", "rlw", "gls", "tchebycheff", "tchebycheff_adv", "imtl_l", "famo", "gradnorm", "banditmtl"]
+STATEFUL = ["uw", "dwa", "tchebycheff", "imtl_l", "famo", "gradnorm", "banditmtl"]
 FAST = settings(max_examples=30, deadline=None)
 
 loss_value = st.floats(min_value=1e-3, max_value=1e3, allow_nan=False, allow_infinity=False)
@@ -516,6 +517,8 @@ DOCUMENTED = {
     "rlw": {"seed": 7},
     "gls": {},
     "tchebycheff": {"momentum": 0.9},
+    "tchebycheff_adv": {"momentum": 0.9},
+    "banditmtl": {"eta": 0.5, "reg": 1.0},
     "imtl_l": {"s_lr": 0.02, "init": 0.0},
     "famo": {"w_lr": 0.025, "gamma": 1e-3, "min_losses": 0.0, "eps": 1e-8},
     "gradnorm": {"alpha": 1.5, "w_lr": 0.025, "layer": "encoder"},
@@ -551,6 +554,8 @@ def test_each_method_trains_through_textmtl_train(toy_csv_task, tmp_path, name):
     method = {"name": name, **({"window": 2} if name == "dwa" else {})}
     cfg = toy_config(toy_csv_task, tmp_path / "runs", method=method,
                      training={"steps": 4, "eval_every": 2, "batch_size": 8})
+    if name == "tchebycheff_adv":  # the Tchebycheff loss with ASP-MTL's discriminator
+        cfg["model"]["architecture"] = "adversarial"
     result = textmtl.train(cfg, progress=False)
     assert result.metrics["method"] == name and result.metrics["steps"] == 4
     records = [json.loads(line) for line in (result.path / "history.jsonl").read_text().splitlines()]
@@ -586,3 +591,65 @@ def test_extreme_float32_losses_never_give_nan(name, data):
         assert all(math.isfinite(w) for w in stats.weights.values()), stats.weights
         assert all(x.grad is None or torch.isfinite(x.grad).all() for x in xs.values())
         assert all(math.isfinite(float(v)) for v in _flat(method.state_dict()))
+
+
+# ------------------------------------------------------------------ BanditMTL and TchebycheffAdv (issue 20)
+
+
+@FAST
+@given(st.lists(st.lists(any_loss, min_size=3, max_size=3), min_size=1, max_size=6))
+def test_banditmtl_weights_stay_on_the_simplex(history):
+    method = make_method("banditmtl")
+    for step, values in enumerate(history, start=1):
+        xs, losses = scalar_losses(dict(zip("abc", values)))
+        stats = run(method, losses, step=step)
+        w = np.array([stats.weights[t] for t in "abc"])
+        assert np.all(w >= 0) and np.isclose(w.sum(), 3.0)
+        assert all(np.isclose(float(xs[t].grad), stats.weights[t]) for t in "abc")  # L = K Σ p ℓ
+
+
+@FAST
+@given(st.lists(loss_value, min_size=2, max_size=5), st.sampled_from([(0.5, 1.0), (0.2, 2.0), (1.0, 0.5)]))
+def test_banditmtl_converges_to_the_softmax_of_the_losses_over_lambda(values, params):
+    """The fixed point of p <- p^(1-ηλ) exp(ηℓ) for constant losses is softmax(ℓ/λ)."""
+    eta, reg = params
+    method = make_method("banditmtl", {"eta": eta, "reg": reg})
+    tasks = names(len(values))
+    for _ in range(400):
+        method.observe(dict(zip(tasks, values)))
+    expected = len(values) * torch.softmax(torch.tensor(values, dtype=torch.float64) / reg, dim=0)
+    assert torch.allclose(method.weights(tasks), expected, rtol=1e-6, atol=1e-9)
+
+
+def test_banditmtl_limits_uniform_for_a_strong_regulariser_and_max_loss_for_a_weak_one():
+    strong = make_method("banditmtl", {"eta": 1e-3, "reg": 1000.0})
+    weak = make_method("banditmtl", {"eta": 1.0, "reg": 0.01})
+    for _ in range(50):
+        for m in (strong, weak):
+            m.observe({"a": 0.2, "b": 0.9, "c": 0.5})
+    assert torch.allclose(strong.weights(["a", "b", "c"]), torch.ones(3, dtype=torch.float64), atol=1e-3)
+    assert weak.weights(["a", "b", "c"])[1] > 2.99  # all of K on the largest loss
+    with pytest.raises(ConfigError, match="eta \\* reg must be <= 1"):
+        make_method("banditmtl", {"eta": 2.0, "reg": 1.0})
+
+
+def test_banditmtl_ignores_non_finite_losses_and_keeps_subsets_apart():
+    method = make_method("banditmtl")
+    method.observe({"a": float("inf"), "b": 1.0})
+    assert "a" not in method.state_dict()["log_p"]
+    method.observe({"a": 0.5})
+    w = method.weights(["a", "b"])
+    assert torch.isfinite(w).all() and torch.isclose(w.sum(), torch.tensor(2.0, dtype=torch.float64))
+
+
+def test_tchebycheff_adv_needs_an_adversarial_model(tmp_path):
+    from textmtl.models.architectures.adversarial import AdversarialSharedPrivate
+
+    class Plain:
+        name = "hard"
+
+    method = make_method("tchebycheff_adv")
+    with pytest.raises(ValueError, match="set model.architecture: adversarial"):
+        method.check_model(Plain())
+    assert AdversarialSharedPrivate.adversarial_training
+    method.check_model(AdversarialSharedPrivate.__new__(AdversarialSharedPrivate))

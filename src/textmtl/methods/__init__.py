@@ -7,6 +7,7 @@ from typing import Any
 from ..aggregation import AGGREGATORS, make_aggregator
 from ..errors import ConfigError
 from ..registry import aggregators, methods, suggest
+from .banditmtl import BanditMTL
 from .base import METHODS, Method, StepContext, StepStats, method_hyperparameters, register
 from .dwa import DynamicWeightAverage
 from .famo import FAMO
@@ -16,7 +17,7 @@ from .gradnorm import GradNorm
 from .imtl_l import IMTLL
 from .linear_scalarization import LinearScalarization, SingleTask
 from .rlw import RandomLossWeighting
-from .tchebycheff import Tchebycheff
+from .tchebycheff import Tchebycheff, TchebycheffAdversarial
 from .uncertainty_weighting import UncertaintyWeighting
 
 
@@ -88,10 +89,12 @@ __all__ = [
     "LinearScalarization",
     "SingleTask",
     "UncertaintyWeighting",
+    "BanditMTL",
     "DynamicWeightAverage",
     "RandomLossWeighting",
     "GeometricLossStrategy",
     "Tchebycheff",
+    "TchebycheffAdversarial",
     "IMTLL",
     "FAMO",
     "GradNorm",

@@ -95,3 +95,21 @@ class Tchebycheff(Method):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._mean = floats(state, "mean")
         self._count = {k: int(v) for k, v in (state.get("count") or {}).items()}
+
+
+@register
+class TchebycheffAdversarial(Tchebycheff):
+    """TchebycheffAdv (Mao, Yun, Liu & Du, ACL 2020, the adversarial variant of GetMTL's baselines):
+    the Tchebycheff loss above on the adversarial shared-private model (ASP-MTL's task
+    discriminator and orthogonality terms, `model.architecture: adversarial`), which the paper
+    trains it with. The task discriminator's loss enters as the architecture's auxiliary loss, in
+    the same backward pass as the Tchebycheff term; this method refuses models without an adversary."""
+
+    name = "tchebycheff_adv"
+
+    def check_model(self, model) -> None:
+        if not getattr(model, "adversarial_training", False):
+            raise ValueError(
+                f"tchebycheff_adv is the Tchebycheff loss with adversarial training (Mao et al. 2020); architecture "
+                f"'{model.name}' has no task discriminator: set model.architecture: adversarial (or use tchebycheff)"
+            )

@@ -101,6 +101,7 @@ class AdversarialSharedPrivate(SharedPrivate):
 
     name = "adversarial"
     uses_unlabelled = True
+    adversarial_training = True  # a task discriminator trained against the shared encoder (tchebycheff_adv)
 
     def __init__(
         self,
