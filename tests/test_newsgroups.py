@@ -110,3 +110,22 @@ def test_the_real_release(data_dir):
         t = tasks[name]
         assert len(t.train) + len(t.dev) + len(t.test) + t.skipped_lines == train + test
         assert len(t.dev) == (len(t.train) + len(t.dev)) // 10
+
+
+def test_the_topic_4_suite_plans_its_methods_with_their_own_settings():
+    from textmtl.benchmarking.plan import plan_runs
+    from textmtl.benchmarking.suite import parse_suite, resolve_suite
+
+    grid, _ = plan_runs(resolve_suite("topic-4"))
+    assert len(grid) == 14 * 3
+    by = {(r.method, r.seed): r.config for r in grid}
+    assert by[("tchebycheff_adv", 1)]["model"]["architecture"] == "adversarial"
+    assert by[("ls", 1)]["model"]["architecture"] == "hard" and by[("getmtl", 2)]["method"]["epsilon"] == 0.025
+    assert by[("banditmtl", 3)]["data"]["benchmark"] == "20newsgroups"
+    with pytest.raises(ConfigError, match=r"methods.0.config: expected a mapping"):
+        parse_suite("name: x\nbase: {}\nmethods: [{name: ls, config: [1]}]\nseeds: [1]\n", "x.yaml", Path("."))
+
+
+def test_the_first_posts_of_a_split_cover_every_newsgroup(data_dir):
+    (comp,) = get_benchmark("20newsgroups").load(data_dir, ["COMP"])
+    assert {e.label for e in comp.train[:20]} == {0, 1, 2, 3} and {e.label for e in comp.test[:20]} == {0, 1, 2, 3}

@@ -6,7 +6,9 @@ users can pass the path of their own file. Every error names the bad key (exit c
     description: one line
     base: {...}                    # a run config (the schema of configs/*.yaml) without
                                    # name / seed / method / output: the grid sets those
-    methods: [stl, ls, {name: getmtl, epsilon: 0.0075}, {name: getmtl, label: getmtl-e0.025, epsilon: 0.025}]
+    methods: [stl, ls, {name: getmtl, epsilon: 0.0075}, {name: getmtl, label: getmtl-e0.025, epsilon: 0.025},
+              {name: tchebycheff_adv, config: {model: {architecture: adversarial}}}]   # config: the
+                                   # method's own run-config overrides, merged last
     seeds: [1, 2, 3]
     variants:                      # optional: named overrides deep-merged into base
       textcnn: {}
@@ -91,6 +93,7 @@ class MethodSpec:
     label: str  # unique within the suite: run names, filters, table columns
     name: str  # the registered method
     params: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)  # run-config overrides of this method (`config:`)
 
 
 @dataclass
@@ -125,6 +128,7 @@ class Suite:
         if quick and self.quick is not None:
             data = deep_merge(data, self.quick.overrides)
         m = self.methods[method]
+        data = deep_merge(data, m.config)  # e.g. tchebycheff_adv: {model: {architecture: adversarial}}
         data["name"] = run_name(self, variant, method, seed)
         data["seed"] = seed
         data["method"] = {"name": m.name, **m.params}
@@ -246,7 +250,10 @@ def _methods(entries: list[Any], source: str) -> dict[str, MethodSpec]:
             entry = {"name": entry}
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             raise ConfigError(f"{where}: expected a method name or a mapping with 'name' (got {entry!r})")
-        params = {k: v for k, v in entry.items() if k not in ("name", "label")}
+        params = {k: v for k, v in entry.items() if k not in ("name", "label", "config")}
+        overrides = entry.get("config") or {}
+        if not isinstance(overrides, dict):
+            raise ConfigError(f"{where}.config: expected a mapping of run-config overrides (got {overrides!r})")
         label = str(entry.get("label", entry["name"]))
         if not _LABEL.match(label):
             raise ConfigError(f"{where}.label: {label!r} must be letters, digits, '_', '.', '+' or '-'")
@@ -256,7 +263,7 @@ def _methods(entries: list[Any], source: str) -> dict[str, MethodSpec]:
             make_method(entry["name"], params)
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
-        out[label] = MethodSpec(label, entry["name"], params)
+        out[label] = MethodSpec(label, entry["name"], params, overrides)
     return out
 
 

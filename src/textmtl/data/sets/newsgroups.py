@@ -5,6 +5,9 @@ Read straight from `20newsgroups/20news-bydate.tar.gz`, or from an extracted cop
 (`20newsgroups/20news-bydate-train/<group>/<id>` and `...-test/...`). Each post is UTF-8, else
 latin-1 (73 files of the release are not UTF-8).
 
+Each split is shuffled with a fixed seed (the release lists posts by newsgroup), so a cap that keeps
+the first N examples (`data.max_train_examples`) keeps all four newsgroups.
+
 `data.benchmark_options` (defaults first):
 - `remove: [headers]`: what to strip from each post. `headers`: the header lines before the first
   blank line (From:, Subject:, Organization:, Lines:, ...: they name the poster and, through the
@@ -23,6 +26,7 @@ latin-1 (73 files of the release are not UTF-8).
 
 from __future__ import annotations
 
+import random
 import re
 import tarfile
 from collections.abc import Mapping
@@ -33,7 +37,7 @@ from typing import Any
 from ...errors import ConfigError, DataError
 from ...registry import benchmarks
 from ..tasks import Example, TaskData, TaskKind, TaskSpec
-from .base import Benchmark, LoadOptions, carve, check_sizes, default_dev_size, finish_task, hold_out
+from .base import SPLIT_SEED, Benchmark, LoadOptions, carve, check_sizes, default_dev_size, finish_task, hold_out
 
 ARCHIVE = "20news-bydate.tar.gz"
 SPLIT_FOLDERS = {"train": "20news-bydate-train", "test": "20news-bydate-test"}
@@ -189,6 +193,8 @@ class Newsgroups(Benchmark):
                         parts[split].append(Example(text, label))
                     else:
                         skipped += 1
+        for split in parts:  # posts come grouped by newsgroup: shuffle (fixed seed) so that `first` caps are fair
+            random.Random(SPLIT_SEED).shuffle(parts[split])
         spec = self.spec(task)
         if split_mode == "random" and options.dev_size is not None:
             raise ConfigError("data.dev_size: split: random of 20newsgroups makes its own 20% dev part")
