@@ -102,10 +102,12 @@ class TchebycheffAdversarial(Tchebycheff):
     """TchebycheffAdv (Mao, Yun, Liu & Du, ACL 2020, the adversarial variant of GetMTL's baselines):
     the Tchebycheff loss above on the adversarial shared-private model (ASP-MTL's task
     discriminator and orthogonality terms, `model.architecture: adversarial`), which the paper
-    trains it with. The task discriminator's loss enters as the architecture's auxiliary loss, in
-    the same backward pass as the Tchebycheff term; this method refuses models without an adversary."""
+    trains it with (`method: tchebycheff_adv` sets `model.architecture: adversarial`). The task
+    discriminator's loss enters as the architecture's auxiliary loss, in the same backward pass as
+    the Tchebycheff term; a model built without an adversary is refused."""
 
     name = "tchebycheff_adv"
+    architecture = "adversarial"  # `method: tchebycheff_adv` sets model.architecture (as stl sets separate)
 
     def check_model(self, model) -> None:
         if not getattr(model, "adversarial_training", False):
