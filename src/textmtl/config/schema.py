@@ -352,6 +352,16 @@ class OutputConfig(_Strict):
         return v
 
 
+class InitConfig(_Strict):
+    """`init:` start the shared encoder from another finished run (knowledge transfer, ASP-MTL §6.5):
+    its weights and its vocabulary; `freeze: true` keeps them fixed. With `model.architecture: hard`
+    the new tasks read the transferred encoder alone (SC, single channel); with `shared_private` they
+    also get a fresh private encoder each (BC, bi-channel)."""
+
+    from_run: str  # a finished run directory (relative paths: from the current directory)
+    freeze: bool = True
+
+
 class ConfigBase(_Strict):
     """A run configuration. The concrete class (`Config`, from `config_model()`) fills in `model`."""
 
@@ -363,6 +373,7 @@ class ConfigBase(_Strict):
     method: MethodConfig = Field(default_factory=MethodConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    init: InitConfig | None = None  # start the shared encoder from another run (transfer)
 
     @field_validator("method", mode="before")
     @classmethod

@@ -59,6 +59,7 @@ from .run_directory import (
 )
 from .tracking import check_backends
 from .trainer import FitResult, Trainer
+from .transfer import load_source, transfer_encoder
 
 
 @dataclass
@@ -276,7 +277,12 @@ def _train(
                 warnings.warn(line, DataOverlapWarning, stacklevel=3)
             else:
                 reporter.message(f"warning: {line}")
-    text_encoder = build_text_encoder(cfg.model, cfg.text, (e for t in tasks for e in t.train))
+    source = load_source(cfg)  # init.from_run: the encoder and vocabulary come from another run
+    text_encoder = (
+        source.text_encoder
+        if source is not None
+        else build_text_encoder(cfg.model, cfg.text, (e for t in tasks for e in t.train))
+    )
     encoded = encode_tasks(tasks, text_encoder)
     specs = [t.spec for t in tasks]
     checkpointing = cfg.training.checkpoint_every != 0
@@ -286,6 +292,8 @@ def _train(
     seed_everything(cfg.seed)
     model = build_model(cfg.model, specs, text_encoder, seed=cfg.seed)
     start_derived_heads(cfg, model)
+    if source is not None:  # a resumed run has the weights in its checkpoint: only the freeze then
+        transfer_encoder(source, model, freeze=source.freeze, copy=saved is None)
     check_unlabelled(cfg, model, tasks)
     try:
         method.check_model(model)
@@ -382,6 +390,8 @@ def _train(
                 "skipped_steps": skipped_steps,
             }
         )
+        if source is not None:
+            metrics["init"] = source.record()
         if sync.distributed:
             metrics["processes"] = sync.world
         metrics["architecture"]["wall_seconds_per_step"] = round(wall / max(1, steps), 6)  # incl. evaluations

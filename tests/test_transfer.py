@@ -1,0 +1,77 @@
+"""Knowledge transfer (issue 20 item 4): `init.from_run` starts the shared encoder from a finished
+run; SC (`hard`: the transferred encoder alone) and BC (`shared_private`: beside a fresh private
+encoder); frozen layers do not change; a run started from a run reloads its weights exactly."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import textmtl
+from textmtl.errors import ConfigError
+
+from .test_training import toy_config
+
+
+def _source(toy_csv_task, tmp_path):
+    cfg = toy_config(toy_csv_task, tmp_path / "runs", training={"steps": 6, "eval_every": 3, "batch_size": 8})
+    return textmtl.train(cfg, progress=False, name="source").path
+
+
+def _target(toy_csv_task, tmp_path, source, architecture="hard", freeze=True):
+    files = {s: str(toy_csv_task / f"{s}.csv") for s in ("train", "dev", "test")}
+    cfg = toy_config(toy_csv_task, tmp_path / "runs", training={"steps": 6, "eval_every": 3, "batch_size": 8})
+    cfg["data"]["custom_tasks"] = [{"name": "new_task", "files": files}]
+    cfg["model"]["architecture"] = architecture
+    cfg["init"] = {"from_run": str(source), "freeze": freeze}
+    return cfg
+
+
+def _encoder(weights: dict) -> dict:
+    return {k: v for k, v in weights.items() if k.startswith("encoder.")}
+
+
+@pytest.mark.parametrize("architecture", ["hard", "shared_private"])
+def test_sc_and_bc_start_from_the_source_encoder_and_keep_it_frozen(toy_csv_task, tmp_path, architecture):
+    source = _source(toy_csv_task, tmp_path)
+    result = textmtl.train(_target(toy_csv_task, tmp_path, source, architecture), progress=False, name=architecture)
+    theirs, ours = load_file(source / "model.safetensors"), load_file(result.path / "model.safetensors")
+    assert _encoder(theirs) and _encoder(theirs).keys() == _encoder(ours).keys()
+    assert all(torch.equal(theirs[k], ours[k]) for k in _encoder(theirs))  # frozen: unchanged by 6 steps
+    assert (result.path / "vocab.json").read_text() == (source / "vocab.json").read_text()  # the source's vocabulary
+    width = theirs["encoder.convs.0.weight"].shape[0] * 3  # TextCNN: filters x kernel sizes
+    head = ours["heads.new_task.linear.weight"]
+    if architecture == "hard":  # SC: the head reads the shared features alone
+        assert head.shape[1] == width and not any(k.startswith("private.") for k in ours)
+    else:  # BC: shared and private features side by side
+        assert head.shape[1] > width and any(k.startswith("private.new_task.") for k in ours)
+    record = result.metrics["init"]
+    assert record["from_run"] == str(source) and record["freeze"] is True and len(record["sha256"]) == 64
+    # the new run reloads on its own, without the source, to the same scores
+    shutil.rmtree(source)
+    scores = textmtl.api.evaluate(result.path)
+    assert scores["average"]["test"] == pytest.approx(result.metrics["average"]["test"])
+
+
+def test_unfrozen_transfer_starts_equal_and_then_trains(toy_csv_task, tmp_path):
+    source = _source(toy_csv_task, tmp_path)
+    result = textmtl.train(_target(toy_csv_task, tmp_path, source, freeze=False), progress=False, name="unfrozen")
+    theirs, ours = load_file(source / "model.safetensors"), load_file(result.path / "model.safetensors")
+    assert any(not torch.equal(theirs[k], ours[k]) for k in _encoder(theirs))
+    assert json.loads((result.path / "metrics.json").read_text())["init"]["freeze"] is False
+
+
+def test_transfer_errors_name_the_key(toy_csv_task, tmp_path):
+    source = _source(toy_csv_task, tmp_path)
+    cfg = _target(toy_csv_task, tmp_path, tmp_path / "nowhere")
+    with pytest.raises(ConfigError, match=r"^init.from_run: .*not a finished textmtl run"):
+        textmtl.train(cfg, progress=False)
+    cfg = _target(toy_csv_task, tmp_path, source)
+    cfg["model"]["encoder"]["num_filters"] = 4
+    with pytest.raises(ConfigError, match=r"another encoder \(model.encoder.num_filters: 8 there, 4 here\)"):
+        textmtl.train(cfg, progress=False)
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["source"]  # nothing half-written
