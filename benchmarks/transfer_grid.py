@@ -1,0 +1,142 @@
+"""Knowledge transfer on FDU-MTL, leave one domain out (ASP-MTL Table 3; docs/RESULTS.md, issue 20).
+
+For each architecture (shared_private, adversarial) and each of the 16 target domains: train the
+shared layers on the other 15 domains (configs/fdu-mtl-textcnn.yaml with that architecture, `ls`),
+then train the target domain alone from that run's frozen shared encoder, SC (`hard`: the shared
+encoder alone) and BC (`shared_private`: beside a fresh private encoder). Each 15-domain model
+serves both. Finished runs are skipped, so the same command continues an interrupted grid.
+
+    TEXTMTL_DATA_DIR=../shared/data .venv/bin/python benchmarks/transfer_grid.py run [--seeds 1] \
+        [--architectures shared_private,adversarial] [--targets books,dvd] [--runs runs/transfer]
+    .venv/bin/python benchmarks/transfer_grid.py table [--runs runs/transfer]   # Markdown beside Table 3
+    ... run --quick   # 2 targets, 3 domains in the source, a few steps: the smoke test in the test suite
+
+Runs are named `<architecture>-minus-<target>-s<seed>` (source) and `<architecture>-<sc|bc>-<target>-s<seed>`.
+The vocabulary is the source run's (its 15 domains' training text): target words it lacks are unknown
+to the frozen encoder, a stricter setting than a vocabulary over all 16 domains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = ROOT / "configs" / "fdu-mtl-textcnn.yaml"
+DOMAINS = (
+    "books", "electronics", "dvd", "kitchen_housewares", "apparel", "camera_photo", "health_personal_care",
+    "music", "toys_games", "video", "baby", "magazines", "software", "sports_outdoors", "imdb", "MR",
+)  # fmt: skip
+# ASP-MTL Table 3 (papers.md §6.5): error rates (%) per target; SP-MTL and ASP-MTL, SC and BC
+PUBLISHED = {
+    "books": (17.8, 16.3, 16.8, 16.3), "electronics": (15.3, 14.8, 17.8, 16.8), "dvd": (14.8, 15.5, 14.5, 14.3),
+    "kitchen_housewares": (15.0, 16.3, 16.3, 15.0), "apparel": (14.8, 12.0, 12.5, 13.8),
+    "camera_photo": (13.3, 12.5, 11.8, 10.3), "health_personal_care": (14.5, 14.3, 12.3, 13.5),
+    "music": (20.0, 17.8, 17.5, 18.3), "toys_games": (13.8, 12.5, 13.0, 11.8), "video": (14.3, 15.0, 14.8, 14.8),
+    "baby": (16.5, 16.8, 13.5, 12.0), "magazines": (10.5, 10.3, 8.8, 9.5), "software": (13.0, 12.8, 14.5, 11.8),
+    "sports_outdoors": (16.3, 16.3, 13.3, 13.5), "imdb": (12.8, 12.8, 12.5, 13.3), "MR": (26.0, 26.5, 24.8, 23.5),
+}  # fmt: skip
+COLUMNS = {("shared_private", "sc"): 0, ("shared_private", "bc"): 1, ("adversarial", "sc"): 2, ("adversarial", "bc"): 3}
+
+
+def _train(config: dict, name: str, runs: Path, data_dir: str | None) -> Path:
+    import textmtl
+
+    final = runs / name
+    if (final / "metrics.json").exists():
+        print(f"{name}: done before", flush=True)
+        return final
+    result = textmtl.train(config, name=name, runs_dir=runs, data_dir=data_dir, progress=False)
+    print(
+        f"{name}: test {100 * result.metrics['average']['test']:.2f} in {result.metrics['wall_seconds']:.0f} s",
+        flush=True,
+    )
+    return result.path
+
+
+def run(args: argparse.Namespace) -> None:
+    base = yaml.safe_load(BASE.read_text())
+    base.pop("name", None)
+    runs = Path(args.runs)
+    runs.mkdir(parents=True, exist_ok=True)
+    targets = args.targets.split(",") if args.targets else list(DOMAINS)
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        for arch in args.architectures.split(","):
+            for target in targets:
+                source_cfg = json.loads(json.dumps(base))
+                source_cfg["seed"], source_cfg["model"]["architecture"] = seed, arch
+                others = [d for d in DOMAINS if d != target]
+                source_cfg["data"]["tasks"] = others[:3] if args.quick else others
+                if args.quick:
+                    source_cfg["data"].update(max_train_examples=64, max_eval_examples=32)
+                    source_cfg["training"] = {**source_cfg["training"], "steps": 4, "eval_every": 2}
+                source = _train(source_cfg, f"{arch}-minus-{target}-s{seed}", runs, args.data_dir)
+                for channel, target_arch in (("sc", "hard"), ("bc", "shared_private")):
+                    cfg = json.loads(json.dumps(source_cfg))
+                    cfg["data"]["tasks"] = [target]
+                    cfg["model"]["architecture"] = target_arch
+                    cfg["init"] = {"from_run": str(source), "freeze": True}
+                    _train(cfg, f"{arch}-{channel}-{target}-s{seed}", runs, args.data_dir)
+
+
+def table(args: argparse.Namespace) -> str:
+    runs = Path(args.runs)
+    errors: dict[tuple[str, str, str], list[float]] = {}
+    for metrics in sorted(runs.glob("*-s*/metrics.json")):
+        name = metrics.parent.name
+        for arch, channel in COLUMNS:
+            prefix = f"{arch}-{channel}-"
+            if name.startswith(prefix):
+                target = name[len(prefix) :].rsplit("-s", 1)[0]
+                test = json.loads(metrics.read_text())["average"]["test"]
+                errors.setdefault((arch, channel, target), []).append(100 * (1 - test))
+    head = (
+        "| target | "
+        + " | ".join(f"{a} {c.upper()} (ours)" for a, c in COLUMNS)
+        + " | "
+        + " | ".join(f"{p} (ASP-MTL T3)" for p in ("SP-MTL-SC", "SP-MTL-BC", "ASP-MTL-SC", "ASP-MTL-BC"))
+        + " |"
+    )
+    lines = [head, "|" + "---|" * (1 + 2 * len(COLUMNS))]
+    sums: dict[tuple[str, str], list[float]] = {k: [] for k in COLUMNS}
+    for target in DOMAINS:
+        cells = []
+        for key in COLUMNS:
+            values = errors.get((*key, target))
+            if values:
+                sums[key].append(statistics.fmean(values))
+                cells.append(f"{statistics.fmean(values):.1f}" + (f" (n={len(values)})" if len(values) > 1 else ""))
+            else:
+                cells.append("-")
+        lines.append(
+            f"| {target} | " + " | ".join(cells) + " | " + " | ".join(f"{v:.1f}" for v in PUBLISHED[target]) + " |"
+        )
+    avg = [f"{statistics.fmean(v):.1f} ({len(v)} targets)" if v else "-" for v in sums.values()]
+    published = [statistics.fmean(PUBLISHED[t][i] for t in DOMAINS) for i in range(4)]
+    lines.append("| **average** | " + " | ".join(avg) + " | " + " | ".join(f"{v:.1f}" for v in published) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=("run", "table"))
+    parser.add_argument("--runs", default=str(ROOT / "runs" / "transfer"))
+    parser.add_argument("--seeds", default="1")
+    parser.add_argument("--architectures", default="shared_private,adversarial")
+    parser.add_argument("--targets", default=None)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        run(args)
+    else:
+        print(table(args))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
