@@ -16,6 +16,7 @@ class TaskSampler(ABC):
     """Chooses the tasks of each step. `probabilities(progress)` is exposed for tests and logs."""
 
     name: str
+    draws_subsets = True  # False: every step takes every task (its probabilities say nothing)
 
     def __init__(self, sizes: Mapping[str, int], seed: int, tasks_per_step: int = 1) -> None:
         self.tasks = list(sizes)
@@ -53,6 +54,7 @@ class AllTasks(TaskSampler):
     """Every step takes one batch from every task (the multi-domain setting of FDU-MTL papers)."""
 
     name = "all"
+    draws_subsets = False
 
     def probabilities(self, progress: float) -> np.ndarray:
         return np.full(len(self.tasks), 1.0 / len(self.tasks))

@@ -154,7 +154,7 @@ class Trainer:
         """One optimisation step; returns the finite task losses (of the whole step, over all
         processes). A non-finite step is skipped (`_guard`; fp16 overflows: `_overflow`)."""
         self.model.train()
-        tasks = self.sampler.sample((step - 1) / max(1, self.total_steps - 1))
+        tasks = self.sampler.sample(self._progress(step))
         batches = {t: next(self.streams[t]).to(self.device) for t in tasks}
         unlabelled = {
             t: next(self.unlabelled_streams[t]).to(self.device) for t in tasks if t in self.unlabelled_streams
@@ -176,6 +176,10 @@ class Trainer:
         self.method.after_step(ctx)
         self.sampler.observe(values)  # schedulers react to the step's losses (the same on every process)
         return values
+
+    def _progress(self, step: int) -> float:
+        """Where `step` lies in training, in [0, 1] (what the samplers read)."""
+        return (step - 1) / max(1, self.total_steps - 1)
 
     def _backward(
         self, step: int, batches: dict, unlabelled: dict, record: bool
@@ -420,6 +424,11 @@ class Trainer:
             **self.model.evaluation_record(self.dev_evaluator.batches),  # e.g. task communication matrices
             **({"select_on": list(self.select_on), "select_average": score} if subset else {}),
             "skipped_steps": dict(self.skipped_steps),
+            **(
+                {"task_probabilities": dict(zip(self.sampler.tasks, self.sampler.probabilities(self._progress(step))))}
+                if self.sampler.draws_subsets
+                else {}
+            ),
             "elapsed_seconds": time.perf_counter() - start,
         }
         s.history.append(record)
