@@ -29,18 +29,17 @@ from typing import Any
 
 import torch
 
-from ._loss_weighting import floats, positive, stack_losses
-from .base import Method, StepContext, StepStats, register
+from ._loss_weighting import floats, positive
+from ._weighted_sum import WeightsFromHistory
+from .base import register
 
 
 @register
-class BanditMTL(Method):
+class BanditMTL(WeightsFromHistory):
     """BanditMTL (Mao et al. 2021), our reading: adversarial task weights by entropic mirror ascent
     on Σ p ℓ − λ KL(p‖u), the model trained on K Σ p ℓ."""
 
     name = "banditmtl"
-    fuses_auxiliary = True
-    backends = ("loss",)
 
     def __init__(self, *, eta: float = 0.5, reg: float = 1.0) -> None:
         self.eta, self.reg = positive("eta", eta), positive("reg", reg)
@@ -53,17 +52,6 @@ class BanditMTL(Method):
         logits = torch.tensor([self._log_p.get(t, 0.0) for t in tasks], dtype=torch.float64)
         w = len(tasks) * torch.softmax(logits, dim=0)
         return w if like is None else w.to(dtype=like.dtype, device=like.device)
-
-    def objective(self, losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        tasks, vec = stack_losses(losses)
-        return (self.weights(tasks, vec) * vec).sum()
-
-    def backward(self, losses: Mapping[str, torch.Tensor], ctx: StepContext) -> StepStats:
-        tasks, vec = stack_losses(losses)
-        w = self.weights(tasks, vec)
-        ctx.backward((w * vec).sum())
-        self.observe(dict(zip(tasks, vec.detach().tolist())))
-        return StepStats(weights=dict(zip(tasks, w.tolist())))
 
     def observe(self, values: Mapping[str, float]) -> None:
         """One mirror-ascent step on the weights of the tasks present, from their losses."""

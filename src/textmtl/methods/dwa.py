@@ -23,19 +23,18 @@ from typing import Any
 
 import torch
 
-from ._loss_weighting import floats, positive, stack_losses
-from .base import Method, StepContext, StepStats, register
+from ._loss_weighting import floats, positive
+from ._weighted_sum import WeightsFromHistory
+from .base import register
 
 _EPS = 1e-12
 
 
 @register
-class DynamicWeightAverage(Method):
+class DynamicWeightAverage(WeightsFromHistory):
     """DWA (Liu et al. 2019): w = K·softmax(r/T), r = ratio of the last two window-mean losses."""
 
     name = "dwa"
-    fuses_auxiliary = True
-    backends = ("loss",)
 
     def __init__(self, *, temperature: float = 2.0, window: int = 100) -> None:
         if isinstance(window, bool) or not isinstance(window, int) or window < 1:
@@ -56,17 +55,6 @@ class DynamicWeightAverage(Method):
         r = torch.tensor(self.ratios(tasks), dtype=torch.float64)
         w = len(tasks) * torch.softmax(r / self.temperature, dim=0)
         return w if like is None else w.to(dtype=like.dtype, device=like.device)
-
-    def objective(self, losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        tasks, vec = stack_losses(losses)
-        return (self.weights(tasks, vec) * vec).sum()
-
-    def backward(self, losses: Mapping[str, torch.Tensor], ctx: StepContext) -> StepStats:
-        tasks, vec = stack_losses(losses)
-        w = self.weights(tasks, vec)
-        ctx.backward((w * vec).sum())
-        self.observe(dict(zip(tasks, vec.detach().tolist())))
-        return StepStats(weights=dict(zip(tasks, w.tolist())))
 
     def observe(self, values: Mapping[str, float]) -> None:
         """Add one step's losses to the open window; close it after `window` steps."""

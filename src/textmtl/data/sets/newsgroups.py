@@ -214,7 +214,7 @@ class Newsgroups(Benchmark):
                 default_dev_size(len(pool)),
             )
             train, dev = hold_out(pool, size) if size else (list(pool), [])
-        task_data = finish_task(
+        return finish_task(
             spec,
             pool,
             train,
@@ -224,4 +224,3 @@ class Newsgroups(Benchmark):
             max_train_examples=options.max_train_examples,
             skipped=skipped,
         )
-        return task_data
