@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..data.batching import Batch, EncodedTask, collate
+from ..gradients.diagnostics import cosine_matrix
 from ..models.architectures.base import Architecture
 from ..models.heads import task_loss
 
@@ -68,11 +69,7 @@ def probe_batches(tasks: Mapping[str, EncodedTask], size: int, pad_id: int, seed
 
 
 def _cosine(rows: torch.Tensor) -> np.ndarray:
-    g = (rows @ rows.T).double()
-    norms = g.diagonal().clamp_min(0).sqrt()
-    denom = torch.outer(norms, norms)
-    cos = torch.where(denom > 0, g / denom.clamp_min(1e-300), torch.zeros_like(g)).clamp(-1, 1)
-    return cos.cpu().numpy()
+    return cosine_matrix(rows @ rows.T).numpy()
 
 
 def probe(model: Architecture, batches: Mapping[str, Batch], step: int, device: torch.device | str = "cpu") -> Probe:

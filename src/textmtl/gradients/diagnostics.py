@@ -8,12 +8,20 @@ from __future__ import annotations
 import torch
 
 
+def cosine_matrix(gram: torch.Tensor) -> torch.Tensor:
+    """Pairwise cosines of the rows behind the Gram matrix G = J Jᵀ (float64, on the CPU; 0 where a
+    row is zero)."""
+    g = gram.detach().double().cpu()
+    norms = g.diagonal().clamp_min(0).sqrt()
+    denom = torch.outer(norms, norms)
+    return torch.where(denom > 0, g / denom.clamp_min(1e-300), torch.zeros_like(g)).clamp(-1, 1)
+
+
 def gradient_diagnostics(gram: torch.Tensor, tasks: list[str]) -> dict:
     """Pairwise cosine matrix, gradient norms, condition number of G, share of conflicting pairs."""
     g = gram.detach().double().cpu()
     norms = g.diagonal().clamp_min(0).sqrt()
-    denom = torch.outer(norms, norms)
-    cosine = torch.where(denom > 0, g / denom.clamp_min(1e-300), torch.zeros_like(g)).clamp(-1, 1)
+    cosine = cosine_matrix(g)
     k = len(tasks)
     pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
     conflicting = sum(1 for i, j in pairs if cosine[i, j] < 0)
