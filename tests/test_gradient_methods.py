@@ -183,3 +183,28 @@ def test_chunked_batched_vjp_equals_the_sequential_rows(chunk_size):
     assert torch.allclose(chunked, sequential, atol=1e-6)
     for n, p in model.heads.named_parameters():
         assert torch.allclose(p.grad, heads[n], atol=1e-6)
+
+
+def test_task_parameters_are_looked_up_once_per_model_and_task(monkeypatch):
+    """An architecture derives task_parameters(t) from every task's lists (O(K) per task); the back-end
+    asks once per task, not every step (with per-task LoRA it was ~6% of a step), and asks again
+    for a new model."""
+    model, batches, losses = model_and_losses()
+    calls: list[str] = []
+    original = type(model).task_parameters
+
+    def counting(self, task):
+        calls.append(task)
+        return original(self, task)
+
+    monkeypatch.setattr(type(model), "task_parameters", counting)
+    method = make_method("mgda")
+    for step in range(1, 4):
+        model.zero_grad(set_to_none=True)
+        method.backward(losses(), StepContext(model, step, 10, batches, {}))
+        assert all(p.grad is not None for t in TASKS for p in model.heads[t].parameters())
+    assert sorted(calls) == TASKS
+    other, other_batches, other_losses = model_and_losses(seed=1)
+    method.backward(other_losses(), StepContext(other, 4, 10, other_batches, {}))
+    assert sorted(calls) == sorted(TASKS * 2)
+    assert all(p.grad is not None for p in other.shared_parameters())
