@@ -43,7 +43,7 @@ def test_jacobian_rows_are_each_tasks_own_gradient_and_heads_get_theirs():
     model, _, losses = model_and_losses()
     shared = ParameterSpace(model.shared_parameters())
     expected = []
-    for t, loss in losses().items():
+    for loss in losses().values():
         grads = torch.autograd.grad(loss, shared.params, allow_unused=True, materialize_grads=True)
         expected.append(torch.cat([g.reshape(-1) for g in grads]))
     head_expected = {t: torch.autograd.grad(l, list(model.heads[t].parameters())) for t, l in losses().items()}
