@@ -4,7 +4,8 @@ For each architecture (shared_private, adversarial) and each of the 16 target do
 shared layers on the other 15 domains (configs/fdu-mtl-textcnn.yaml with that architecture, `ls`),
 then train the target domain alone from that run's frozen shared encoder, SC (`hard`: the shared
 encoder alone) and BC (`shared_private`: beside a fresh private encoder). Each 15-domain model
-serves both. Finished runs are skipped, so the same command continues an interrupted grid.
+serves both. Finished runs are skipped and an interrupted run continues from its last checkpoint, so
+the same command continues an interrupted grid.
 
     TEXTMTL_DATA_DIR=../shared/data .venv/bin/python benchmarks/transfer_grid.py run [--seeds 1] \
         [--architectures shared_private,adversarial] [--targets books,dvd] [--runs runs/transfer]
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 from pathlib import Path
@@ -46,12 +48,18 @@ COLUMNS = {("shared_private", "sc"): 0, ("shared_private", "bc"): 1, ("adversari
 
 def _train(config: dict, name: str, runs: Path, data_dir: str | None) -> Path:
     import textmtl
+    from textmtl.training.checkpoint import has_checkpoint
 
-    final = runs / name
+    final, partial = runs / name, runs / f"{name}.partial"
     if (final / "metrics.json").exists():
         print(f"{name}: done before", flush=True)
         return final
-    result = textmtl.train(config, name=name, runs_dir=runs, data_dir=data_dir, progress=False)
+    if has_checkpoint(partial / "checkpoint"):  # interrupted: continue (ends as an uninterrupted run would)
+        print(f"{name}: resuming from its last checkpoint", flush=True)
+        result = textmtl.train(config, resume=partial, data_dir=data_dir, progress=False)
+    else:  # never started, or killed before its first checkpoint
+        shutil.rmtree(partial, ignore_errors=True)
+        result = textmtl.train(config, name=name, runs_dir=runs, data_dir=data_dir, progress=False)
     print(
         f"{name}: test {100 * result.metrics['average']['test']:.2f} in {result.metrics['wall_seconds']:.0f} s",
         flush=True,

@@ -99,3 +99,30 @@ def test_the_leave_one_domain_out_grid_runs_and_tabulates(data_dir, tmp_path):
                            text=True, timeout=120).stdout
     books = next(line for line in table.splitlines() if line.startswith("| books |"))
     assert books.count(" - ") == 2 and "| 17.8 | 16.3 | 16.8 | 16.3 |" in books  # adversarial not run; Table 3
+
+
+def test_an_interrupted_grid_run_continues_from_its_checkpoint(data_dir, tmp_path, monkeypatch, capsys):
+    """benchmarks/transfer_grid.py: a source run killed after its first checkpoint is resumed (not
+    redone, not refused) by the next `run`, and ends with the weights of an uninterrupted run."""
+    import importlib.util
+    from pathlib import Path
+
+    from .test_resume import interrupt_at
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "transfer_grid.py"
+    spec = importlib.util.spec_from_file_location("transfer_grid", script)
+    grid = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(grid)
+    args = ["run", "--quick", "--targets", "books", "--architectures", "shared_private", "--data-dir", str(data_dir)]
+    with monkeypatch.context() as m:
+        interrupt_at(m, 4)  # the quick source run has 4 steps and a checkpoint at step 2
+        with pytest.raises(KeyboardInterrupt):
+            grid.main([*args, "--runs", str(tmp_path / "cut")])
+    assert (tmp_path / "cut" / "shared_private-minus-books-s1.partial" / "checkpoint").is_dir()
+    capsys.readouterr()
+    grid.main([*args, "--runs", str(tmp_path / "cut")])
+    assert "shared_private-minus-books-s1: resuming from its last checkpoint" in capsys.readouterr().out
+    grid.main([*args, "--runs", str(tmp_path / "whole")])
+    for run in ("shared_private-minus-books-s1", "shared_private-sc-books-s1"):
+        cut, whole = (load_file(str(tmp_path / d / run / "model.safetensors")) for d in ("cut", "whole"))
+        assert cut.keys() == whole.keys() and all(torch.equal(cut[k], whole[k]) for k in cut)
