@@ -10,8 +10,10 @@
 benchmarks/results/advice/<benchmark>.json (a benchmark whose JSON exists is skipped). `rules`
 recomputes each JSON's `geometry` summary and `recommendation` from its stored probes and costs
 with the rules of the installed textmtl (the measurements are kept; `rules_reapplied` says when),
-so a change of the rules needs no new run. `table` reads those and each grid's results.csv: the grid's best method by mean task average over seeds, and how
-far `ls` and the advised method are from it (points x100; "-" where the grid lacks the method).
+so a change of the rules needs no new run. `table` reads those and each grid's results.csv: the
+grid's best multi-task method by mean task average over seeds (the advisor chooses among those), and
+how far `ls`, the advised method and `stl` (each task alone) are from it (points x100; "-" where the
+grid lacks the method).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ BENCHMARKS: dict[str, tuple[str, str | None, str | None, str]] = {
     "fdu-mtl-16": ("fdu-mtl-16", "textcnn", "docs/evidence/fdu-mtl-16/results.csv", ""),
     "amazon-14": ("amazon-14", None, "docs/evidence/amazon-14/results.csv", ""),
     "conll2003": ("configs/conll2003-bilstm.yaml", None, None, "no method grid: RESULTS §7 compares architectures"),
-    "topic-4": ("topic-4", None, "docs/evidence/topic-4/results.csv", "grid not run yet (issue 20)"),
+    "topic-4": ("topic-4", None, "docs/evidence/topic-4/results.csv", "grid not finished yet (issue 20)"),
     "conflict/flipped": ("conflict", "flipped", "docs/evidence/conflict/results.csv", ""),
     "conflict/scales": ("conflict", "scales", "docs/evidence/conflict/results.csv", ""),
     "conflict/sizes": ("conflict", "sizes", "docs/evidence/conflict/results.csv", ""),
@@ -126,16 +128,36 @@ def _grid_means(csv_path: Path, variant: str | None) -> dict[str, float]:
     return {m: statistics.fmean(v) for m, v in by_method.items()}
 
 
+def grid_gaps(means: dict[str, float], advised: str) -> dict[str, object]:
+    """The row of one grid: its best multi-task method (the advisor chooses among those; `stl` is
+    not one) and how far `ls`, the advised method and `stl` (training each task alone) are from it.
+    None where the grid lacks the method."""
+    multi = {m: v for m, v in means.items() if m != "stl"}
+    if not multi:
+        raise ValueError("the grid has no multi-task method")
+    top = max(multi, key=lambda m: multi[m])
+
+    def gap(method: str) -> float | None:
+        return means[method] - multi[top] if method in means else None
+
+    return {"best": top, "best_score": multi[top], "methods": len(multi), "ls": gap("ls"), "advice": gap(advised),
+            "stl": gap("stl")}  # fmt: skip
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.2f}"
+
+
 def table() -> str:
     lines = [
-        "| benchmark | advice (rule) | mean cosine / most opposed pair / loss ratio / norm ratio | grid best "
-        "| ls − best | advice − best | advise wall time |",
-        "|---|---|---|---|---|---|---|",
+        "| benchmark | advice (rule) | mean cosine / most opposed pair / loss ratio / norm ratio "
+        "| best multi-task method | ls − best | advice − best | stl − best | advise wall time |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, (_, variant, results, note) in BENCHMARKS.items():
         path = OUT / f"{name.replace('/', '-')}.json"
         if not path.exists():
-            lines.append(f"| {name} | not run | | | | | |")
+            lines.append(f"| {name} | not run | | | | | | |")
             continue
         report = json.loads(path.read_text())
         rec, g = report["recommendation"], report["geometry"]
@@ -144,19 +166,13 @@ def table() -> str:
             f"{g['mean_cosine']:+.3f} / {g['worst_pair_cosine']:+.2f} / {g['loss_ratio']:.1f}x / "
             f"{g['grad_norm_ratio']:.1f}x"
         )
-        best = ls_gap = advice_gap = "-"
+        best, gaps = note or "-", "- | - | -"
         if results and (ROOT / results).exists():
-            means = _grid_means(ROOT / results, variant)
-            top = max(means, key=lambda m: means[m])
-            best = f"{top} {means[top]:.2f} (n={len(means)} methods)"
-            ls_gap = f"{means['ls'] - means[top]:+.2f}" if "ls" in means else "-"
-            advice_gap = f"{means[rec['method']] - means[top]:+.2f}" if rec["method"] in means else "-"
-        elif note:
-            best = note
-        lines.append(
-            f"| {name} | {advice} ({rec['rule']}) | {geometry} | {best} | {ls_gap} | {advice_gap} "
-            f"| {report['wall_seconds'] / 60:.1f} min |"
-        )
+            row = grid_gaps(_grid_means(ROOT / results, variant), rec["method"])
+            best = f"{row['best']} {row['best_score']:.2f} (of {row['methods']})"
+            gaps = " | ".join(_signed(row[k]) for k in ("ls", "advice", "stl"))  # type: ignore[arg-type]
+        lines.append(f"| {name} | {advice} ({rec['rule']}) | {geometry} | {best} | {gaps} "
+                     f"| {report['wall_seconds'] / 60:.1f} min |")  # fmt: skip
     return "\n".join(lines)
 
 
