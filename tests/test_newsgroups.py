@@ -128,6 +128,26 @@ def test_the_topic_4_suite_plans_its_methods_with_their_own_settings():
         parse_suite("name: x\nbase: {}\nmethods: [{name: ls, config: [1]}]\nseeds: [1]\n", "x.yaml", Path("."))
 
 
+def test_the_random_split_diagnostic_differs_from_topic_4_only_in_its_split():
+    """benchmarks/suites/topic-4-random-split.yaml (RESULTS §18) is topic-4 on Mao et al.'s 60/20/20
+    split, whose dev part picks the checkpoint: the same run config otherwise."""
+    from textmtl.benchmarking.plan import plan_runs
+    from textmtl.benchmarking.suite import resolve_suite
+    from textmtl.config import validate_config
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "suites" / "topic-4-random-split.yaml"
+    diagnostic = {(r.method, r.seed): r.config for r in plan_runs(resolve_suite(str(path)))[0]}
+    topic = {(r.method, r.seed): r.config for r in plan_runs(resolve_suite("topic-4"))[0]}
+    assert set(diagnostic) == {("stl", 1), ("stl", 2), ("ls", 1), ("ls", 2)}
+    for key, config in diagnostic.items():
+        ours, theirs = validate_config(config).model_dump(), validate_config(topic[key]).model_dump()
+        assert ours["data"]["benchmark_options"] == {"remove": ["headers"], "split": "random"}
+        assert theirs["data"]["dev_size"] == 0 and ours["data"]["dev_size"] is None
+        for part in (ours, theirs):
+            del part["data"]["benchmark_options"], part["data"]["dev_size"], part["name"]
+        assert ours == theirs
+
+
 def test_the_first_posts_of_a_split_cover_every_newsgroup(data_dir):
     (comp,) = get_benchmark("20newsgroups").load(data_dir, ["COMP"])
     assert {e.label for e in comp.train[:20]} == {0, 1, 2, 3} and {e.label for e in comp.test[:20]} == {0, 1, 2, 3}
