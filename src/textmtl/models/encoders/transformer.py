@@ -89,7 +89,8 @@ class PretrainedTransformer(Encoder):
         check_model_folder(path)
         from transformers.utils import logging as hf_logging
 
-        kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
+        # Any: a dict[str, str] would be matched against from_pretrained's typed keywords (transformers >= 5.25)
+        kwargs: dict[str, Any] = {"attn_implementation": attn_implementation} if attn_implementation else {}
         bar_was_on = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()  # no "Loading weights" bar in every run's output
         try:
