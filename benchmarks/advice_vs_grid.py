@@ -34,7 +34,7 @@ BENCHMARKS: dict[str, tuple[str, str | None, str | None, str]] = {
     "fdu-mtl-16": ("fdu-mtl-16", "textcnn", "docs/evidence/fdu-mtl-16/results.csv", ""),
     "amazon-14": ("amazon-14", None, "docs/evidence/amazon-14/results.csv", ""),
     "conll2003": ("configs/conll2003-bilstm.yaml", None, None, "no method grid: RESULTS §7 compares architectures"),
-    "topic-4": ("topic-4", None, "docs/evidence/topic-4/results.csv", "grid not finished yet (issue 20)"),
+    "topic-4": ("topic-4", None, "docs/evidence/topic-4/results.csv", ""),
     "conflict/flipped": ("conflict", "flipped", "docs/evidence/conflict/results.csv", ""),
     "conflict/scales": ("conflict", "scales", "docs/evidence/conflict/results.csv", ""),
     "conflict/sizes": ("conflict", "sizes", "docs/evidence/conflict/results.csv", ""),
