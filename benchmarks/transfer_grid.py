@@ -10,11 +10,17 @@ the same command continues an interrupted grid.
     TEXTMTL_DATA_DIR=../shared/data .venv/bin/python benchmarks/transfer_grid.py run [--seeds 1] \
         [--architectures shared_private,adversarial] [--targets books,dvd] [--runs runs/transfer]
     .venv/bin/python benchmarks/transfer_grid.py table [--runs runs/transfer]   # Markdown beside Table 3
+        [--in-domain docs/evidence/fdu-mtl/runs.jsonl.gz]
     ... run --quick   # 2 targets, 3 domains in the source, a few steps: the smoke test in the test suite
 
 Runs are named `<architecture>-minus-<target>-s<seed>` (source) and `<architecture>-<sc|bc>-<target>-s<seed>`.
 The vocabulary is the source run's (its 15 domains' training text): target words it lacks are unknown
 to the frozen encoder, a stricter setting than a vocabulary over all 16 domains.
+
+The table puts beside each architecture its error when the target is one of the 16 domains trained
+together (`in 16`: the same config with all domains, RESULTS §8, mean over the seeds of the bundle's
+`fdu-mtl-textcnn-<architecture>-s*` runs), and beside the paper's transfer columns its in-domain
+SP-MTL and ASP-MTL (Table 2): what leaving the target out of training costs, ours and theirs.
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ PUBLISHED = {
     "sports_outdoors": (16.3, 16.3, 13.3, 13.5), "imdb": (12.8, 12.8, 12.5, 13.3), "MR": (26.0, 26.5, 24.8, 23.5),
 }  # fmt: skip
 COLUMNS = {("shared_private", "sc"): 0, ("shared_private", "bc"): 1, ("adversarial", "sc"): 2, ("adversarial", "bc"): 3}
+IN_DOMAIN = ROOT / "docs" / "evidence" / "fdu-mtl" / "runs.jsonl.gz"  # RESULTS §8: all 16 domains trained together
+PUBLISHED_IN_DOMAIN = {"shared_private": "SP-MTL", "adversarial": "ASP-MTL"}  # ASP-MTL Table 2 columns
 
 
 def _train(config: dict, name: str, runs: Path, data_dir: str | None) -> Path:
@@ -92,7 +100,22 @@ def run(args: argparse.Namespace) -> None:
                     _train(cfg, f"{arch}-{channel}-{target}-s{seed}", runs, args.data_dir)
 
 
+def _in_domain_errors(bundle_path: Path) -> dict[tuple[str, str], float]:
+    """{(architecture, domain): test error (%), mean over seeds} of the 16-domain runs in a bundle."""
+    from textmtl.reporting import bundle
+
+    per_seed: dict[tuple[str, str], list[float]] = {}
+    for entry in bundle.read(bundle_path):
+        for arch in PUBLISHED_IN_DOMAIN:
+            if entry["name"].rsplit("-s", 1)[0] == f"fdu-mtl-textcnn-{arch}":
+                for domain, scores in entry["files"]["metrics.json"]["tasks"].items():
+                    per_seed.setdefault((arch, domain), []).append(100 * (1 - scores["test"]["accuracy"]))
+    return {key: statistics.fmean(values) for key, values in per_seed.items()}
+
+
 def table(args: argparse.Namespace) -> str:
+    from textmtl.reporting.published import load_published
+
     runs = Path(args.runs)
     errors: dict[tuple[str, str, str], list[float]] = {}
     for metrics in sorted(runs.glob("*-s*/metrics.json")):
@@ -103,30 +126,51 @@ def table(args: argparse.Namespace) -> str:
                 target = name[len(prefix) :].rsplit("-s", 1)[0]
                 test = json.loads(metrics.read_text())["average"]["test"]
                 errors.setdefault((arch, channel, target), []).append(100 * (1 - test))
+    in_domain = _in_domain_errors(Path(args.in_domain)) if args.in_domain and Path(args.in_domain).exists() else {}
+    table2 = load_published("asp_mtl_table2")
+    ours = [(arch, channel) for arch in PUBLISHED_IN_DOMAIN for channel in ("sc", "bc", "in16")]
+    theirs = [(col, channel) for col in PUBLISHED_IN_DOMAIN.values() for channel in ("SC", "BC", "in 16")]
     head = (
         "| target | "
-        + " | ".join(f"{a} {c.upper()} (ours)" for a, c in COLUMNS)
+        + " | ".join(f"{a} {'in 16' if c == 'in16' else c.upper()} (ours)" for a, c in ours)
         + " | "
-        + " | ".join(f"{p} (ASP-MTL T3)" for p in ("SP-MTL-SC", "SP-MTL-BC", "ASP-MTL-SC", "ASP-MTL-BC"))
+        + " | ".join(f"{p}{'-' + c if c != 'in 16' else ' in 16'} (ASP-MTL {'T2' if c == 'in 16' else 'T3'})"
+                     for p, c in theirs)
         + " |"
-    )
-    lines = [head, "|" + "---|" * (1 + 2 * len(COLUMNS))]
-    sums: dict[tuple[str, str], list[float]] = {k: [] for k in COLUMNS}
+    )  # fmt: skip
+    lines = [head, "|" + "---|" * (1 + len(ours) + len(theirs))]
+    sums: dict[tuple[str, str], list[float]] = {k: [] for k in ours}
+    published_sums: list[list[float]] = [[] for _ in theirs]
     for target in DOMAINS:
         cells = []
-        for key in COLUMNS:
-            values = errors.get((*key, target))
+        for arch, channel in ours:
+            values = [in_domain[(arch, target)]] if channel == "in16" and (arch, target) in in_domain else []
+            values = values or errors.get((arch, channel, target), [])
             if values:
-                sums[key].append(statistics.fmean(values))
-                cells.append(f"{statistics.fmean(values):.1f}" + (f" (n={len(values)})" if len(values) > 1 else ""))
+                sums[(arch, channel)].append(statistics.fmean(values))
+                n = f" (n={len(values)})" if len(values) > 1 else ""
+                cells.append(f"{statistics.fmean(values):.1f}{n}")
             else:
                 cells.append("-")
-        lines.append(
-            f"| {target} | " + " | ".join(cells) + " | " + " | ".join(f"{v:.1f}" for v in PUBLISHED[target]) + " |"
-        )
+        published = []
+        for i, (col, channel) in enumerate(theirs):
+            if channel == "in 16":
+                value = 100 * (1 - table2.accuracy(col)[target])
+            else:
+                value = PUBLISHED[target][
+                    COLUMNS[("shared_private" if col == "SP-MTL" else "adversarial", channel.lower())]
+                ]
+            published_sums[i].append(value)
+            published.append(f"{value:.1f}")
+        lines.append(f"| {target} | " + " | ".join(cells) + " | " + " | ".join(published) + " |")
     avg = [f"{statistics.fmean(v):.1f} ({len(v)} targets)" if v else "-" for v in sums.values()]
-    published = [statistics.fmean(PUBLISHED[t][i] for t in DOMAINS) for i in range(4)]
-    lines.append("| **average** | " + " | ".join(avg) + " | " + " | ".join(f"{v:.1f}" for v in published) + " |")
+    lines.append(
+        "| **average** | "
+        + " | ".join(avg)
+        + " | "
+        + " | ".join(f"{statistics.fmean(v):.1f}" for v in published_sums)
+        + " |"
+    )
     return "\n".join(lines)
 
 
@@ -139,6 +183,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--targets", default=None)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--in-domain", default=str(IN_DOMAIN), help="bundle of the 16-domain runs (RESULTS §8)")
     args = parser.parse_args(argv)
     if args.command == "run":
         run(args)
