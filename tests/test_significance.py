@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from textmtl.reporting.grid_summary import SummaryContext, render_summary
-from textmtl.reporting.significance import paired_difference, paired_rows
+from textmtl.reporting.significance import holm, multiplicity_note, paired_difference, paired_rows
 
 
 def test_hand_computed_three_seeds():
@@ -74,3 +74,47 @@ def test_summary_md_has_the_paired_differences():
     assert better.endswith("| better |") and "+5.00 [+5.00, +5.00]" in better
     assert same.endswith("| not distinguishable |")
     assert "| ls |" not in text.split("Paired differences")[1]  # the baseline is not compared with itself
+    assert "After Holm's correction for the 2 comparisons (family-wise 5%): distinguishable: better (better" in text
+
+
+def test_holm_hand_computed():
+    # sorted: a 0.01 -> 3 x 0.01 = 0.03; c 0.03 -> 2 x 0.03 = 0.06; b 0.04 -> 1 x 0.04, raised to 0.06
+    assert holm({"a": 0.01, "b": 0.04, "c": 0.03}) == pytest.approx({"a": 0.03, "c": 0.06, "b": 0.06})
+    assert holm({"a": 0.5, "b": math.nan}) == {"a": 0.5}  # no interval, no comparison
+    assert holm({"a": 0.4, "b": 0.9}) == pytest.approx({"a": 0.8, "b": 0.9})
+    assert holm({}) == {}
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.floats(0, 1), min_size=1, max_size=15), st.floats(0.001, 0.2))
+def test_holm_is_the_step_down_procedure(ps, alpha):
+    """p̃ <= alpha exactly for the hypotheses Holm's sequential procedure rejects at alpha: walk the
+    p-values upwards, reject while p_(j) <= alpha / (m - j + 1), stop at the first that is not."""
+    named = {f"m{i}": p for i, p in enumerate(ps)}
+    adjusted = holm(named)
+    assert set(adjusted) == set(named)
+    assert all(named[k] - 1e-15 <= adjusted[k] <= 1.0 for k in named)
+    order = sorted(named, key=lambda k: (named[k], k))
+    assert all(adjusted[a] <= adjusted[b] for a, b in zip(order, order[1:], strict=False))  # monotone
+    rejected, m = set(), len(ps)
+    for j, k in enumerate(order):
+        if named[k] > alpha / (m - j):
+            break
+        rejected.add(k)
+    slack = 1e-12  # (m - j) * p against alpha: equal up to rounding on the boundary
+    assert {k for k, p in adjusted.items() if p <= alpha - slack} <= rejected
+    assert rejected <= {k for k, p in adjusted.items() if p <= alpha + slack}
+
+
+def test_the_multiplicity_note_says_which_verdicts_survive():
+    three = [0.80, 0.81, 0.79]
+    rows = {
+        "clear": paired_difference([0.90, 0.91, 0.89 + 1e-3], three),  # p ~ 1e-4: survives 3 comparisons
+        "marginal": paired_difference([0.82, 0.837, 0.803], three),  # p 0.039 alone; x 2 after the correction
+        "noise": paired_difference([0.81, 0.80, 0.80], three),
+    }
+    assert rows["marginal"].distinguishable and rows["marginal"].p > 0.05 / 3
+    note = multiplicity_note(rows)
+    assert note.startswith("After Holm's correction for the 3 comparisons (family-wise 5%): distinguishable: clear")
+    assert note.endswith("no longer distinguishable: marginal.")
+    assert multiplicity_note({"only": rows["clear"]}) == ""  # one comparison: nothing to correct

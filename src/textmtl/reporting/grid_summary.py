@@ -18,7 +18,7 @@ from pathlib import Path
 from ..files import atomic_write_text
 from .grid_metrics import delta_m, is_lower_better, mean_rank, mean_std
 from .published import PublishedTable, load_published
-from .significance import paired_rows
+from .significance import multiplicity_note, paired_rows
 
 RESULT_COLUMNS = (
     "suite",
@@ -286,7 +286,8 @@ def significance_section(
         else:
             verdict = "not distinguishable"
         out.append(_row([m, per_seed.cell(), per_task.cell(), verdict]))
-    return out
+    note = multiplicity_note({m: rows[m][0] for m in methods if m in rows})
+    return [*out, "", note] if note else out
 
 
 def task_means(rows: Sequence[Mapping]) -> dict[str, dict[str, float]]:

@@ -10,6 +10,12 @@ differences x_i = score(method) - score(reference):
 With n = 1 there is no interval. Seed x task pairs are not independent (the tasks of one run share
 its encoder), so their interval is narrower than it should be: it is reported beside the per-seed
 one, not instead of it.
+
+A table compares many methods with one reference, and at the 5% level one in twenty comparisons
+with no true difference comes out "distinguishable". `holm` adjusts the per-seed p-values for that
+(Holm 1979, step-down: with p_(1) <= ... <= p_(m), p̃_(i) = max_{j<=i} min(1, (m - j + 1) p_(j))),
+so that p̃ < 0.05 bounds the chance of any false verdict in the table at 5%; `multiplicity_note`
+is the line under each table that says which verdicts survive it.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-__all__ = ["PairedDifference", "paired_difference", "paired_rows"]
+__all__ = ["PairedDifference", "holm", "multiplicity_note", "paired_difference", "paired_rows"]
 
 
 @dataclass(frozen=True)
@@ -91,3 +97,29 @@ def paired_rows(
         )
         out[method] = (per_seed, per_task)
     return out
+
+
+def holm(p_values: Mapping[str, float]) -> dict[str, float]:
+    """Holm's step-down adjusted p-values (module docstring) of the finite ones; NaN p-values (fewer
+    than two pairs) are not comparisons and are left out of the count m."""
+    finite = sorted((p, name) for name, p in p_values.items() if not math.isnan(p))
+    m, running, out = len(finite), 0.0, {}
+    for i, (p, name) in enumerate(finite):
+        running = max(running, min(1.0, (m - i) * p))
+        out[name] = running
+    return out
+
+
+def multiplicity_note(per_seed: Mapping[str, PairedDifference], level: float = 0.05) -> str:
+    """One line: which per-seed verdicts hold after Holm's correction over the table's comparisons."""
+    adjusted = holm({name: d.p for name, d in per_seed.items()})
+    if len(adjusted) < 2:
+        return ""
+    kept = [f"{name} ({'better' if per_seed[name].mean > 0 else 'worse'}, p̃ {p:.2g})"
+            for name, p in adjusted.items() if p < level]  # fmt: skip
+    lost = [name for name, p in adjusted.items() if p >= level and per_seed[name].distinguishable]
+    text = f"After Holm's correction for the {len(adjusted)} comparisons (family-wise {100 * level:.0f}%): "
+    text += ("distinguishable: " + ", ".join(kept)) if kept else "none is distinguishable"
+    if lost:
+        text += f"; no longer distinguishable: {', '.join(lost)}"
+    return text + "."

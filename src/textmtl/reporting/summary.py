@@ -99,7 +99,7 @@ def significance_table(groups: list[GroupSummary], baseline: str) -> str:
     """Every group's paired difference to the group labelled `baseline` (runs paired by seed, and by
     seed x task), as Markdown (see `significance`); lower-is-better metrics enter with their sign flipped."""
     from .grid_metrics import is_lower_better
-    from .significance import paired_rows
+    from .significance import multiplicity_note, paired_rows
 
     ref = next((g for g in groups if g.label == baseline), None)
     if ref is None:
@@ -127,7 +127,8 @@ def significance_table(groups: list[GroupSummary], baseline: str) -> str:
             else "not distinguishable"
         )
         lines.append(f"| {g.label} | {per_seed.cell()} | {per_task.cell()} | {verdict} |")
-    return "\n".join(lines)
+    note = multiplicity_note({label: pair[0] for label, pair in rows.items()})
+    return "\n".join([*lines, "", note] if note else lines)
 
 
 def markdown_table(
