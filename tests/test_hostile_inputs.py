@@ -336,6 +336,36 @@ def test_runs_of_one_name_started_together_all_get_their_own_folder(tmp_path):
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["toy", "toy-2", "toy-3", "toy-4"]
 
 
+def test_a_name_being_reserved_is_not_taken_for_a_stale_one(tmp_path):
+    """The window between another process's `mkdir` of `toy.partial` and its lock: reserving waits for
+    that process's turn to end instead of removing the `.partial` as stale (seen under load as one of
+    four concurrent `textmtl train` runs exiting with code 2)."""
+    import fcntl
+    import os
+    import threading
+
+    from textmtl.training.run_directory import LOCK_FILE, reserve_run_path
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    turn = os.open(runs, os.O_RDONLY)
+    fcntl.flock(turn, fcntl.LOCK_EX)  # "the other process" is reserving: its .partial has no lock yet
+    (runs / "toy.partial").mkdir()
+    got: list = []
+    waiting = threading.Thread(target=lambda: got.append(reserve_run_path(runs, "toy")))
+    waiting.start()
+    waiting.join(timeout=1.0)
+    assert waiting.is_alive() and (runs / "toy.partial").is_dir()  # it waits, and removed nothing
+    theirs = os.open(runs / "toy.partial" / LOCK_FILE, os.O_CREAT | os.O_RDWR)
+    fcntl.flock(theirs, fcntl.LOCK_EX | fcntl.LOCK_NB)  # "the other process" holds its run now
+    os.close(turn)
+    waiting.join(timeout=30)
+    final, lock = got[0]
+    assert final.name == "toy-2" and (runs / "toy.partial" / LOCK_FILE).exists()
+    os.close(lock)
+    os.close(theirs)
+
+
 def test_a_second_resume_of_one_run_is_refused_while_the_first_holds_it(tmp_path):
     from textmtl.errors import TrainingError
     from textmtl.training.run_directory import LOCK_FILE, RunWriter, reserve_run_path

@@ -106,23 +106,34 @@ def check_runs_dir(runs_dir: Path) -> None:
 
 
 def reserve_run_path(runs_dir: Path, name: str) -> tuple[Path, int]:
-    """Create the run's `.partial` directory atomically (a name another process takes at the same
-    moment is skipped) and lock it; a stale `.partial` of the same name is removed first.
-    Returns the final path and the open, locked lock file descriptor."""
-    for _ in range(1000):
-        final = unique_run_path(runs_dir, name)
-        partial = _partial(final)
-        if partial.exists() and is_stale(partial):
-            shutil.rmtree(partial, ignore_errors=True)
-        try:
-            runs_dir.mkdir(parents=True, exist_ok=True)
-            partial.mkdir()
-        except FileExistsError:
-            continue  # another process took this name between the check and the mkdir
-        except OSError as exc:
-            raise TrainingError(f"output.runs_dir: cannot create {partial} ({exc.strerror or exc})") from None
-        return final, _lock(partial)
-    raise TrainingError(f"output.runs_dir: no free run name for {name!r} in {runs_dir}")
+    """Create the run's `.partial` directory and lock it; a stale `.partial` of the same name is
+    removed first. Returns the final path and the open, locked lock file descriptor.
+
+    Processes reserving in one runs directory take turns (an exclusive lock on the directory itself):
+    between another process's `mkdir` and its lock, its `.partial` would look stale (no lock held)
+    and be removed under it."""
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        turn = os.open(runs_dir, os.O_RDONLY)
+    except OSError as exc:
+        raise TrainingError(f"output.runs_dir: cannot create {runs_dir} ({exc.strerror or exc})") from None
+    try:
+        fcntl.flock(turn, fcntl.LOCK_EX)
+        for _ in range(1000):
+            final = unique_run_path(runs_dir, name)
+            partial = _partial(final)
+            if partial.exists() and is_stale(partial):
+                shutil.rmtree(partial, ignore_errors=True)
+            try:
+                partial.mkdir()
+            except FileExistsError:
+                continue  # a resumed run (which takes no turn) published or reopened this name meanwhile
+            except OSError as exc:
+                raise TrainingError(f"output.runs_dir: cannot create {partial} ({exc.strerror or exc})") from None
+            return final, _lock(partial)
+        raise TrainingError(f"output.runs_dir: no free run name for {name!r} in {runs_dir}")
+    finally:
+        os.close(turn)  # releases the turn
 
 
 def _lock(partial: Path) -> int:
