@@ -153,13 +153,11 @@ def table(args: argparse.Namespace) -> str:
             else:
                 cells.append("-")
         published = []
-        for i, (col, channel) in enumerate(theirs):
-            if channel == "in 16":
-                value = 100 * (1 - table2.accuracy(col)[target])
+        for i, (arch, channel) in enumerate(ours):  # the paper's columns, in our columns' order
+            if channel == "in16":
+                value = 100 * (1 - table2.accuracy(PUBLISHED_IN_DOMAIN[arch])[target])
             else:
-                value = PUBLISHED[target][
-                    COLUMNS[("shared_private" if col == "SP-MTL" else "adversarial", channel.lower())]
-                ]
+                value = PUBLISHED[target][COLUMNS[(arch, channel)]]
             published_sums[i].append(value)
             published.append(f"{value:.1f}")
         lines.append(f"| {target} | " + " | ".join(cells) + " | " + " | ".join(published) + " |")

@@ -57,15 +57,8 @@ def _config(folder: Path, tasks: list[dict], **data) -> dict:
     return {
         "seed": 3,
         "data": {"benchmark": None, "custom_tasks": tasks, **data},
-        "model": {
-            "encoder": {
-                "type": "textcnn",
-                "embedding_dim": 128,
-                "glove": False,
-                "num_filters": 4,
-                "kernel_sizes": [2, 3],
-            }
-        },
+        "model": {"encoder": {"type": "textcnn", "embedding_dim": 128, "glove": False, "num_filters": 4,
+                              "kernel_sizes": [2, 3]}},
         "training": {"batch_size": 16, "lr": 0.003, "num_threads": 1},
     }
 
@@ -87,11 +80,8 @@ def test_orthogonal_tasks_get_ls_and_the_same_advice_for_the_same_seed(tmp_path)
 
 def test_opposed_tasks_get_a_conflict_aware_method(tmp_path):
     """A label-flipped copy with its source's head, trained slowly enough that the heads stay close."""
-    cfg = _config(
-        tmp_path,
-        [_task(tmp_path, "a", "alpha", 1)],
-        derived_tasks=[{"name": "a_flipped", "copy_of": "a", "flip_labels": True}],
-    )
+    cfg = _config(tmp_path, [_task(tmp_path, "a", "alpha", 1)],
+                  derived_tasks=[{"name": "a_flipped", "copy_of": "a", "flip_labels": True}])
     cfg["training"]["lr"] = 1e-5
     report = advise(cfg, options=FAST)
     assert report["geometry"]["mean_cosine"] < -0.5
@@ -125,21 +115,8 @@ def test_the_cli_writes_advice_json_and_prints_the_recommendation(tmp_path):
     cfg = _config(tmp_path, [_task(tmp_path, "a", "alpha", 1), _task(tmp_path, "b", "beta", 2)])
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     out = tmp_path / "advice.json"
-    code, printed = run_main(
-        [
-            "advise",
-            str(tmp_path / "c.yaml"),
-            "--steps",
-            "4",
-            "--probe-every",
-            "2",
-            "--methods",
-            "ls,pcgrad",
-            "--out",
-            str(out),
-            "--quiet",
-        ]
-    )
+    code, printed = run_main(["advise", str(tmp_path / "c.yaml"), "--steps", "4", "--probe-every", "2",
+                              "--methods", "ls,pcgrad", "--out", str(out), "--quiet"])
     assert code == 0, printed
     report = json.loads(out.read_text())
     assert "recommended: ls" in printed and report["budget"]["steps"] == 4 and len(report["probes"]) == 3
@@ -171,12 +148,9 @@ def test_train_warns_about_overlap_with_counts(tmp_path):
 
     rows = [(f"good film {i}", "pos") for i in range(12)] + [(f"bad film {i}", "neg") for i in range(12)]
     files = {"train": _write(tmp_path / "train.csv", rows), "test": _write(tmp_path / "test.csv", rows[:6])}
-    cfg = {
-        "data": {"benchmark": None, "custom_tasks": [{"name": "t", "files": files, "dev_size": 4}]},
-        "model": {"encoder": {"type": "textcnn", "embedding_dim": 4, "glove": False, "num_filters": 2}},
-        "training": {"steps": 1, "batch_size": 4},
-        "output": {"runs_dir": str(tmp_path / "runs")},
-    }
+    cfg = {"data": {"benchmark": None, "custom_tasks": [{"name": "t", "files": files, "dev_size": 4}]},
+           "model": {"encoder": {"type": "textcnn", "embedding_dim": 4, "glove": False, "num_filters": 2}},
+           "training": {"steps": 1, "batch_size": 4}, "output": {"runs_dir": str(tmp_path / "runs")}}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     code, printed = run_main(["train", str(tmp_path / "c.yaml")])
     assert code == 0, printed
