@@ -5,10 +5,16 @@ shared layers on the other 15 domains (configs/fdu-mtl-textcnn.yaml with that ar
 then train the target domain alone from that run's frozen shared encoder, SC (`hard`: the shared
 encoder alone) and BC (`shared_private`: beside a fresh private encoder). Each 15-domain model
 serves both. Finished runs are skipped and an interrupted run continues from its last checkpoint, so
-the same command continues an interrupted grid.
+the same command continues an interrupted grid. With `--bundle FILE` the grid also survives the loss
+of its runs directory (a new machine, a session that ends): after each source and its two target runs
+finish, the finished triples are packed into FILE (no weights), and a later `run` first restores the
+triples of FILE that its runs directory lacks, so only unfinished triples are trained again. Commit
+FILE as the grid goes (`save` packs it by hand, e.g. while a `run` without `--bundle` is going).
 
     TEXTMTL_DATA_DIR=../shared/data .venv/bin/python benchmarks/transfer_grid.py run [--seeds 1] \
         [--architectures shared_private,adversarial] [--targets books,dvd] [--runs runs/transfer]
+    ... run --bundle docs/evidence/fdu-mtl-transfer/runs.jsonl.gz   # restore from / save to a bundle
+    .venv/bin/python benchmarks/transfer_grid.py save --bundle FILE [--runs runs/transfer]
     .venv/bin/python benchmarks/transfer_grid.py table [--runs runs/transfer]   # Markdown beside Table 3
         [--in-domain docs/evidence/fdu-mtl/runs.jsonl.gz]
     ... run --quick   # 2 targets, 3 domains in the source, a few steps: the smoke test in the test suite
@@ -26,6 +32,7 @@ SP-MTL and ASP-MTL (Table 2): what leaving the target out of training costs, our
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import shutil
 import statistics
@@ -75,11 +82,57 @@ def _train(config: dict, name: str, runs: Path, data_dir: str | None) -> Path:
     return result.path
 
 
+def _triples(names: set[str]) -> list[str]:
+    """The run names of every source whose SC and BC target runs are also in `names`, with those two."""
+    out = []
+    for name in sorted(names):
+        arch, sep, rest = name.partition("-minus-")
+        if sep and {f"{arch}-sc-{rest}", f"{arch}-bc-{rest}"} <= names:
+            out += [name, f"{arch}-sc-{rest}", f"{arch}-bc-{rest}"]
+    return out
+
+
+def _finished(runs: Path) -> set[str]:
+    return {m.parent.name for m in runs.glob("*-s*/metrics.json")}
+
+
+def save(runs: Path, bundle_path: Path) -> int:
+    """Pack every finished triple (source, SC, BC) of `runs` into `bundle_path`, keeping the bundle's
+    triples that `runs` lacks; returns how many triples it holds. Grid processes sharing `runs` take turns."""
+    from textmtl.reporting import bundle
+
+    bundle_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(runs / ".bundle.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        restore(runs, bundle_path)
+        names = _triples(_finished(runs))
+        if names:
+            bundle.pack([runs / n for n in names], bundle_path)
+    return len(names) // 3
+
+
+def restore(runs: Path, bundle_path: Path) -> list[str]:
+    """Recreate (without weights) the finished triples of `bundle_path` that `runs` lacks; the names."""
+    from textmtl.reporting import bundle
+
+    if not bundle_path.is_file():
+        return []
+    have = _finished(runs)
+    names = [n for n in _triples(set(bundle.names(bundle_path))) if n not in have]
+    for name in names:
+        shutil.rmtree(runs / f"{name}.partial", ignore_errors=True)  # an unfinished try of a finished run
+        bundle.unpack(bundle_path, runs, pattern=name)
+    return names
+
+
 def run(args: argparse.Namespace) -> None:
     base = yaml.safe_load(BASE.read_text())
     base.pop("name", None)
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
+    bundle_path = Path(args.bundle) if args.bundle else None
+    if bundle_path is not None and (restored := restore(runs, bundle_path)):
+        print(f"restored {len(restored) // 3} finished source(s) with their targets from {bundle_path}", flush=True)
     targets = args.targets.split(",") if args.targets else list(DOMAINS)
     for seed in [int(s) for s in args.seeds.split(",")]:
         for arch in args.architectures.split(","):
@@ -91,13 +144,19 @@ def run(args: argparse.Namespace) -> None:
                 if args.quick:
                     source_cfg["data"].update(max_train_examples=64, max_eval_examples=32)
                     source_cfg["training"] = {**source_cfg["training"], "steps": 4, "eval_every": 2}
-                source = _train(source_cfg, f"{arch}-minus-{target}-s{seed}", runs, args.data_dir)
+                names = [f"{arch}-{part}-{target}-s{seed}" for part in ("minus", "sc", "bc")]
+                if set(names) <= _finished(runs):  # restored from the bundle: no weights, nothing to do
+                    print(f"{names[0]}: done before, with its targets", flush=True)
+                    continue
+                source = _train(source_cfg, names[0], runs, args.data_dir)
                 for channel, target_arch in (("sc", "hard"), ("bc", "shared_private")):
                     cfg = json.loads(json.dumps(source_cfg))
                     cfg["data"]["tasks"] = [target]
                     cfg["model"]["architecture"] = target_arch
                     cfg["init"] = {"from_run": str(source), "freeze": True}
                     _train(cfg, f"{arch}-{channel}-{target}-s{seed}", runs, args.data_dir)
+                if bundle_path is not None:
+                    print(f"{bundle_path}: {save(runs, bundle_path)} finished source(s)", flush=True)
 
 
 def _in_domain_errors(bundle_path: Path) -> dict[tuple[str, str], float]:
@@ -174,17 +233,22 @@ def table(args: argparse.Namespace) -> str:
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=("run", "table"))
+    parser.add_argument("command", choices=("run", "save", "table"))
     parser.add_argument("--runs", default=str(ROOT / "runs" / "transfer"))
     parser.add_argument("--seeds", default="1")
     parser.add_argument("--architectures", default="shared_private,adversarial")
     parser.add_argument("--targets", default=None)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--bundle", default=None, help="restore finished triples from / save them to this bundle")
     parser.add_argument("--in-domain", default=str(IN_DOMAIN), help="bundle of the 16-domain runs (RESULTS §8)")
     args = parser.parse_args(argv)
     if args.command == "run":
         run(args)
+    elif args.command == "save":
+        if not args.bundle:
+            parser.error("save needs --bundle FILE")
+        print(f"{args.bundle}: {save(Path(args.runs), Path(args.bundle))} finished source(s)")
     else:
         print(table(args))
 
