@@ -199,6 +199,8 @@ def table(args: argparse.Namespace) -> str:
     )  # fmt: skip
     lines = [head, "|" + "---|" * (1 + len(ours) + len(theirs))]
     sums: dict[tuple[str, str], list[float]] = {k: [] for k in ours}
+    per_target: dict[tuple[str, str], dict[str, float]] = {k: {} for k in ours}
+    published_by_target: dict[tuple[str, str], dict[str, float]] = {k: {} for k in ours}
     published_sums: list[list[float]] = [[] for _ in theirs]
     for target in DOMAINS:
         cells = []
@@ -207,6 +209,7 @@ def table(args: argparse.Namespace) -> str:
             values = values or errors.get((arch, channel, target), [])
             if values:
                 sums[(arch, channel)].append(statistics.fmean(values))
+                per_target[(arch, channel)][target] = statistics.fmean(values)
                 n = f" (n={len(values)})" if len(values) > 1 else ""
                 cells.append(f"{statistics.fmean(values):.1f}{n}")
             else:
@@ -218,6 +221,7 @@ def table(args: argparse.Namespace) -> str:
             else:
                 value = PUBLISHED[target][COLUMNS[(arch, channel)]]
             published_sums[i].append(value)
+            published_by_target[(arch, channel)][target] = value
             published.append(f"{value:.1f}")
         lines.append(f"| {target} | " + " | ".join(cells) + " | " + " | ".join(published) + " |")
     avg = [f"{statistics.fmean(v):.1f} ({len(v)} targets)" if v else "-" for v in sums.values()]
@@ -228,7 +232,30 @@ def table(args: argparse.Namespace) -> str:
         + " | ".join(f"{statistics.fmean(v):.1f}" for v in published_sums)
         + " |"
     )
-    return "\n".join(lines)
+    return "\n".join(lines + _paired_lines(per_target, published_by_target, ours))
+
+
+def _paired_lines(
+    ours: dict[tuple[str, str], dict[str, float]], published: dict[tuple[str, str], dict[str, float]], columns: list
+) -> list[str]:
+    """Differences paired over the targets both columns have (error points; 95% t interval, paired
+    t-test): BC against SC, each against the target trained among all 16, and ours against the paper's."""
+    from textmtl.reporting.significance import paired_difference
+
+    def diff(a: dict[str, float], b: dict[str, float]) -> str:
+        common = [t for t in DOMAINS if t in a and t in b]
+        return paired_difference([a[t] for t in common], [b[t] for t in common]).cell(scale=1.0, decimals=1)
+
+    lines = ["", "Paired over targets (error points, lower is better; 95% t interval, paired t-test):", ""]
+    for arch in PUBLISHED_IN_DOMAIN:
+        sc, bc, in16 = (ours.get((arch, c), {}) for c in ("sc", "bc", "in16"))
+        if not (sc or bc):
+            continue
+        lines.append(
+            f"- {arch}: BC − SC {diff(bc, sc)}; SC − in 16 {diff(sc, in16)}; BC − in 16 {diff(bc, in16)}; "
+            f"ours − paper: SC {diff(sc, published[(arch, 'sc')])}, BC {diff(bc, published[(arch, 'bc')])}"
+        )
+    return lines
 
 
 def main(argv: list[str]) -> None:

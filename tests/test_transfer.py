@@ -174,3 +174,30 @@ def test_the_grid_survives_the_loss_of_its_runs_directory_through_its_bundle(dat
     no_bundle = subprocess.run([sys.executable, script, "save", "--runs", str(tmp_path / "a")], env=env,
                                capture_output=True, text=True, timeout=120)
     assert no_bundle.returncode == 2 and "save needs --bundle FILE" in no_bundle.stderr
+
+
+def test_the_transfer_table_pairs_its_columns_over_targets(tmp_path):
+    """transfer_grid.py table: BC − SC, each against `in 16`, and ours − the paper's, paired over the
+    targets both columns have (Student's t over targets: each target has its own source model)."""
+    import importlib.util
+    import types
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "transfer_grid.py"
+    spec = importlib.util.spec_from_file_location("transfer_grid", script)
+    grid = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(grid)
+    sc = {"books": 20.0, "electronics": 18.0, "dvd": 16.0}
+    for target, error in sc.items():
+        for channel, gain in (("sc", 0.0), ("bc", {"books": 1.0, "electronics": 2.0, "dvd": 3.0}[target])):
+            run = tmp_path / f"shared_private-{channel}-{target}-s1"
+            run.mkdir()
+            (run / "metrics.json").write_text(json.dumps({"average": {"test": 1 - (error - gain) / 100}}))
+    text = grid.table(types.SimpleNamespace(runs=str(tmp_path), in_domain=str(tmp_path / "none")))
+    line = next(x for x in text.splitlines() if x.startswith("- shared_private:"))
+    # BC − SC = −1, −2, −3: mean −2, s 1, t(0.975, 2) 4.303 → ±2.48; t = −3.46, p 0.074
+    assert "BC − SC -2.0 [-4.5, +0.5], p 0.074 (n 3)" in line
+    assert "SC − in 16 -" in line  # no in-domain bundle: nothing to pair
+    # ours − paper, SC: 20 − 17.8, 18 − 15.3, 16 − 14.8 = 2.2, 2.7, 1.2: mean 2.03
+    assert "ours − paper: SC +2.0 [" in line
+    assert not any(x.startswith("- adversarial:") for x in text.splitlines())  # not run: no line
