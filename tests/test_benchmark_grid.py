@@ -139,6 +139,39 @@ def test_resume_skips_finished_runs_and_redoes_partial_ones(toy_csv_task):
     assert len(run_benchmark(changed, out=out, workers=0, dry_run=True).stale) == 4
 
 
+def test_a_bundle_outlives_the_output_directory(toy_csv_task, monkeypatch, capsys):
+    """--bundle: each finished run is added to the bundle as it finishes (and runs finished before
+    it was named); a new output directory restores them as done, so only the rest is trained."""
+    from textmtl.reporting import bundle
+
+    monkeypatch.chdir(toy_csv_task)  # bundles keep paths under the working directory relative
+    suite = resolve_suite(write_suite(toy_csv_task))
+    packed = toy_csv_task / "evidence" / "runs.jsonl.gz"
+    run_benchmark(suite, out="one", workers=0, methods=["stl"], seeds=[1])
+    run_benchmark(suite, out="one", workers=0, methods=["ls"], seeds=[1], bundle=packed)
+    assert bundle.names(packed) == ["ls-s1", "stl-s1"]
+    dry = run_benchmark(suite, out="two", workers=0, dry_run=True, bundle=packed)
+    assert sorted(r.name for r in dry.skipped) == ["ls-s1", "stl-s1"] and not Path("two").exists()
+    (toy_csv_task / "two" / "runs" / "ls-s1.partial").mkdir(parents=True)  # a killed try of a bundled run
+    code, _, stderr = cli(monkeypatch, capsys, "benchmark", str(suite.source), "--out", "two", "--workers", "0",
+                          "--bundle", str(packed))
+    assert code == 0 and "restored 2 finished run(s)" in stderr and "2 run(s) trained, 2 already done" in stderr
+    runs = toy_csv_task / "two" / "runs"
+    assert sorted(p.name for p in runs.iterdir()) == ["ls-s1", "ls-s2", "stl-s1", "stl-s2"]
+    assert not (runs / "ls-s1" / "model.safetensors").exists()  # restored, not retrained
+    one = json.loads((toy_csv_task / "one" / "runs" / "ls-s1" / "metrics.json").read_text())
+    restored = json.loads((runs / "ls-s1" / "metrics.json").read_text())
+    assert restored["tasks"] == one["tasks"] and restored["average"] == one["average"]
+    assert bundle.names(packed) == ["ls-s1", "ls-s2", "stl-s1", "stl-s2"]
+    assert len(read_results_csv(toy_csv_task / "two" / "results.csv")) == 8
+    again = run_benchmark(suite, out="two", workers=0, bundle=packed)
+    assert again.outcomes == [] and again.stale == []  # restored configs are the suite's
+    (toy_csv_task / "bad.jsonl.gz").write_text("no")
+    code, _, stderr = cli(monkeypatch, capsys, "benchmark", str(suite.source), "--out", "three", "--workers", "0",
+                          "--bundle", "bad.jsonl.gz")
+    assert code == 2 and "bad.jsonl.gz" in stderr and "not a run bundle" in stderr and not Path("three").exists()
+
+
 def _same_result(a: Path, b: Path) -> bool:
     ma, mb = (json.loads((r / "metrics.json").read_text()) for r in (a, b))
     for m in (ma, mb):

@@ -50,6 +50,21 @@ def test_pack_unpack_round_trip_keeps_the_files_and_scrubs_machine_paths(tmp_pat
     assert str(tmp_path) not in out.read_bytes().decode("latin-1")
 
 
+def test_update_adds_and_replaces_runs_by_name_and_keeps_the_others(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "evidence" / "runs.jsonl.gz"  # the folder is created
+    assert bundle.update([fake_run(tmp_path / "a", "ls-s1", 0.81)], out) == 1
+    assert bundle.update([fake_run(tmp_path / "a", "ls-s2", 0.82), fake_run(tmp_path / "b", "ls-s1", 0.5)], out) == 2
+    assert bundle.names(out) == ["ls-s1", "ls-s2"]  # sorted by name, one entry per name
+    by_name = {e["name"]: e["files"]["metrics.json"]["average"]["test"] for e in bundle.read(out)}
+    assert by_name == {"ls-s1": 0.5, "ls-s2": 0.82}  # the later ls-s1 replaced the earlier one
+    back = bundle.unpack(out, tmp_path / "back", only={"ls-s2"})
+    assert [p.name for p in back] == ["ls-s2"]
+    with pytest.raises(DataError, match="not a finished run"):
+        bundle.update([tmp_path / "a"], out)
+    assert bundle.names(out) == ["ls-s1", "ls-s2"]  # a failed update leaves the bundle as it was
+
+
 def test_scrub_paths_leaves_relative_paths_and_slashes_in_words_alone():
     text = 'dev/books/accuracy 1/K "/srv/u/x/y.txt" /srv/repo/runs/a'
     assert bundle.scrub_paths(text, Path("/srv/repo")) == 'dev/books/accuracy 1/K "<abs>/y.txt" runs/a'

@@ -12,7 +12,10 @@ Layout of the output directory (default `runs/grids/<suite>/`, `runs/grids/<suit
 Resuming: a run whose `runs/<run>/metrics.json` exists is done and skipped. A leftover
 `runs/<run>.partial/` (a crashed or killed run) continues from its last checkpoint
 (`textmtl train --resume`) when it has one and its config is the one the suite gives now;
-otherwise it is deleted and the run redone. Workers are
+otherwise it is deleted and the run redone. With a bundle (`--bundle FILE`), the grid also survives
+the loss of its output directory (a new machine, a session that ends): every finished run is added
+to FILE (no weights) as it finishes, and a later call first restores the planned runs FILE holds
+that `runs/` lacks, so they count as done. Workers are
 `textmtl train` subprocesses in their own sessions; SIGINT / SIGTERM to the benchmark stops
 them (SIGTERM, then SIGKILL), which leaves only `.partial` directories behind.
 """
@@ -24,6 +27,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import time
@@ -126,12 +130,14 @@ def run_benchmark(
     dry_run: bool = False,
     console: Console | None = None,
     command: str | None = None,
+    bundle: str | Path | None = None,
 ) -> BenchmarkReport:
     """Train the grid's missing runs and write results.csv and summary.md.
 
     `workers` >= 1: that many `textmtl train` subprocesses at a time, each with
     `training.num_threads = max(1, cores // workers)` unless the suite sets it. `workers = 0`
     trains in this process, one run after the other (no isolation; for debugging and tests).
+    `bundle`: restore finished runs from it and add each run to it as it finishes (module docstring).
     """
     console = console or Console(stderr=True)
     if workers < 0:
@@ -142,8 +148,13 @@ def run_benchmark(
     data_dir = Path(data_dir).expanduser().resolve() if data_dir is not None else None
     planned, selected = plan_runs(suite, quick=quick, methods=methods, seeds=seeds, variants=variants)
     report = BenchmarkReport(out, planned, selected)
-    done = {r.name for r in planned if is_done(runs_dir / r.name)}
-    report.stale = [r for r in selected if r.name in done and not config_matches(r, runs_dir / r.name)]
+    bundle_path = Path(bundle).resolve() if bundle is not None else None
+    in_bundle = _bundled_names(bundle_path, planned, runs_dir)
+    if bundle_path is not None and in_bundle and not dry_run:
+        _restore(bundle_path, in_bundle, runs_dir)
+        console.print(f"restored {len(in_bundle)} finished run(s) from {bundle_path}", highlight=False)
+    done = {r.name for r in planned if is_done(runs_dir / r.name)} | in_bundle
+    report.stale = [r for r in selected if is_done(runs_dir / r.name) and not config_matches(r, runs_dir / r.name)]
     report.skipped = [r for r in selected if r.name in done]
     todo = [r for r in selected if r.name not in done]
     title = f"{suite.name}{' (quick)' if quick else ''}"
@@ -163,6 +174,8 @@ def run_benchmark(
             highlight=False,
         )
     with _directory_lock(out):
+        if bundle_path is not None:  # what was finished here before the bundle was named goes in too
+            _save(bundle_path, [runs_dir / n for n in sorted(done)])
         prior = [_wall_seconds(runs_dir / n) for n in done]
         progress = GridProgress(
             console, title, len(selected), len(report.skipped), workers, [p for p in prior if p is not None], runs_dir
@@ -174,7 +187,7 @@ def run_benchmark(
         try:
             with _signals_raise():
                 try:
-                    _execute(todo, pool, progress, report, out, runs_dir, data_dir, workers)
+                    _execute(todo, pool, progress, report, out, runs_dir, data_dir, workers, bundle_path)
                 except _Stop as stop:
                     stop_signal = stop.signum
                 except KeyboardInterrupt:
@@ -200,7 +213,14 @@ def _execute(
     runs_dir: Path,
     data_dir: Path | None,
     workers: int,
+    bundle_path: Path | None = None,
 ) -> None:
+    def finished(outcome: RunOutcome) -> None:
+        report.outcomes.append(outcome)
+        if bundle_path is not None and outcome.ok and is_done(runs_dir / outcome.run.name):
+            _save(bundle_path, [runs_dir / outcome.run.name])
+        progress.finished(outcome)
+
     queue = deque(todo)
     if pool is None:
         while queue:
@@ -209,9 +229,7 @@ def _execute(
             resume = _prepare(run, runs_dir)
             _, data = _write_config(run, out, runs_dir, threads)
             progress.started(run, resume is not None)
-            outcome = _run_in_process(run, data, runs_dir, data_dir, out, resume)
-            report.outcomes.append(outcome)
-            progress.finished(outcome)
+            finished(_run_in_process(run, data, runs_dir, data_dir, out, resume))
         return
     last_refresh = 0.0
     while queue or pool.procs:
@@ -223,12 +241,38 @@ def _execute(
             pool.start(run, path, threads, resume)
             progress.started(run, resume is not None)
         for outcome in pool.poll():
-            report.outcomes.append(outcome)
-            progress.finished(outcome)
+            finished(outcome)
         if time.monotonic() - last_refresh > 1.0:
             progress.refresh()
             last_refresh = time.monotonic()
         time.sleep(0.1)
+
+
+def _bundled_names(bundle_path: Path | None, planned: Sequence[PlannedRun], runs_dir: Path) -> set[str]:
+    """The planned runs that `bundle_path` holds and `runs_dir` has not finished."""
+    from ..reporting import bundle
+
+    if bundle_path is None or not bundle_path.is_file():
+        return set()
+    held = set(bundle.names(bundle_path))
+    return {r.name for r in planned if r.name in held and not is_done(runs_dir / r.name)}
+
+
+def _restore(bundle_path: Path, names: set[str], runs_dir: Path) -> None:
+    from ..reporting import bundle
+
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    for name in names:  # a killed try of a run the bundle has finished is not resumed
+        shutil.rmtree(runs_dir / f"{name}.partial", ignore_errors=True)
+    bundle.unpack(bundle_path, runs_dir, only=names)
+
+
+def _save(bundle_path: Path, run_dirs: list[Path]) -> None:
+    from ..reporting import bundle
+
+    bundle_path.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(bundle_path.with_name(bundle_path.name + ".lock")):
+        bundle.update(run_dirs, bundle_path, root=Path.cwd())
 
 
 def _wall_seconds(run_dir: Path) -> float | None:

@@ -42,6 +42,13 @@ def benchmark(
         bool, typer.Option("--dry-run", help="Print the planned runs and which are done; train nothing.")
     ] = False,
     list_suites: Annotated[bool, typer.Option("--list", help="List the shipped suites.")] = False,
+    bundle: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="A run bundle (…/runs.jsonl.gz) that outlives the output directory: finished runs are "
+            "restored from it, and each run is added to it as it finishes."
+        ),
+    ] = None,
 ) -> None:
     """Run a benchmark grid (methods × seeds × variants), skipping finished runs; write results.csv and summary.md."""
     import shlex
@@ -74,6 +81,7 @@ def benchmark(
         data_dir=data_dir,
         dry_run=dry_run,
         console=out if dry_run else err,
+        bundle=bundle,
         command="textmtl " + shlex.join(sys.argv[1:]),
     )
     if dry_run:

@@ -16,7 +16,7 @@ import gzip
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -55,31 +55,49 @@ def pack(
 ) -> int:
     """Write the finished runs `run_dirs` into the bundle `out` (replacing it); `names` renames runs
     (default: the directory's name). Returns how many runs were packed."""
-    lines = []
-    for run_dir in run_dirs:
-        run_dir = Path(run_dir)
-        if not (run_dir / "metrics.json").is_file():
-            raise DataError(run_dir, "not a finished run (no metrics.json)")
-        files: dict[str, Any] = {}
-        for name in FILES:
-            path = run_dir / name
-            if not path.is_file():
-                continue
-            text = scrub_paths(path.read_text(encoding="utf-8", errors="replace"), root)
-            if name.endswith(".json"):
-                files[name] = json.loads(text)
-            elif name.endswith(".jsonl"):
-                files[name] = [json.loads(line) for line in text.splitlines() if line.strip()]
-            else:
-                files[name] = text
-        label = (names or {}).get(run_dir.name, run_dir.name)
-        lines.append(json.dumps({"format": FORMAT, "name": label, "files": files}, sort_keys=True))
+    entries = [_entry(Path(d), (names or {}).get(Path(d).name, Path(d).name), root) for d in run_dirs]
+    _write(entries, Path(out))
+    return len(entries)
+
+
+def update(run_dirs: Iterable[str | Path], out: str | Path, *, root: Path | None = None) -> int:
+    """Add the finished runs `run_dirs` to the bundle `out` (created if missing), replacing its runs
+    of the same names and keeping the others; returns how many runs the bundle holds. Callers that
+    share `out` between processes hold a lock around it (`files.file_lock`)."""
     out = Path(out)
+    kept = {e["name"]: e for e in read(out)} if out.is_file() else {}
+    for run_dir in run_dirs:
+        entry = _entry(Path(run_dir), Path(run_dir).name, root)
+        kept[entry["name"]] = entry
+    _write([kept[name] for name in sorted(kept)], out)
+    return len(kept)
+
+
+def _entry(run_dir: Path, label: str, root: Path | None) -> dict[str, Any]:
+    if not (run_dir / "metrics.json").is_file():
+        raise DataError(run_dir, "not a finished run (no metrics.json)")
+    files: dict[str, Any] = {}
+    for name in FILES:
+        path = run_dir / name
+        if not path.is_file():
+            continue
+        text = scrub_paths(path.read_text(encoding="utf-8", errors="replace"), root)
+        if name.endswith(".json"):
+            files[name] = json.loads(text)
+        elif name.endswith(".jsonl"):
+            files[name] = [json.loads(line) for line in text.splitlines() if line.strip()]
+        else:
+            files[name] = text
+    return {"format": FORMAT, "name": label, "files": files}
+
+
+def _write(entries: list[dict[str, Any]], out: Path) -> None:
+    lines = [json.dumps(entry, sort_keys=True) for entry in entries]
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     with gzip.GzipFile(tmp, "wb", mtime=0) as fh:  # mtime 0: the same runs give the same bytes
         fh.write(("\n".join(lines) + "\n").encode("utf-8"))
     os.replace(tmp, out)
-    return len(lines)
 
 
 def read(bundle: str | Path) -> list[dict[str, Any]]:
@@ -102,12 +120,15 @@ def names(bundle: str | Path) -> list[str]:
     return [e["name"] for e in read(bundle)]
 
 
-def unpack(bundle: str | Path, dest: str | Path, pattern: str = "*") -> list[Path]:
-    """Write the runs whose name matches the glob `pattern` as run directories under `dest`."""
+def unpack(
+    bundle: str | Path, dest: str | Path, pattern: str = "*", *, only: Collection[str] | None = None
+) -> list[Path]:
+    """Write the runs whose name matches the glob `pattern` (and is in `only`, when given) as run
+    directories under `dest`."""
     dest = Path(dest)
     out = []
     for entry in read(bundle):
-        if not fnmatch.fnmatchcase(entry["name"], pattern):
+        if not fnmatch.fnmatchcase(entry["name"], pattern) or (only is not None and entry["name"] not in only):
             continue
         run_dir = dest / entry["name"]
         run_dir.mkdir(parents=True, exist_ok=True)
