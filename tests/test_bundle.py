@@ -39,6 +39,8 @@ def test_pack_unpack_round_trip_keeps_the_files_and_scrubs_machine_paths(tmp_pat
     first = out.read_bytes()
     bundle.pack(runs, out, names={"ls-s2": "renamed-s2"})
     assert out.read_bytes() == first  # reproducible bytes: no timestamps
+    bundle.pack(runs, tmp_path / "elsewhere.jsonl.gz", names={"ls-s2": "renamed-s2"})
+    assert (tmp_path / "elsewhere.jsonl.gz").read_bytes() == first  # nor the file's name
     unpacked = bundle.unpack(out, tmp_path / "back", "ls-*")
     assert [p.name for p in unpacked] == ["ls-s1"]
     assert json.loads((unpacked[0] / "metrics.json").read_text()) == json.loads((runs[0] / "metrics.json").read_text())

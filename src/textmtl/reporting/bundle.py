@@ -95,7 +95,8 @@ def _write(entries: list[dict[str, Any]], out: Path) -> None:
     lines = [json.dumps(entry, sort_keys=True) for entry in entries]
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    with gzip.GzipFile(tmp, "wb", mtime=0) as fh:  # mtime 0: the same runs give the same bytes
+    # no mtime and no file name in the gzip header: the same runs give the same bytes wherever written
+    with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as fh:
         fh.write(("\n".join(lines) + "\n").encode("utf-8"))
     os.replace(tmp, out)
 
