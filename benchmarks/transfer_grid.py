@@ -255,6 +255,15 @@ def _paired_lines(
             f"- {arch}: BC − SC {diff(bc, sc)}; SC − in 16 {diff(sc, in16)}; BC − in 16 {diff(bc, in16)}; "
             f"ours − paper: SC {diff(sc, published[(arch, 'sc')])}, BC {diff(bc, published[(arch, 'bc')])}"
         )
+    architectures = list(PUBLISHED_IN_DOMAIN)
+    if all(ours.get((a, c)) for a in architectures for c in ("sc", "bc")):
+        cells = []
+        for channel in ("sc", "bc"):
+            adversarial, shared_private = (published[(a, channel)] for a in architectures[::-1])
+            theirs = statistics.fmean(adversarial[t] - shared_private[t] for t in DOMAINS)
+            mine = diff(ours[(architectures[1], channel)], ours[(architectures[0], channel)])
+            cells.append(f"{channel.upper()} {mine} (the paper's: {theirs:+.1f})")
+        lines.append(f"- {architectures[1]} − {architectures[0]}: " + "; ".join(cells))
     return lines
 
 

@@ -201,3 +201,11 @@ def test_the_transfer_table_pairs_its_columns_over_targets(tmp_path):
     # ours − paper, SC: 20 − 17.8, 18 − 15.3, 16 − 14.8 = 2.2, 2.7, 1.2: mean 2.03
     assert "ours − paper: SC +2.0 [" in line
     assert not any(x.startswith("- adversarial:") for x in text.splitlines())  # not run: no line
+    for target, error in sc.items():  # adversarial: one point worse than shared_private, SC and BC alike
+        for channel, gain in (("sc", 0.0), ("bc", {"books": 1.0, "electronics": 2.0, "dvd": 3.0}[target])):
+            run = tmp_path / f"adversarial-{channel}-{target}-s1"
+            run.mkdir()
+            (run / "metrics.json").write_text(json.dumps({"average": {"test": 1 - (error + 1 - gain) / 100}}))
+    text = grid.table(types.SimpleNamespace(runs=str(tmp_path), in_domain=str(tmp_path / "none")))
+    line = next(x for x in text.splitlines() if x.startswith("- adversarial − shared_private:"))
+    assert line.count("+1.0 [+1.0, +1.0]") == 2 and "(the paper's: -0.9)" in line  # Table 3: 14.7 − 15.6, 14.3 − 15.2
