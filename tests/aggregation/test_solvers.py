@@ -105,5 +105,8 @@ def test_nash_bargaining_solution(J):
     assert np.all(np.abs(resid) <= 1e-8 / alpha + 1e-10 * alpha.max())
     # warm start from another point reaches the same (unique) solution
     alpha2 = nash_bargaining(Gn, reg=1e-12, alpha0=alpha * 3.0 + 0.1)
-    well_posed = float(np.linalg.eigvalsh(Gn)[0]) > 1e-6
-    np.testing.assert_allclose(alpha2, alpha, rtol=1e-6 if well_posed else 1e-3)
+    if float(np.linalg.eigvalsh(Gn)[0]) > 1e-6:
+        np.testing.assert_allclose(alpha2, alpha, rtol=1e-6)
+    else:  # a near-null direction: α there is ~1/√reg and the residual bound (∝ α.max()) does not pin it
+        resid2 = (Gn + 1e-12 * np.eye(K)) @ alpha2 - 1 / alpha2  # (two opposed rows: 0.2% apart, both optimal)
+        assert np.all(alpha2 > 0) and np.all(np.abs(resid2) <= 1e-8 / alpha2 + 1e-10 * alpha2.max())
