@@ -150,9 +150,6 @@ def run_benchmark(
     report = BenchmarkReport(out, planned, selected)
     bundle_path = Path(bundle).resolve() if bundle is not None else None
     in_bundle = _bundled_names(bundle_path, planned, runs_dir)
-    if bundle_path is not None and in_bundle and not dry_run:
-        _restore(bundle_path, in_bundle, runs_dir)
-        console.print(f"restored {len(in_bundle)} finished run(s) from {bundle_path}", highlight=False)
     done = {r.name for r in planned if is_done(runs_dir / r.name)} | in_bundle
     report.stale = [r for r in selected if is_done(runs_dir / r.name) and not config_matches(r, runs_dir / r.name)]
     report.skipped = [r for r in selected if r.name in done]
@@ -174,6 +171,9 @@ def run_benchmark(
             highlight=False,
         )
     with _directory_lock(out):
+        if bundle_path is not None and in_bundle:  # under the lock: no other benchmark writes runs/ now
+            _restore(bundle_path, in_bundle, runs_dir)
+            console.print(f"restored {len(in_bundle)} finished run(s) from {bundle_path}", highlight=False)
         if bundle_path is not None:  # what was finished here before the bundle was named goes in too
             _save(bundle_path, [runs_dir / n for n in sorted(done)])
         prior = [_wall_seconds(runs_dir / n) for n in done]
