@@ -32,7 +32,6 @@ SP-MTL and ASP-MTL (Table 2): what leaving the target out of training costs, our
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import shutil
 import statistics
@@ -97,18 +96,17 @@ def _finished(runs: Path) -> set[str]:
 
 
 def save(runs: Path, bundle_path: Path) -> int:
-    """Pack every finished triple (source, SC, BC) of `runs` into `bundle_path`, keeping the bundle's
-    triples that `runs` lacks; returns how many triples it holds. Grid processes sharing `runs` take turns."""
+    """Add every finished triple (source, SC, BC) of `runs` to `bundle_path` (its other runs are
+    kept); returns how many triples it holds. Grid processes sharing the bundle take turns."""
+    from textmtl.files import file_lock
     from textmtl.reporting import bundle
 
     bundle_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(runs / ".bundle.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        restore(runs, bundle_path)
+    with file_lock(bundle_path.with_name(bundle_path.name + ".lock")):
         names = _triples(_finished(runs))
         if names:
-            bundle.pack([runs / n for n in names], bundle_path)
-    return len(names) // 3
+            bundle.update([runs / n for n in names], bundle_path)
+        return len(_triples(set(bundle.names(bundle_path)))) // 3 if bundle_path.is_file() else 0
 
 
 def restore(runs: Path, bundle_path: Path) -> list[str]:
