@@ -6,7 +6,8 @@
     .venv/bin/python benchmarks/advice_vs_grid.py table                                     # Markdown
 
 `run` advises on the config of each benchmark's `ls` run (seed 1), with the default budget of
-`textmtl advise` (200 steps, probes every 25, 8 candidate methods), one thread, and writes
+`textmtl advise` (200 steps, probes every 25, 8 candidate methods; smaller for MiniLM, see
+ADVICE_OPTIONS), one thread, and writes
 benchmarks/results/advice/<benchmark>.json (a benchmark whose JSON exists is skipped). `rules`
 recomputes each JSON's `geometry` summary and `recommendation` from its stored probes and costs
 with the rules of the installed textmtl (the measurements are kept; `rules_reapplied` says when),
@@ -38,6 +39,17 @@ BENCHMARKS: dict[str, tuple[str, str | None, str | None, str]] = {
     "conflict/flipped": ("conflict", "flipped", "docs/evidence/conflict/results.csv", ""),
     "conflict/scales": ("conflict", "scales", "docs/evidence/conflict/results.csv", ""),
     "conflict/sizes": ("conflict", "sizes", "docs/evidence/conflict/results.csv", ""),
+    "fdu-mtl-16-minilm/full": ("fdu-mtl-16-minilm", "full", "docs/evidence/fdu-mtl-16-minilm/results.csv", ""),
+    "fdu-mtl-16-minilm/lora": ("fdu-mtl-16-minilm", "lora", "docs/evidence/fdu-mtl-16-minilm/results.csv", ""),
+}
+
+# Budgets other than `textmtl advise`'s default, and why. A MiniLM step (256 reviews, one thread)
+# takes ~15 s here, and the suite's whole run is 88 steps: the default 200 steps and 8 x 5 x 3 cost
+# steps would outlast the training they advise on. Half an epoch of geometry (44 steps, a probe
+# every 11) and one step per candidate and round, 3 rounds, keep each advice near 25 minutes.
+ADVICE_OPTIONS: dict[str, dict[str, int]] = {
+    name: {"steps": 44, "probe_every": 11, "cost_steps": 1, "cost_rounds": 3}
+    for name in ("fdu-mtl-16-minilm/full", "fdu-mtl-16-minilm/lora")
 }
 
 
@@ -56,7 +68,7 @@ def _config(source: str, variant: str | None) -> dict:
 def run(names: list[str]) -> None:
     import torch
 
-    from textmtl.advice.advisor import advise
+    from textmtl.advice.advisor import AdviceOptions, advise
 
     torch.set_num_threads(1)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -69,7 +81,9 @@ def run(names: list[str]) -> None:
         config = _config(source, variant)
         config.setdefault("training", {})["num_threads"] = 1
         start = time.perf_counter()
-        report = advise(config, on_progress=lambda text, n=name: print(f"{n}: {text}", flush=True))
+        options = AdviceOptions(**ADVICE_OPTIONS.get(name, {}))
+        report = advise(config, options=options, on_progress=lambda text, n=name: print(f"{n}: {text}", flush=True))
+        report["budget"] = ADVICE_OPTIONS.get(name, "default")
         report["benchmark"] = name
         report["wall_seconds"] = round(time.perf_counter() - start, 1)
         report["command"] = f"python benchmarks/advice_vs_grid.py run {name}"
