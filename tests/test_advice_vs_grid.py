@@ -4,20 +4,16 @@ never proposes `stl`), and the gaps of `ls`, the advice and `stl` to it."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "advice_vs_grid.py"
+from ._scripts import load_benchmark_script
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("advice_vs_grid", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark_script("advice_vs_grid")
 
 
 def _csv(path: Path, rows: list[tuple[str, int, str, float]]) -> Path:

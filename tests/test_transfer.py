@@ -111,15 +111,10 @@ def test_the_leave_one_domain_out_grid_runs_and_tabulates(data_dir, tmp_path):
 def test_an_interrupted_grid_run_continues_from_its_checkpoint(data_dir, tmp_path, monkeypatch, capsys):
     """benchmarks/transfer_grid.py: a source run killed after its first checkpoint is resumed (not
     redone, not refused) by the next `run`, and ends with the weights of an uninterrupted run."""
-    import importlib.util
-    from pathlib import Path
-
+    from ._scripts import load_benchmark_script
     from .test_resume import interrupt_at
 
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "transfer_grid.py"
-    spec = importlib.util.spec_from_file_location("transfer_grid", script)
-    grid = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(grid)
+    grid = load_benchmark_script("transfer_grid")
     args = ["run", "--quick", "--targets", "books", "--architectures", "shared_private", "--data-dir", str(data_dir)]
     with monkeypatch.context() as m:
         interrupt_at(m, 4)  # the quick source run has 4 steps and a checkpoint at step 2
@@ -179,14 +174,11 @@ def test_the_grid_survives_the_loss_of_its_runs_directory_through_its_bundle(dat
 def test_the_transfer_table_pairs_its_columns_over_targets(tmp_path):
     """transfer_grid.py table: BC − SC, each against `in 16`, and ours − the paper's, paired over the
     targets both columns have (Student's t over targets: each target has its own source model)."""
-    import importlib.util
     import types
-    from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "transfer_grid.py"
-    spec = importlib.util.spec_from_file_location("transfer_grid", script)
-    grid = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(grid)
+    from ._scripts import load_benchmark_script
+
+    grid = load_benchmark_script("transfer_grid")
     sc = {"books": 20.0, "electronics": 18.0, "dvd": 16.0}
     for target, error in sc.items():
         for channel, gain in (("sc", 0.0), ("bc", {"books": 1.0, "electronics": 2.0, "dvd": 3.0}[target])):
