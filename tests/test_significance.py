@@ -32,8 +32,8 @@ def test_agrees_with_scipy(pairs):
     a, b = [p[0] for p in pairs], [p[1] for p in pairs]
     d = paired_difference(a, b)
     diff = np.subtract(a, b)
-    if np.std(diff, ddof=1) == 0:
-        assert d.low == d.high == d.mean
+    if np.std(diff, ddof=1) <= 1e-9 * max(max(a), max(b)):
+        assert d.n == len(diff) and (d.p == 1.0 or d.equal_differences)  # test_equal_differences
         return
     ref = stats.ttest_rel(a, b)
     assert d.p == pytest.approx(float(ref.pvalue), rel=1e-9, abs=1e-12)
@@ -50,6 +50,36 @@ def test_degenerate_sizes():
     assert same.mean == 0 and same.p == 1.0 and not same.distinguishable
 
 
+def test_equal_differences_get_the_sign_flip_test_not_certainty():
+    # Two seeds that each gain exactly one test example of 6400 (FDU-MTL-16's 16 x 400): the t-test
+    # has s = 0 and would call +0.016 points certain (it did: "p 0, better" in the MiniLM grid).
+    ref = [0.823906, 0.828046]
+    d = paired_difference([r + 1 / 6400 for r in ref], ref)
+    assert d.equal_differences and math.isnan(d.low) and math.isnan(d.high)
+    assert d.p == pytest.approx(0.5) and not d.distinguishable
+    assert d.cell() == "+0.02 (all 2 equal: no interval), sign-flip p 0.5 (n 2)"
+    # Round-off does not bring the t-test back: these differences differ by ~1e-17.
+    ref3 = [0.1 + 0.2, 0.7, 0.3]
+    d3 = paired_difference([r + 0.05 for r in ref3], ref3)
+    assert d3.equal_differences and d3.p == pytest.approx(0.25) and not d3.distinguishable
+    # Six equal differences: 2 / 2^6 = 0.03125 < 0.05, distinguishable; five: 0.0625, not.
+    assert paired_difference([0.9] * 6, [0.8] * 6).distinguishable
+    assert not paired_difference([0.9] * 5, [0.8] * 5).distinguishable
+    # A difference of round-off size around 0 is no difference.
+    zero = paired_difference([0.1 + 0.2, 0.3], [0.3, 0.3])
+    assert zero.mean == 0 and zero.p == 1.0 and not zero.distinguishable
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(2, 10), st.sampled_from([-0.03, -1 / 6400, 1 / 6400, 0.2]))
+def test_sign_flip_p_is_the_share_of_sign_patterns_at_least_as_extreme(n, step):
+    d = paired_difference([0.5 + step] * n, [0.5] * n)
+    x = np.full(n, step)
+    signs = np.array(np.meshgrid(*[[-1.0, 1.0]] * n)).reshape(n, -1).T  # all 2^n patterns
+    extreme = np.mean(np.abs((signs * x).mean(axis=1)) >= abs(x.mean()) - 1e-15)
+    assert d.p == pytest.approx(extreme)
+
+
 def test_pairs_by_seed_and_flips_lower_is_better_tasks():
     runs = {"ls": {1: {"a": 0.8, "err": 0.30}, 2: {"a": 0.7, "err": 0.40}, 3: {"a": 0.9, "err": 0.2}},
             "m": {1: {"a": 0.9, "err": 0.20}, 2: {"a": 0.8, "err": 0.30}, 4: {"a": 0.1, "err": 0.9}}}
@@ -64,14 +94,15 @@ def test_summary_md_has_the_paired_differences():
     for method, shift in (("ls", 0.0), ("better", 0.05), ("same", 0.0)):
         for seed, noise in ((1, 0.0), (2, 0.01), (3, -0.01)):
             for task in ("x", "y"):
-                score = 0.7 + shift + (noise if method != "same" else -noise)
+                spread = seed / 1000 if method == "better" else 0.0  # equal differences would get the sign-flip test
+                score = 0.7 + shift + (noise if method != "same" else -noise) + spread
                 rows.append({"variant": "default", "method": method, "seed": seed, "task": task,
                              "metric": "accuracy", "test": score, "wall_seconds": 1.0})
     text = render_summary(rows, SummaryContext("toy", ["ls", "better", "same"], ["default"]))
     assert "Paired differences to `ls`" in text
     better = next(line for line in text.splitlines() if line.startswith("| better |"))
     same = next(line for line in text.splitlines() if line.startswith("| same |"))
-    assert better.endswith("| better |") and "+5.00 [+5.00, +5.00]" in better
+    assert better.endswith("| better |") and "+5.20 [+4.95, +5.45]" in better
     assert same.endswith("| not distinguishable |")
     assert "| ls |" not in text.split("Paired differences")[1]  # the baseline is not compared with itself
     assert "After Holm's correction for the 2 comparisons (family-wise 5%): distinguishable: better (better" in text

@@ -200,4 +200,6 @@ def test_the_transfer_table_pairs_its_columns_over_targets(tmp_path):
             (run / "metrics.json").write_text(json.dumps({"average": {"test": 1 - (error + 1 - gain) / 100}}))
     text = grid.table(types.SimpleNamespace(runs=str(tmp_path), in_domain=str(tmp_path / "none")))
     line = next(x for x in text.splitlines() if x.startswith("- adversarial − shared_private:"))
-    assert line.count("+1.0 [+1.0, +1.0]") == 2 and "(the paper's: -0.9)" in line  # Table 3: 14.7 − 15.6, 14.3 − 15.2
+    # three equal differences: no t interval, the sign-flip test (p 2 / 2^3)
+    assert line.count("+1.0 (all 3 equal: no interval), sign-flip p 0.25 (n 3)") == 2
+    assert "(the paper's: -0.9)" in line  # Table 3: 14.7 − 15.6, 14.3 − 15.2

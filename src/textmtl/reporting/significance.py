@@ -7,9 +7,16 @@ differences x_i = score(method) - score(reference):
     mean x̄,  s = sample std,  95% CI = x̄ ± t_{0.975, n-1} s / √n,  paired t-test p = 2 P(T_{n-1} > |x̄| √n / s)
 
 (Student's t with n - 1 degrees of freedom). "not distinguishable" when the interval contains 0.
-With n = 1 there is no interval. Seed x task pairs are not independent (the tasks of one run share
-its encoder), so their interval is narrower than it should be: it is reported beside the per-seed
-one, not instead of it.
+With n = 1 there is no interval. When every difference is the same non-zero number (s = 0: scores are
+counts of correct examples, so two seeds that each gain one test example out of 6400 give exactly
+equal differences), the t model has no spread to work with and would call any such difference
+certain. Then there is no interval either, and the p-value is that of the exact sign-flip
+(randomisation) test: the observed mean is the most extreme of the 2^n sign patterns on either side,
+so p = 2 / 2^n (0.5 with 2 seeds, 0.25 with 3; below 5% from 6 seeds on). "Equal" allows for
+round-off: s <= 1e-9 x the largest score (and a mean that small counts as 0).
+
+Seed x task pairs are not independent (the tasks of one run share its encoder), so their interval is
+narrower than it should be: it is reported beside the per-seed one, not instead of it.
 
 A table compares many methods with one reference, and at the 5% level one in twenty comparisons
 with no true difference comes out "distinguishable". `holm` adjusts the per-seed p-values for that
@@ -34,13 +41,23 @@ __all__ = ["PairedDifference", "holm", "multiplicity_note", "paired_difference",
 class PairedDifference:
     n: int
     mean: float
-    low: float  # 95% confidence interval (nan when n < 2)
+    low: float  # `level` confidence interval (nan when n < 2 or when every difference is the same non-zero number)
     high: float
-    p: float  # two-sided paired t-test (nan when n < 2; 1.0 when every difference is 0)
+    p: float  # two-sided paired t-test (nan when n < 2; 1.0 when every difference is 0; sign-flip test when all equal)
+    level: float = 0.95
+
+    @property
+    def equal_differences(self) -> bool:
+        """Every difference is the same non-zero number: no t interval, the p-value is the sign-flip test's."""
+        return self.n >= 2 and math.isnan(self.low)
 
     @property
     def distinguishable(self) -> bool:
-        return self.n >= 2 and not (self.low <= 0.0 <= self.high)
+        if self.n < 2:
+            return False
+        if self.equal_differences:
+            return self.p < 1.0 - self.level
+        return not (self.low <= 0.0 <= self.high)
 
     def cell(self, scale: float = 100.0, decimals: int = 2) -> str:
         """`+0.12 [−0.30, +0.54], p 0.52 (n 3)`, scores × `scale`; `–` when there is nothing to pair."""
@@ -49,13 +66,16 @@ class PairedDifference:
         mean = f"{scale * self.mean:+.{decimals}f}"
         if self.n < 2:
             return f"{mean} (n 1: no interval)"
+        if self.equal_differences:
+            return f"{mean} (all {self.n} equal: no interval), sign-flip p {self.p:.2g} (n {self.n})"
         return (
             f"{mean} [{scale * self.low:+.{decimals}f}, {scale * self.high:+.{decimals}f}], p {self.p:.2g} (n {self.n})"
         )
 
 
 def paired_difference(values: Sequence[float], reference: Sequence[float], level: float = 0.95) -> PairedDifference:
-    """Mean, `level` confidence interval (Student's t) and paired t-test of values - reference."""
+    """Mean, `level` confidence interval (Student's t) and paired t-test of values - reference; the
+    sign-flip test and no interval when every difference is the same non-zero number (module docstring)."""
     x = np.asarray(values, dtype=np.float64) - np.asarray(reference, dtype=np.float64)
     n = len(x)
     if n == 0:
@@ -64,12 +84,15 @@ def paired_difference(values: Sequence[float], reference: Sequence[float], level
     if n < 2:
         return PairedDifference(1, mean, math.nan, math.nan, math.nan)
     sd = float(x.std(ddof=1))
-    if sd == 0.0:
-        return PairedDifference(n, mean, mean, mean, 1.0 if mean == 0.0 else 0.0)
+    scale = max(float(np.abs(values).max(initial=0.0)), float(np.abs(reference).max(initial=0.0)))
+    if sd <= 1e-9 * scale:
+        if abs(mean) <= 1e-9 * scale:
+            return PairedDifference(n, 0.0, 0.0, 0.0, 1.0, level)
+        return PairedDifference(n, mean, math.nan, math.nan, min(1.0, 2.0 ** (1 - n)), level)
     half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
     t = mean / (sd / math.sqrt(n))
     p = float(2 * stats.t.sf(abs(t), n - 1))
-    return PairedDifference(n, mean, mean - half, mean + half, p)
+    return PairedDifference(n, mean, mean - half, mean + half, p, level)
 
 
 def paired_rows(
