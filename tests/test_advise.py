@@ -197,3 +197,52 @@ def test_rules_on_hand_made_geometry():
     assert both.rule == "conflict" and both.notes and "100x" in both.notes[0]
     # no rule proposes stl, so every advice says so (topic-4: stl beat every multi-task method)
     assert all(r.notes[-1] == STL_NOTE for r in (rec, sized, both, recommend(ortho, {"ls": 1.0}, {"a": 1})))
+
+
+def test_the_probe_equals_gradients_read_from_one_forward_pass_of_every_task(tmp_path):
+    """`probe` runs one forward pass per input group and accumulates the Gram in blocks (to hold one
+    group's activations); it must give what one pass over every task and a float64 Jacobian give."""
+    import torch
+
+    from textmtl.advice.geometry import _gram, probe, probe_batches
+    from textmtl.config import as_config
+    from textmtl.data.loading import encode_tasks, load_tasks
+    from textmtl.models.build import build_model, build_text_encoder
+    from textmtl.models.heads import task_loss
+
+    cfg = as_config(_config(tmp_path, [_task(tmp_path, "a", "alpha", 1), _task(tmp_path, "b", "beta", 2)],
+                            derived_tasks=[{"name": "a_flipped", "copy_of": "a", "flip_labels": True}]))
+    tasks = load_tasks(cfg, None)
+    text_encoder = build_text_encoder(cfg.model, cfg.text, (e for t in tasks for e in t.train))
+    torch.manual_seed(0)
+    model = build_model(cfg.model, [t.spec for t in tasks], text_encoder)
+    batches = probe_batches(encode_tasks(tasks, text_encoder), 24, text_encoder.pad_id, seed=0)
+    assert batches["a"].input_key is not None and batches["a"].input_key == batches["a_flipped"].input_key
+    got = probe(model, batches, step=0)
+
+    model.eval()
+    outputs = model.forward_batches(batches)
+    losses = {t: task_loss(model.specs[t].kind, outputs[t].logits, b.labels) for t, b in batches.items()}
+    shared = model.shared_parameters()
+    jac = torch.stack([torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, shared, retain_graph=True)])
+                       for loss in losses.values()]).double()
+    reps = {t: outputs[t].representation for t in batches}
+    assert reps["a"] is reps["a_flipped"] and reps["a"] is not reps["b"]
+    rep_rows = torch.zeros((3, reps["a"].numel() + reps["b"].numel()), dtype=torch.float64)
+    for k, (t, loss) in enumerate(losses.items()):
+        (g,) = torch.autograd.grad(loss, [reps[t]], retain_graph=True)
+        start = 0 if t != "b" else reps["a"].numel()
+        rep_rows[k, start:start + g.numel()] = g.reshape(-1).double()
+
+    def cos(rows):
+        n = rows.norm(dim=1)
+        return (rows @ rows.T / torch.outer(n, n)).numpy()
+
+    assert got.tasks == list(batches) and got.losses == pytest.approx({t: v.item() for t, v in losses.items()})
+    np.testing.assert_allclose(got.cosine, cos(jac), atol=1e-6)
+    np.testing.assert_allclose([got.norms[t] for t in got.tasks], jac.norm(dim=1).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(got.representation_cosine, cos(rep_rows), atol=1e-6)
+    a, b = got.tasks.index("a"), got.tasks.index("b")
+    assert got.representation_cosine[a, b] == 0 and got.representation_cosine[a, a] == pytest.approx(1)  # disjoint
+    rows = torch.randn(3, 2500, dtype=torch.float64)
+    torch.testing.assert_close(_gram(rows, chunk=1000), rows @ rows.T)

@@ -210,6 +210,92 @@ def test_config_errors_name_the_key(tiny_bert):
                                    "encoder": {"type": "transformer"}}})
 
 
+def test_stl_over_the_modular_architecture_trains_one_modular_model_per_task(toy_csv_task, tmp_path, tiny_bert):
+    """`method: stl` with `architecture: modular` is the task's own path of the multi-task model trained
+    alone (frozen backbone, the shared and its own LoRA, its head), not a fully fine-tuned copy: the
+    single-task reference of a LoRA grid. Its run stores only the modules and reloads to the same scores."""
+    cfg = toy_config(toy_csv_task, tmp_path / "runs", tiny_bert, method="stl")
+    model_cfg = validate_config(cfg).model
+    assert model_cfg.architecture == "separate" and model_cfg.architecture_settings().each == "modular"
+    assert model_cfg.architecture_settings("modular").model_dump(include=set(PATTERNS["lora"])) == PATTERNS["lora"]
+    result = textmtl.train(cfg, progress=False)
+    run = load_run(result.path)
+    assert run.config.model.architecture_settings().each == "modular"  # config.yaml round-trips
+    base = load_file(str(tiny_bert / "model.safetensors"))
+    stored = load_file(str(result.path / "model.safetensors"))
+    for task in ("toy_a", "toy_b"):
+        own = run.model.models[task]
+        assert own.name == "modular" and own.task_names == [task]
+        for name, tensor in own.encoder.model.state_dict().items():  # frozen: still the base weights
+            if "lora_" not in name and name in base:
+                assert torch.equal(tensor, base[name]), name
+    assert stored and all(("lora_" in k or ".heads." in k) for k in stored), sorted(stored)[:5]
+    assert json.loads((result.path / "model.json").read_text())["base_model"]["path"] == str(tiny_bert.resolve())
+    counts = run.model.parameter_counts()
+    lora_and_head = sum(p.numel() for p in run.model.models["toy_a"].parameters() if p.requires_grad)
+    assert counts["task"]["toy_a"] == lora_and_head and counts["shared"] == 0
+    assert counts["frozen"] == sum(p.numel() for p in run.model.parameters() if not p.requires_grad) > 0
+    metrics = json.loads((result.path / "metrics.json").read_text())
+    assert textmtl.evaluate(result.path)["tasks"] == metrics["tasks"]
+
+
+@pytest.mark.parametrize("method, cut", [("ls", 3), ("stl", 6)])  # stl: in the second task's job
+def test_a_checkpoint_leaves_the_frozen_backbone_out_and_resumes_to_the_same_run(toy_csv_task, tmp_path, tiny_bert,
+                                                                               monkeypatch, method, cut):
+    from textmtl.training.checkpoint import read_checkpoint
+
+    from .test_resume import assert_same_run, interrupt_at
+
+    cfg = toy_config(toy_csv_task, tmp_path / "runs", tiny_bert, method=method, checkpoint_every=1)
+    reference = textmtl.train(cfg, progress=False, name="reference")
+    with monkeypatch.context() as m:
+        interrupt_at(m, cut)
+        with pytest.raises(KeyboardInterrupt):
+            textmtl.train(cfg, progress=False, name="cut")
+    saved = read_checkpoint(tmp_path / "runs" / "cut.partial" / "checkpoint")
+    model_keys = [k for k in saved["model"] if "lora_" not in k and ".heads." not in k and not k.startswith("heads.")]
+    assert saved["model"] and not model_keys, model_keys[:3]  # no copy of the backbone
+    assert saved["base_model"]["path"] == str(tiny_bert.resolve())
+    resumed = textmtl.train(resume=tmp_path / "runs" / "cut", progress=False)
+    assert_same_run(reference.path, resumed.path)
+
+
+def test_a_resume_onto_a_changed_base_model_is_one_clear_error(toy_csv_task, tmp_path, tiny_bert, monkeypatch):
+    import shutil
+
+    from safetensors.torch import save_file
+
+    from .test_resume import interrupt_at
+
+    base = tmp_path / "base"
+    shutil.copytree(tiny_bert, base)
+    cfg = toy_config(toy_csv_task, tmp_path / "runs", base, checkpoint_every=1)
+    with monkeypatch.context() as m:
+        interrupt_at(m, 3)
+        with pytest.raises(KeyboardInterrupt):
+            textmtl.train(cfg, progress=False, name="cut")
+    state = load_file(str(base / "model.safetensors"))
+    state[next(iter(state))] = state[next(iter(state))] + 1
+    save_file(state, str(base / "model.safetensors"))
+    with pytest.raises(ModelError, match="differs from the one this run was trained on"):
+        textmtl.train(resume=tmp_path / "runs" / "cut", progress=False)
+
+
+def test_stl_keeps_the_settings_of_the_architecture_it_nests_and_no_other(tiny_bert):
+    transformer = {"type": "transformer", "path": str(tiny_bert)}
+    explicit = validate_config({"method": "stl", "model": {
+        "architecture": "separate", "separate": {"each": "modular"}, "modular": {"rank": 2}, "encoder": transformer}})
+    assert explicit.model.architecture_settings("modular").rank == 2
+    dropped = validate_config({"method": "stl", "model": {"architecture": "mmoe", "mmoe": {"num_experts": 3}}})
+    assert dropped.model.architecture_settings().each == "hard" and dropped.model.model_dump().get("mmoe") is None
+    with pytest.raises(ConfigError, match="separate.each"):
+        validate_config({"model": {"architecture": "separate", "separate": {"each": "mmoe"}}})
+    with pytest.raises(ConfigError, match="architecture 'modular' works on encoder type transformer"):
+        validate_config({"model": {"architecture": "separate", "separate": {"each": "modular"}}})
+    with pytest.raises(ConfigError, match="model.modular is set"):
+        validate_config({"model": {"architecture": "separate", "modular": {"rank": 2}, "encoder": transformer}})
+
+
 def test_two_processes_equal_one_process_on_the_modular_architecture(tiny_bert, tmp_path):
     """torchrun, 2 gloo processes, per-task LoRA on a frozen backbone, 12 steps of ls and cagrad: the
     parameters equal one process's on the global batch (the tiny problem of tests/_parallel_setup)."""

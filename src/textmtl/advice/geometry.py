@@ -68,56 +68,78 @@ def probe_batches(tasks: Mapping[str, EncodedTask], size: int, pad_id: int, seed
     return batches
 
 
-def _cosine(rows: torch.Tensor) -> np.ndarray:
-    return cosine_matrix(rows @ rows.T).numpy()
+def _gram(rows: torch.Tensor, chunk: int = 1 << 20) -> torch.Tensor:
+    """R Rᵀ in float64, a block of columns at a time (no float64 copy of a large Jacobian)."""
+    gram = torch.zeros((rows.shape[0], rows.shape[0]), dtype=torch.float64, device=rows.device)
+    for start in range(0, rows.shape[1], chunk):
+        block = rows[:, start : start + chunk].double()
+        gram += block @ block.T
+    return gram.cpu()
+
+
+def _groups(batches: Mapping[str, Batch]) -> list[list[str]]:
+    """Tasks that share one forward pass (the same `input_key`), as `forward_batches` groups them."""
+    groups: dict[object, list[str]] = {}
+    for task, batch in batches.items():
+        groups.setdefault(task if batch.input_key is None else ("shared", batch.input_key), []).append(task)
+    return list(groups.values())
 
 
 def probe(model: Architecture, batches: Mapping[str, Batch], step: int, device: torch.device | str = "cpu") -> Probe:
     """Per-task gradients on fixed batches: cosines and norms on the shared parameters, cosines on
-    the shared representation (laid end to end: disjoint inputs give orthogonal rows there)."""
+    the shared representation (laid end to end: disjoint inputs give orthogonal rows there).
+
+    One forward pass per group of tasks that share inputs, each released before the next, so the
+    activations held are one group's, not every task's; the Jacobian is filled row by row in the
+    parameters' precision and its Gram accumulated in float64."""
     was_training = model.training
     model.eval()
+    names = list(batches)
+    index = {t: k for k, t in enumerate(names)}
+    shared = [p for p in model.shared_parameters() if p.requires_grad]
+    dtype = shared[0].dtype if shared else torch.float32
+    jac = torch.zeros((len(names), sum(p.numel() for p in shared)), dtype=dtype, device=device)
+    rep_gram = torch.zeros((len(names), len(names)), dtype=torch.float64) if model.representation_is_shared else None
+    losses: dict[str, float] = {}
     try:
-        moved = {t: b.to(device) for t, b in batches.items()}
-        outputs = model.forward_batches(moved)
-        losses = {}
-        for t, b in moved.items():
-            if b.labels is None:
-                raise ValueError(f"probe: the batch of task '{t}' has no labels")
-            losses[t] = task_loss(model.specs[t].kind, outputs[t].logits, b.labels)
-        shared = [p for p in model.shared_parameters() if p.requires_grad]
-        rows = []
-        for loss in losses.values():
-            grads = torch.autograd.grad(loss, shared, retain_graph=True, allow_unused=True, materialize_grads=True)
-            rows.append(torch.cat([g.reshape(-1) for g in grads]).detach())
-        jac = torch.stack(rows).double()
-        rep_cos = None
-        if model.representation_is_shared:
-            reps: list[torch.Tensor] = []
-            slot = {}
-            for t in losses:
-                rep = outputs[t].representation
-                found = next((i for i, r in enumerate(reps) if r is rep), None)
-                if found is None:
-                    reps.append(rep)
-                    found = len(reps) - 1
-                slot[t] = found
-            sizes = [r.numel() for r in reps]
-            offsets = np.concatenate([[0], np.cumsum(sizes)]).tolist()
-            rep_rows = torch.zeros((len(losses), int(offsets[-1])), dtype=torch.float64)
-            for k, (t, loss) in enumerate(losses.items()):
-                rep = reps[slot[t]]
-                (g,) = torch.autograd.grad(loss, [rep], retain_graph=True, allow_unused=True, materialize_grads=True)
-                rep_rows[k, offsets[slot[t]] : offsets[slot[t]] + rep.numel()] = g.reshape(-1).double().cpu()
-            rep_cos = _cosine(rep_rows)
+        for group in _groups(batches):
+            moved = {t: batches[t].to(device) for t in group}
+            outputs = model.forward_batches(moved)
+            group_losses = {}
+            for t, b in moved.items():
+                if b.labels is None:
+                    raise ValueError(f"probe: the batch of task '{t}' has no labels")
+                group_losses[t] = task_loss(model.specs[t].kind, outputs[t].logits, b.labels)
+                losses[t] = float(group_losses[t].detach())
+            for t, loss in group_losses.items():
+                grads = torch.autograd.grad(loss, shared, retain_graph=True, allow_unused=True, materialize_grads=True)
+                offset = 0
+                for g in grads:
+                    jac[index[t], offset : offset + g.numel()] = g.reshape(-1)
+                    offset += g.numel()
+                del grads
+            if rep_gram is not None:
+                slots: dict[int, list[tuple[str, torch.Tensor]]] = {}  # one per representation tensor
+                for t, loss in group_losses.items():
+                    rep = outputs[t].representation
+                    (g,) = torch.autograd.grad(
+                        loss, [rep], retain_graph=True, allow_unused=True, materialize_grads=True
+                    )
+                    slots.setdefault(id(rep), []).append((t, g.reshape(-1).double().cpu()))
+                for members in slots.values():  # tasks on different representations are orthogonal there
+                    rows = torch.stack([g for _, g in members])
+                    ids = torch.tensor([index[t] for t, _ in members])
+                    rep_gram[ids[:, None], ids[None, :]] = rows @ rows.T
+            del outputs, group_losses
     finally:
         model.train(was_training)
-    names = list(losses)
+    gram = _gram(jac)
+    del jac
     return Probe(
         step=step,
         tasks=names,
-        losses={t: float(v.detach()) for t, v in losses.items()},
-        cosine=_cosine(jac),
-        norms={t: float(n) for t, n in zip(names, jac.norm(dim=1).tolist())},
-        representation_cosine=rep_cos,
+        losses={t: losses[t] for t in names},
+        cosine=cosine_matrix(gram).numpy(),
+        norms={t: float(n) for t, n in zip(names, gram.diagonal().clamp_min(0).sqrt().tolist())},
+        representation_cosine=None if rep_gram is None else cosine_matrix(rep_gram).numpy(),
     )

@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    ValidationError,
     ValidationInfo,
     create_model,
     field_validator,
@@ -215,28 +216,33 @@ class ModelConfigBase(_Strict):
     @model_validator(mode="after")
     def _block_matches_architecture(self) -> ModelConfigBase:
         blocks = architecture_blocks()
+        settings = self.architecture_settings()
+        built = [self.architecture, *(settings.nested_architectures() if settings is not None else [])]
         for block in dict.fromkeys(blocks.values()):
-            if getattr(self, block, None) is not None and blocks.get(self.architecture) != block:
+            if getattr(self, block, None) is not None and block not in {blocks.get(a) for a in built}:
                 users = [a for a, b in blocks.items() if b == block]
                 raise ValueError(
                     f"model.{block} is set, but it configures architecture {' / '.join(users)} "
                     f"and model.architecture is '{self.architecture}'"
                 )
-        wanted = architectures.entry(self.architecture).extra.get("encoders")
         encoder_type = getattr(getattr(self, "encoder", None), "type", None)
-        if wanted and encoder_type not in wanted:
-            raise ValueError(
-                f"architecture '{self.architecture}' works on encoder type {' / '.join(wanted)}, "
-                f"not '{encoder_type}' (set model.encoder.type)"
-            )
+        for name in built:
+            wanted = architectures.entry(name).extra.get("encoders")
+            if wanted and encoder_type not in wanted:
+                raise ValueError(
+                    f"architecture '{name}' works on encoder type {' / '.join(wanted)}, "
+                    f"not '{encoder_type}' (set model.encoder.type)"
+                )
         return self
 
-    def architecture_settings(self) -> BaseModel | None:
-        """The settings block of the chosen architecture (its defaults when absent), or None."""
-        entry = architectures.entry(self.architecture)
+    def architecture_settings(self, name: str | None = None) -> Any:
+        """The settings block of architecture `name` (default: the chosen one; its defaults when
+        absent), or None when it has none."""
+        name = name or self.architecture
+        entry = architectures.entry(name)
         if entry.settings is None:
             return None
-        value = getattr(self, architecture_blocks()[self.architecture], None)
+        value = getattr(self, architecture_blocks()[name], None)
         return value if value is not None else entry.settings()
 
 
@@ -383,8 +389,10 @@ class ConfigBase(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _method_implies_architecture(cls, data: Any) -> Any:
-        """A method that declares an architecture (`stl` -> `separate`) sets `model.architecture`;
-        the settings block of any other architecture is then dropped (it configures nothing)."""
+        """A method that declares an architecture (`stl` -> `separate`) sets `model.architecture`.
+        The implied architecture's settings may take the named one in (`stl` over `modular`: one
+        modular model per task, `separate.each: modular`, its `modular` block kept); the settings
+        block of any other architecture is dropped (it configures nothing)."""
         if not isinstance(data, dict):
             return data
         method = data.get("method")
@@ -395,8 +403,23 @@ class ConfigBase(_Strict):
         model = data.get("model")
         if implied is None or not (model is None or isinstance(model, dict)):
             return data
-        blocks = set(architecture_blocks().values())
-        model = {k: v for k, v in (model or {}).items() if k not in blocks}
+        model = dict(model or {})
+        blocks = architecture_blocks()
+        # the implied architecture's ArchitectureSettings (models/architectures/base.py; not imported here)
+        own, settings_cls = blocks.get(implied), cast(Any, architectures.entry(implied).settings)
+        named = model.get("architecture")
+        if own is not None and settings_cls is not None and model.get(own) is None and named != implied:
+            settings = settings_cls.implied_in_place_of(named if isinstance(named, str) else None)
+            if settings is not None:
+                model[own] = settings
+        keep = {own} if own is not None else set()
+        if own is not None and settings_cls is not None and isinstance(model.get(own), dict):
+            try:
+                inner = settings_cls(**model[own]).nested_architectures()
+            except ValidationError:
+                inner = []  # the model's own validation names the bad key
+            keep |= {blocks[a] for a in inner if a in blocks}
+        model = {k: v for k, v in model.items() if k not in set(blocks.values()) - keep}
         return {**data, "model": {**model, "architecture": implied}}
 
     @model_validator(mode="after")

@@ -41,4 +41,6 @@ def build_model(
     def make_encoder() -> Encoder:
         return build_encoder(cfg, text_encoder, pretrained=pretrained, hf_config=hf_config, seed=seed)
 
-    return cls.build(BuildContext(specs, cfg.architecture_settings(), cfg.encoder, make_encoder))
+    return cls.build(
+        BuildContext(specs, cfg.architecture_settings(), cfg.encoder, make_encoder, cfg.architecture_settings)
+    )

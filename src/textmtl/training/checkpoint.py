@@ -41,8 +41,10 @@ from safetensors.torch import load_file, save
 from ..errors import TrainingError
 from ..files import atomic_write_bytes
 from ..gradients.parts import StepSync
+from .run_directory import base_model_reference, check_base_model
 
 if TYPE_CHECKING:
+    from ..models.architectures import Architecture
     from .evaluation import EncodedTask
     from .run_directory import RunWriter
     from .trainer import FitState, Trainer
@@ -216,6 +218,21 @@ def trainer_state(trainer: Trainer, fit: FitState) -> dict[str, Any]:
     }
 
 
+def restore_model(model: Architecture, saved: Mapping[str, Any], where: Path) -> None:
+    """The checkpointed weights into `model`, which was built from the config: a frozen backbone the
+    checkpoint leaves out is the base model's already, and must be the one the run started from."""
+    base = saved.get("base_model")
+    if base is not None:
+        check_base_model(base, where)
+    missing, unexpected = model.load_state_dict(saved["model"], strict=False)
+    lost = sorted(set(missing) - (model.frozen_state_keys() if base is not None else set()))
+    if lost or unexpected:
+        raise TrainingError(
+            f"{where}: the checkpoint does not match the model "
+            f"(missing {lost[:3]}, unexpected {sorted(unexpected)[:3]})"
+        )
+
+
 def restore_trainer(trainer: Trainer, state: Mapping[str, Any]) -> FitState:
     """Load `trainer_state` into a freshly built trainer; returns the fit state to continue from."""
     from ..methods import StepStats
@@ -269,14 +286,16 @@ class RunCheckpoint:
     """The `checkpoint` callback of the trainers of one run: writes `<run>.partial/checkpoint/`.
 
     Besides the running trainer it records the job index (STL trains one job per task), the
-    finished jobs' results, the whole model (finished jobs' best weights included), how many
-    history.jsonl records exist, the run's elapsed time and the data fingerprint.
+    finished jobs' results, the model (finished jobs' best weights included), how many
+    history.jsonl records exist, the run's elapsed time and the data fingerprint. A frozen
+    pretrained backbone (`Architecture.frozen_state_keys`) is left out, as in the run directory:
+    `base_model` names its folder and hash, and a resume rebuilds it from there.
     """
 
-    def __init__(
-        self, writer: RunWriter, model: torch.nn.Module, fingerprint: str, sync: StepSync | None = None
-    ) -> None:
+    def __init__(self, writer: RunWriter, model: Architecture, fingerprint: str, sync: StepSync | None = None) -> None:
         self.writer, self.model, self.fingerprint = writer, model, fingerprint
+        self.frozen = model.frozen_state_keys()
+        self.base_model: dict[str, str] | None = None
         self.sync = sync or StepSync()
         self.directory = writer.path / "checkpoint"
         self.job = 0
@@ -286,6 +305,8 @@ class RunCheckpoint:
     def __call__(self, trainer: Trainer, fit: FitState) -> None:
         ranks = self.sync.all_gather_object(rng_state())  # every process's own stream (dropout masks)
         self.writer.sync()  # the records the checkpoint counts are on disk
+        if self.base_model is None and self.frozen:
+            self.base_model = base_model_reference(self.model)  # hashed once per run
         write_checkpoint(
             self.directory,
             {
@@ -294,7 +315,8 @@ class RunCheckpoint:
                 "history_lines": self.writer.lines,
                 "run_elapsed": time.perf_counter() - self.start,
                 "fingerprint": self.fingerprint,
-                "model": self.model.state_dict(),
+                "model": {k: v for k, v in self.model.state_dict().items() if k not in self.frozen},
+                "base_model": self.base_model,
                 "trainer": trainer_state(trainer, fit),
                 "rng": ranks[0],
                 "rng_ranks": ranks if self.sync.distributed else None,

@@ -40,6 +40,7 @@ from .checkpoint import (
     data_fingerprint,
     has_checkpoint,
     read_checkpoint,
+    restore_model,
     restore_rng,
     restore_trainer,
 )
@@ -330,7 +331,8 @@ def _train(
         def run_job(job: int, trainer: Trainer) -> FitResult:
             state = None
             if saved is not None and saved["job"] == job:
-                model.load_state_dict(saved["model"])
+                assert partial is not None  # a resumed run has its .partial directory
+                restore_model(model, saved, partial / "checkpoint")
                 state = restore_trainer(trainer, saved["trainer"])
                 restore_rng(saved, sync)  # every process its own stream
             if ckpt is not None:

@@ -389,8 +389,8 @@ class Trainer:
                     self.checkpoint(self, s)  # type: ignore[misc]
         finally:
             self.reporter.finish()
-        if s.best_state is not None:
-            self.model.load_state_dict(s.best_state)
+        if s.best_state is not None:  # a frozen backbone is not in it (it never moved)
+            self.model.load_state_dict(s.best_state, strict=not self.model.frozen_state_keys())
         return FitResult(s.best_step, s.best, s.step, time.perf_counter() - start, s.history, dict(self.skipped_steps))
 
     def _evaluate(self, s: FitState, start: float) -> None:
@@ -407,7 +407,8 @@ class Trainer:
             average = score = None  # type: ignore[assignment]
         elif score > s.best:
             s.best, s.best_step, s.bad_evals = score, step, 0
-            s.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            frozen = self.model.frozen_state_keys()
+            s.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items() if k not in frozen}
         else:
             s.bad_evals += 1
         record = {

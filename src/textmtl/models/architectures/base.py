@@ -59,6 +59,19 @@ class ArchitectureSettings(NumbersNotBooleans):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
+    def nested_architectures(self) -> list[str]:
+        """Architectures built inside this one, whose settings blocks the config may hold too
+        (`separate`: the architecture of each task's model). Default: none."""
+        return []
+
+    @classmethod
+    def implied_in_place_of(cls, architecture: str | None) -> dict[str, Any] | None:
+        """This block's settings when a method implies this architecture (`stl` -> `separate`) over a
+        config that named `architecture`; that architecture's block is kept when it is nested in the
+        result. None: the defaults, and the named architecture's block is dropped."""
+        del architecture
+        return None
+
 
 @dataclass
 class BuildContext:
@@ -68,9 +81,17 @@ class BuildContext:
     settings: Any  # the architecture's settings block (defaults when absent), or None if it has none
     encoder_settings: Any  # `model.encoder`
     make_encoder: Callable[[], Encoder]  # a fresh shared encoder (pretrained weights / GloVe as configured)
+    # the settings block of any architecture (its defaults when absent), for architectures built inside
+    # another one (`separate`); None: only `settings` is known
+    settings_of: Callable[[str], Any] | None = None
 
     def new_encoder(self) -> Encoder:
         return self.make_encoder()
+
+    def for_architecture(self, name: str, specs: list[TaskSpec]) -> BuildContext:
+        """The context to build architecture `name` over `specs` inside this one (its own settings)."""
+        settings = self.settings_of(name) if self.settings_of is not None else None
+        return BuildContext(specs, settings, self.encoder_settings, self.make_encoder, self.settings_of)
 
     def private_encoder(self, shared: Encoder, size: int | None) -> Encoder:
         """A task-private encoder reading `shared`'s input embeddings (see `Encoder.private_encoder`)."""
