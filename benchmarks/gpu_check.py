@@ -82,7 +82,8 @@ def part_nccl(device: str, quick: bool, out: Path) -> dict:
     nproc = max(1, min(2, torch.cuda.device_count())) if device.startswith("cuda") else 2
     work = out / "nccl"
     work.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}", "OMP_NUM_THREADS": "1"}
+    path = os.pathsep.join(p for p in (str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
     command = [
         sys.executable,
         "-m",

@@ -111,6 +111,16 @@ def test_filters_dry_run_and_quick(toy_csv_task, monkeypatch, capsys):
     assert json.loads((quick_run / "metrics.json").read_text())["steps"] == 2
 
 
+def test_seed_major_trains_whole_seeds_first(toy_csv_task):
+    """`seed_major` (benchmarks/gpu_fdu_minilm.py under a time limit): every run of seed 1 before any
+    of seed 2, the suite's method order kept within a seed; the default is the suite's order."""
+    suite = resolve_suite(write_suite(toy_csv_task))
+    report = run_benchmark(suite, out=toy_csv_task / "a", workers=0, dry_run=True)
+    assert [r.name for r in report.planned] == ["stl-s1", "stl-s2", "ls-s1", "ls-s2"]
+    report = run_benchmark(suite, out=toy_csv_task / "b", workers=0, seed_major=True)
+    assert [o.run.name for o in report.outcomes] == ["stl-s1", "ls-s1", "stl-s2", "ls-s2"]
+
+
 def test_resume_skips_finished_runs_and_redoes_partial_ones(toy_csv_task):
     suite = resolve_suite(write_suite(toy_csv_task))
     out = toy_csv_task / "out"
@@ -398,6 +408,15 @@ def test_the_minilm_suite_plans_full_and_lora_and_its_gpu_script_runs_on_the_cpu
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((tmp_path / "gpu_fdu_minilm.json").read_text())
     assert set(result["results"]) == {"full", "lora"}
+    assert result["complete"] is True and result["stopped_runs"] == []
     for variant in ("full", "lora"):
         assert set(result["results"][variant]) == {"ls", "cagrad"}
         assert all(0.0 <= r["test_average_mean"] <= 1.0 for r in result["results"][variant].values())
+        assert all(set(r["test_average_per_seed"]) == {"1"} for r in result["results"][variant].values())
+    # --time-limit: the grid is stopped, what finished is written, marked incomplete (exit code 3)
+    stopped = subprocess.run([sys.executable, str(root / "benchmarks" / "gpu_fdu_minilm.py"), str(tmp_path / "cut"),
+                              "--device", "cpu", "--quick", "--workers", "1", "--time-limit", "2"],
+                             env=env, capture_output=True, text=True, timeout=900)
+    assert stopped.returncode == 3, stopped.stderr[-3000:]
+    cut = json.loads((tmp_path / "cut" / "gpu_fdu_minilm.json").read_text())
+    assert cut["complete"] is False and cut["stopped_runs"] == ["full-ls-s1"]

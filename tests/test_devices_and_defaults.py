@@ -90,3 +90,22 @@ def test_progress_in_a_log_is_plain_lines_with_the_last_evaluation(toy_csv_task,
     evaluations = [line for line in lines if ") dev " in line]
     assert len(evaluations) == 2 and evaluations[-1].startswith("ls step 20/20")  # the last one included
     assert not any("\x1b[" in line or "━" in line for line in lines)  # no terminal control codes
+
+
+def test_a_trainer_built_directly_moves_its_model_to_the_configured_device(monkeypatch):
+    """benchmarks/gpu_check.py builds its Trainer without run_training, which is what moved the model:
+    on the first GPU it was run on, every step failed with 'index is on cuda:0 ... other tensors on cpu'."""
+    from textmtl.models.architectures.base import Architecture
+
+    from ._parallel_setup import config, make_trainer
+
+    moved: list[torch.device] = []
+    original = Architecture.to
+
+    def spy(self, *args, **kwargs):
+        moved.extend(a for a in args if isinstance(a, torch.device))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Architecture, "to", spy)
+    trainer = make_trainer(config("ls", steps=1))
+    assert moved == [torch.device("cpu")] and trainer.device == torch.device("cpu")

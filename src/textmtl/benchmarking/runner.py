@@ -131,6 +131,7 @@ def run_benchmark(
     console: Console | None = None,
     command: str | None = None,
     bundle: str | Path | None = None,
+    seed_major: bool = False,
 ) -> BenchmarkReport:
     """Train the grid's missing runs and write results.csv and summary.md.
 
@@ -138,6 +139,8 @@ def run_benchmark(
     `training.num_threads = max(1, cores // workers)` unless the suite sets it. `workers = 0`
     trains in this process, one run after the other (no isolation; for debugging and tests).
     `bundle`: restore finished runs from it and add each run to it as it finishes (module docstring).
+    `seed_major`: train every run of the first seed before any of the next (instead of the suite's
+    variant, method, seed order), so a grid stopped early holds whole seeds.
     """
     console = console or Console(stderr=True)
     if workers < 0:
@@ -154,6 +157,9 @@ def run_benchmark(
     report.stale = [r for r in selected if is_done(runs_dir / r.name) and not config_matches(r, runs_dir / r.name)]
     report.skipped = [r for r in selected if r.name in done]
     todo = [r for r in selected if r.name not in done]
+    if seed_major:  # a stable sort: within a seed the suite's order stays
+        seed_order = list(dict.fromkeys(r.seed for r in planned))
+        todo.sort(key=lambda r: seed_order.index(r.seed))
     title = f"{suite.name}{' (quick)' if quick else ''}"
 
     if dry_run:

@@ -110,6 +110,9 @@ class Trainer:
         self.on_step = on_step  # every `log_every` steps: {"job", "step", "lr", "train_loss"} (tracking)
         self.log_every = log_every
         self.device = torch.device(resolve_device(cfg.device))
+        # a model built on the CPU trains on `cfg.device` (run_training moves it before; a Trainer built
+        # directly, as in benchmarks/gpu_check.py, did not, and its first CUDA step failed)
+        self.model.to(self.device)
         self.reporter = reporter or Reporter()
         self.on_record = on_record or (lambda record: None)
         self.label = label
