@@ -10,7 +10,7 @@ grid workers side by side on the one GPU, seed by seed (all runs of seed 1 first
     OUT/gpu_fdu_minilm.json the per-variant, per-method test averages over the seeds, each seed's
                             value, wall time per run, the GPU's name, the versions and the command
 
-    python benchmarks/gpu_fdu_minilm.py OUT [--workers 8] [--time-limit 540]
+    python benchmarks/gpu_fdu_minilm.py OUT [--workers N] [--time-limit 540]
     python benchmarks/gpu_fdu_minilm.py OUT --device cpu --quick     # the CPU-side smoke test
 
 `--time-limit S` stops the grid after S seconds (the runs still going are killed) and writes the
@@ -36,6 +36,21 @@ from pathlib import Path
 import yaml
 
 UNCAPPED = {"text": {"max_length": 256}, "training": {"epochs": 3}}
+# GPU memory of one uncapped multi-task step at its peak: 25.0 GB (`ls`) to 26.6 GB (`cagrad`,
+# `nash_mtl`, `getmtl`), from the probe on an H200 in docs/RESULTS.md §15 (random weights, the grid's
+# shapes); the default worker count leaves room beside each run
+GB_PER_RUN = 32
+
+
+def default_workers(device: str) -> int:
+    """As many runs at a time as the GPU's memory holds (1 to 8); 1 on the CPU."""
+    if not device.startswith("cuda"):
+        return 1
+    import torch
+
+    index = int(device.partition(":")[2] or 0)
+    total_gb = torch.cuda.get_device_properties(index).total_memory / 1e9
+    return max(1, min(8, int(total_gb // GB_PER_RUN)))
 
 
 def suite_file(out: Path, device: str, quick: bool, model_path: str | None = None) -> Path:
@@ -104,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--workers", type=int, default=8, help="grid runs side by side on the device")
+    parser.add_argument(
+        "--workers", type=int, default=None, help=f"runs side by side (default: GPU memory / {GB_PER_RUN} GB, 1-8)"
+    )
     parser.add_argument("--quick", action="store_true", help="the suite's quick grid (a smoke test)")
     parser.add_argument("--methods", default=None, help="comma-separated subset (default: the grid's)")
     parser.add_argument("--data-dir", default=None)
@@ -123,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
             print("no CUDA device visible to torch; use --device cpu for the smoke test", file=sys.stderr)
             return 2
         gpu = torch.cuda.get_device_name(0)
+    if args.workers is None:
+        args.workers = default_workers(args.device)
+    # several runs share the GPU: let the caching allocator grow segments instead of fragmenting
+    os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
     started = time.perf_counter()
     suite = resolve_suite(suite_file(args.out, args.device, args.quick, args.model_path))
     command = "python benchmarks/gpu_fdu_minilm.py " + " ".join(sys.argv[1:] if argv is None else argv)

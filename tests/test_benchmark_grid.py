@@ -420,3 +420,23 @@ def test_the_minilm_suite_plans_full_and_lora_and_its_gpu_script_runs_on_the_cpu
     assert stopped.returncode == 3, stopped.stderr[-3000:]
     cut = json.loads((tmp_path / "cut" / "gpu_fdu_minilm.json").read_text())
     assert cut["complete"] is False and cut["stopped_runs"] == ["full-ls-s1"]
+
+
+def test_the_gpu_script_runs_as_many_grid_runs_at_a_time_as_the_gpu_memory_holds(monkeypatch):
+    """An uncapped run's step peaks at ~27 GB (RESULTS §15): the default is GPU memory // 32 GB, 1 to 8
+    (8 at a time on an H200 would have run out of memory)."""
+    import importlib.util
+    from types import SimpleNamespace
+
+    import torch
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_fdu_minilm.py"
+    spec = importlib.util.spec_from_file_location("gpu_fdu_minilm", path)
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.default_workers("cpu") == 1
+    for total_bytes, expected in ((143_771 * 2**20, 4), (80 * 2**30, 2), (24 * 10**9, 1), (640 * 10**9, 8)):
+        properties = SimpleNamespace(total_memory=total_bytes)
+        monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i, p=properties: p)
+        assert script.default_workers("cuda") == expected and script.default_workers("cuda:0") == expected
