@@ -6,17 +6,19 @@ the same trainer, method, optimizer and 16 domains x 16 reviews through a 6-laye
 (hidden 12, texts cut at 8 word pieces) that the arithmetic is negligible. What is left is Python,
 module calls and operator dispatch, which a GPU step pays too (plus a kernel launch per operator).
 
-Each method trains twice in this process on the real FDU-MTL data, for 5 and for 45 steps (no
-evaluation between); the per-step cost is the difference of the two wall times over 40 steps, so
-the fixed costs (tokenising, building the model, the final evaluation) cancel.
+One trainer per method is built in this process on the real FDU-MTL data (the suite's `full`
+config of seed 1), and `Trainer.step` is timed round-robin: each round times `--steps` steps of
+every method in turn; the row is the median over rounds of ms per step. `ls_repeat` is a second
+`ls` trainer: it does the same work as `ls`, so the gap between the two shows the noise.
 
-    python benchmarks/framework_overhead.py [--methods ls,cagrad] [--out benchmarks/results/framework_overhead.json]
+    python benchmarks/framework_overhead.py [--methods ls,cagrad] [--rounds 7] [--out FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -29,7 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import machine_info  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "framework_overhead.json"
-SHORT, LONG = 5, 45
 
 
 def narrow_bert(folder: Path, tokenizer_folder: Path) -> Path:
@@ -50,53 +51,89 @@ def narrow_bert(folder: Path, tokenizer_folder: Path) -> Path:
     return folder
 
 
-def train_seconds(method: str, steps: int, model: Path, data_dir: str | None) -> float:
-    import textmtl
+def make_trainer(method: str, model_folder: Path, data_dir: str | None):
+    """The grid's `full` run of seed 1 with the narrow BERT, ready to step (no run directory)."""
     from textmtl.benchmarking import resolve_suite
+    from textmtl.config import as_config
+    from textmtl.data.loading import encode_tasks, load_tasks
+    from textmtl.methods import make_method
+    from textmtl.models.build import build_model, build_text_encoder
+    from textmtl.training.lifecycle import seed_everything
+    from textmtl.training.trainer import Trainer
 
-    cfg = resolve_suite("fdu-mtl-16-minilm").run_config("full", method, 1)
-    cfg["model"]["encoder"]["path"] = str(model)
-    cfg["text"]["max_length"] = 8
-    cfg["training"].pop("epochs", None)
-    cfg["training"].update({"steps": steps, "eval_every": 10_000, "device": "cpu", "num_threads": 1})
-    with tempfile.TemporaryDirectory() as runs:
-        cfg["output"] = {"runs_dir": runs}
-        start = time.perf_counter()
-        textmtl.train(cfg, data_dir=data_dir, progress=False)
-        return time.perf_counter() - start
+    raw = resolve_suite("fdu-mtl-16-minilm").run_config("full", method, 1)
+    raw["model"]["encoder"]["path"] = str(model_folder)
+    raw["text"]["max_length"] = 8
+    raw["training"].update({"device": "cpu", "num_threads": 1})
+    cfg = as_config(raw)
+    tasks = load_tasks(cfg, data_dir)
+    text_encoder = build_text_encoder(cfg.model, cfg.text, (e for t in tasks for e in t.train))
+    encoded = encode_tasks(tasks, text_encoder)
+    seed_everything(cfg.seed)
+    model = build_model(cfg.model, [t.spec for t in tasks], text_encoder, seed=cfg.seed)
+    return Trainer(
+        model,
+        make_method(cfg.method.name, cfg.method.params),
+        encoded,
+        cfg.training,
+        seed=cfg.seed,
+        pad_id=text_encoder.pad_id,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--methods", default="ls,cagrad")
+    parser.add_argument("--methods", default="ls,cagrad,nash_mtl,getmtl")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=5, help="steps of each method per round")
     parser.add_argument("--data-dir", default=None, help="default: TEXTMTL_DATA_DIR")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     from textmtl.models.encoders.transformer import default_model_folder
 
     torch.set_num_threads(1)
-    rows = {}
+    labels = ["ls", "ls_repeat", *[m for m in args.methods.split(",") if m != "ls"]]
     with tempfile.TemporaryDirectory() as tmp:
         model = narrow_bert(Path(tmp) / "narrow-bert", default_model_folder())
-        for method in args.methods.split(","):
-            short = train_seconds(method, SHORT, model, args.data_dir)
-            long = train_seconds(method, LONG, model, args.data_dir)
-            rows[method] = {
-                "ms_per_step": round(1000 * (long - short) / (LONG - SHORT), 1),
-                "wall_seconds": {str(SHORT): round(short, 2), str(LONG): round(long, 2)},
-            }
-            print(f"{method}: {rows[method]['ms_per_step']} ms per step", flush=True)
+        trainers = {
+            label: make_trainer("ls" if label == "ls_repeat" else label, model, args.data_dir) for label in labels
+        }
+    counters = dict.fromkeys(labels, 0)
+    for label in labels:  # warm-up step
+        counters[label] += 1
+        trainers[label].step(counters[label])
+    samples: dict[str, list[float]] = {label: [] for label in labels}
+    for _ in range(args.rounds):
+        for label in labels:
+            start = time.perf_counter()
+            for _ in range(args.steps):
+                counters[label] += 1
+                trainers[label].step(counters[label])
+            samples[label].append(1000 * (time.perf_counter() - start) / args.steps)
+    ls_ms = statistics.median(samples["ls"])
+    rows = {
+        label: {
+            "ms_per_step": round(statistics.median(v), 1),
+            "x_ls": round(statistics.median(v) / ls_ms, 3),
+            "samples_ms": [round(x, 1) for x in v],
+        }
+        for label, v in samples.items()
+    }
+    for label, row in rows.items():
+        print(f"{label}: {row['ms_per_step']} ms per step ({row['x_ls']}x ls)", flush=True)
     result = {
         "benchmark": "framework_overhead",
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "python benchmarks/framework_overhead.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "machine": machine_info(1),
         "setup": {
-            "suite": "fdu-mtl-16-minilm, variant full (16 domains x 16 reviews a step)",
+            "suite": "fdu-mtl-16-minilm, variant full, seed 1 (16 domains x 16 reviews a step)",
             "encoder": "BERT, 6 layers, hidden 12, 12 heads, intermediate 12, random weights, MiniLM's tokenizer",
             "max_length": 8,
-            "steps": [SHORT, LONG],
+            "rounds": args.rounds,
+            "steps_per_round": args.steps,
             "threads": 1,
+            "timing": "Trainer.step round-robin over the rows, one warm-up step each; median over rounds",
         },
         "rows": rows,
     }
